@@ -1,0 +1,102 @@
+"""Build the parts of maildesk from settings: the composition shared by the daemon and the CLI."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import select
+
+from maildesk.config import Settings, load_settings
+from maildesk.db import Database
+from maildesk.inbox import Inbox
+from maildesk.models import KbArticle
+from maildesk.notify.render import Renderer
+from maildesk.notify.signing import load_or_create_secret
+from maildesk.outbox import OutboxSender
+from maildesk.pipeline import Outcome, Pipeline, Processor
+from maildesk.rules import RuleSet, load_ruleset
+
+
+def known_articles(db: Database) -> set[str]:
+    with db.session() as session:
+        return set(session.scalars(select(KbArticle.slug)))
+
+
+def build_pipeline(settings: Settings, db: Database) -> Pipeline:
+    """Load rules, templates and the secret; raises ConfigError (with FILE:LINE) on any fault."""
+    if settings.kb.dir is not None and settings.kb.dir.is_dir():
+        from maildesk.kb import sync_articles
+
+        sync_articles(db, settings.kb.dir)
+    ruleset: RuleSet = load_ruleset(list(settings.rule_files), levels={lvl.id for lvl in settings.levels},
+                                    articles=known_articles(db))
+    renderer = Renderer(settings.templates_dir, default_language=settings.desk.language)
+    secret = load_or_create_secret(settings.security.secret_file)
+    return Pipeline(settings=settings, ruleset=ruleset, renderer=renderer, secret=secret)
+
+
+@dataclass
+class App:
+    """The database, inbox, pipeline in force, processor and outbox sender."""
+
+    settings: Settings
+    db: Database
+    inbox: Inbox
+    pipeline: Pipeline
+    processor: Processor
+    sender: OutboxSender
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, allow_upgrade: bool = False) -> App:
+        from maildesk.notify.transport import make_transport
+
+        db = Database(settings.database_url)
+        db.ensure_schema(allow_upgrade=allow_upgrade)
+        pipeline = build_pipeline(settings, db)
+        app = cls(settings=settings, db=db, inbox=Inbox(db), pipeline=pipeline, processor=None,  # type: ignore[arg-type]
+                  sender=OutboxSender(db, make_transport(settings.outgoing, settings.base_dir),
+                                      settings.outgoing.retry))
+        app.processor = Processor(db, lambda: app.pipeline)
+        return app
+
+    @classmethod
+    def from_config(cls, path: Path | str) -> App:
+        return cls.from_settings(load_settings(path))
+
+    def reload(self, path: Path | str | None = None) -> None:
+        """Load config, rules and templates anew and swap them in at once; raises and keeps the old on error.
+
+        Settings that need a restart (database, listeners) keep their running values.
+        """
+        settings = load_settings(path or self.settings.path)
+        pipeline = build_pipeline(settings, self.db)
+        self.settings, self.pipeline = settings, pipeline  # in-flight messages keep the Pipeline they took
+
+    def process_pending(self) -> int:
+        return len(self.processor.process_pending())
+
+    def process(self, only_ids: list[int]) -> list[Outcome]:
+        return self.processor.process_pending(only_ids=only_ids)
+
+    def close(self) -> None:
+        close = getattr(self.sender.transport, "close", None)
+        if close:
+            close()
+        self.db.dispose()
+
+
+class Wakeup:
+    """A level-triggered wake-up shared by the intakes and the worker threads."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def wait(self, timeout: float) -> bool:
+        fired = self._event.wait(timeout)
+        self._event.clear()
+        return fired

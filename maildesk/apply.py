@@ -1,0 +1,222 @@
+"""Apply one message to the tickets: open, follow up, reopen, run commands, note bounces.
+
+The decisions about *what happened* live here; who gets mail about it is
+``notify.plan``'s job.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from maildesk import timers
+from maildesk.commands import (
+    COMMANDS,
+    CommandContext,
+    CommandRefused,
+    Outcome,
+    file_article,
+    move_to_level,
+    parse_commands,
+    set_status,
+    strip_commands,
+)
+from maildesk.config import Settings
+from maildesk.models import Ticket
+from maildesk.store import TicketStore
+from maildesk.types import Automation, Decision, ParsedMessage, RawMessage, TicketChange, TicketKeys, Via
+
+MAX_SUBJECT = 500
+
+
+@dataclass(frozen=True)
+class ApplyContext:
+    settings: Settings
+    now: datetime
+    inbox_id: int
+
+
+def _change(ticket: Ticket, parsed: ParsedMessage, text: str, **facts) -> TicketChange:
+    return TicketChange(ticket=TicketStore.view(ticket), message_id=parsed.message_id,
+                        references=parsed.references, author=parsed.from_addr, author_name=parsed.from_name,
+                        text=text, **facts)
+
+
+def _record_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, ctx: ApplyContext, type_: str,
+                    text: str, data: dict | None = None):
+    event = store.add_event(ticket, type_, ctx.now, from_addr=parsed.from_addr or None,
+                            message_id=parsed.message_id, inbox_id=ctx.inbox_id, text=text, data=data)
+    store.add_attachments(ticket, event, parsed.attachments)
+    store.record_thread(parsed.message_id, ticket.number)
+    return event
+
+
+def default_level(keys: TicketKeys, settings: Settings) -> int:
+    """The level of the address the request was sent to, else the first level."""
+    for address in keys.desk_recipients:
+        level = settings.level_for_address(address)
+        if level is not None:
+            return level.id
+    return settings.levels[0].id
+
+
+def open_ticket(store: TicketStore, parsed: ParsedMessage, keys: TicketKeys, decision: Decision,
+                automation: Automation | None, ctx: ApplyContext, *, linked_to: int | None = None) -> TicketChange:
+    settings = ctx.settings
+    level = decision.level if decision.level is not None else default_level(keys, settings)
+    requester = parsed.from_addr or "unknown@invalid"
+    ticket = store.add_ticket(Ticket(
+        subject=(parsed.subject or "(no subject)")[:MAX_SUBJECT], status="new", level=level,
+        urgency=decision.urgency, category=decision.category, kind=decision.kind,
+        application=decision.application, requester=requester, requester_name=parsed.from_name[:500],
+        organisation=requester.rpartition("@")[2] or None, assignee=decision.assignee,
+        tags=list(decision.tags), language=decision.language or settings.desk.language, linked_to=linked_to,
+        created_at=ctx.now, updated_at=ctx.now, time_spent_s=0, root_message_id=parsed.message_id,
+    ))
+    timers.enter_level(ticket, level, settings, ctx.now)
+    timers.start_targets(ticket, settings)
+    data = {"automatic": str(automation)} if automation else {}
+    if linked_to:
+        data["linked_to"] = linked_to
+    _record_message(store, ticket, parsed, ctx, "message", parsed.text, data)
+    store.add_event(ticket, "rules", ctx.now, data=decision.as_dict())
+    answered = None
+    if decision.answer and automation is None:
+        answered = store.find_article(decision.answer)
+        if answered is not None:
+            set_status(ticket, "closed", settings, ctx.now)
+            store.add_event(ticket, "status", ctx.now, data={"status": "closed", "answer": decision.answer})
+    return _change(
+        ticket, parsed, parsed.text, created=True, automatic=automation is not None,
+        acknowledge=automation is None and answered is None, closed=answered is not None,
+        answered_with=answered, level_reached=None if answered else level,
+        forward=decision.forward,
+        articles=store.suggest_articles(parsed.subject, settings.kb.suggest) if automation is None and not answered
+        else (),
+    )
+
+
+def note_bounce(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, ctx: ApplyContext) -> TicketChange:
+    report = parsed.delivery_report
+    assert report is not None
+    _record_message(store, ticket, parsed, ctx, "bounce", report.diagnostic or parsed.text[:2000],
+                    {"failed": list(report.failed), "permanent": report.permanent})
+    return _change(ticket, parsed, "", automatic=True)
+
+
+def add_follow_up(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, keys: TicketKeys,
+                  automation: Automation | None, ctx: ApplyContext) -> TicketChange:
+    """A message about an existing ticket: from a technician, the requester, or someone else."""
+    settings = ctx.settings
+    if automation is None and parsed.from_addr in settings.technicians:
+        return _technician_message(store, ticket, parsed, keys, ctx)
+    text = parsed.reply_text or parsed.text
+    if automation is not None:
+        _record_message(store, ticket, parsed, ctx, "message", text, {"automatic": str(automation)})
+        return _change(ticket, parsed, text, automatic=True)
+    _record_message(store, ticket, parsed, ctx, "message", text)
+    commands, _unknown = parse_commands(parsed.subject, settings.desk.tag)
+    is_requester = parsed.from_addr == ticket.requester
+    if is_requester and any(c.name == "close" and c.value is None for c in commands) and ticket.status != "closed":
+        set_status(ticket, "closed", settings, ctx.now)
+        store.add_event(ticket, "status", ctx.now, from_addr=parsed.from_addr,
+                        data={"status": "closed", "by": "requester"})
+        return _change(ticket, parsed, text, closed=True)
+    if ticket.status in ("pending", "closed"):
+        previous = ticket.status
+        set_status(ticket, "open", settings, ctx.now)
+        store.add_event(ticket, "status", ctx.now, from_addr=parsed.from_addr,
+                        data={"status": "open", "from": previous, "reason": "requester replied"})
+    return _change(ticket, parsed, text)
+
+
+def is_closed_too_long(ticket: Ticket, settings: Settings, now: datetime) -> bool:
+    """A reply to a ticket closed longer than ``reopen_within`` ago opens a new, linked ticket."""
+    return ticket.status == "closed" and ticket.closed_at is not None and \
+        now - ticket.closed_at > settings.desk.reopen_within
+
+
+def authenticate_technician(parsed: ParsedMessage, keys: TicketKeys, settings: Settings,
+                            ticket: Ticket) -> str | None:
+    """None when the technician's mail may act on the ticket; otherwise why not."""
+    if settings.security.command_auth == "signed":
+        signed = keys.signed
+        if signed is None or signed.ticket != ticket.number:
+            return (f"commands and answers for ticket #{ticket.number} are only accepted when you reply to the "
+                    "signed reply address the desk gave you")
+        if signed.valid_for != parsed.from_addr:
+            return f"the reply address you wrote to was not issued to {parsed.from_addr}"
+    if settings.security.dkim_required:
+        from maildesk.dkim import dkim_passes
+
+        if not dkim_passes(parsed, settings.security.trusted_authserv_ids):
+            return f"no trusted DKIM pass for {parsed.from_addr.rpartition('@')[2]} in Authentication-Results"
+    return None
+
+
+def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, keys: TicketKeys,
+                        ctx: ApplyContext) -> TicketChange:
+    settings = ctx.settings
+    text = parsed.reply_text or parsed.text
+    commands, unknown = parse_commands(parsed.subject, settings.desk.tag)
+    refusal = authenticate_technician(parsed, keys, settings, ticket)
+    if refusal is not None:
+        _record_message(store, ticket, parsed, ctx, "comment", text, {"refused": refusal})
+        return _change(ticket, parsed, text, command_errors=(refusal,))
+    outcome = Outcome(errors=[f"{tag}: unknown command" for tag in unknown])
+    command_ctx = CommandContext(store=store, ticket=ticket, settings=settings, now=ctx.now,
+                                 author=parsed.from_addr, text=text, outcome=outcome)
+    if ticket.status == "closed" and not any(c.name in ("open", "reopen") for c in commands):
+        # A technician writing on a closed ticket reopens it, as in RT.
+        set_status(ticket, "open", settings, ctx.now)
+    for command in commands:
+        try:
+            COMMANDS[command.name](command_ctx, command)
+        except CommandRefused as refused:
+            outcome.errors.append(str(refused))
+            continue
+        label = f"[{command.name}{'=' + command.value if command.value is not None else ''}]"
+        outcome.applied.append(label)
+        store.add_event(ticket, "command", ctx.now, from_addr=parsed.from_addr, text=label,
+                        data={"command": command.name, "value": command.value})
+    _route_by_address(command_ctx, keys)
+    event_type = "comment" if outcome.comment or outcome.silent else "reply"
+    relay = not outcome.comment and not outcome.silent and bool(text.strip())
+    _record_message(store, ticket, parsed, ctx, event_type, text, {"commands": outcome.applied} if outcome.applied
+                    else None)
+    if relay or outcome.answered_with or (outcome.closed and not outcome.silent):
+        timers.on_technician_reply(ticket, settings, ctx.now)
+        if ticket.status == "new":
+            set_status(ticket, "open", settings, ctx.now)
+    if ticket.status == "new" and outcome.applied:
+        set_status(ticket, "open", settings, ctx.now)
+    if outcome.file_in_kb and text.strip():
+        file_article(store, ticket, text, ctx.now)
+    if outcome.level_reached is not None:
+        store.add_event(ticket, "escalation", ctx.now, from_addr=parsed.from_addr,
+                        data={"level": outcome.level_reached, "by": parsed.from_addr})
+    if outcome.closed:
+        store.add_event(ticket, "status", ctx.now, from_addr=parsed.from_addr,
+                        data={"status": "closed", "silent": outcome.silent})
+    return _change(
+        ticket, parsed, text, answer_to_requester=relay and not outcome.closed, closed=outcome.closed,
+        silent=outcome.silent, level_reached=outcome.level_reached, command_errors=tuple(outcome.errors),
+        answered_with=outcome.answered_with, notify_exclude=(parsed.from_addr,),
+    )
+
+
+def _route_by_address(ctx: CommandContext, keys: TicketKeys) -> None:
+    """A technician who writes to another level's address hands the ticket to that level."""
+    for address in keys.desk_recipients:
+        level = ctx.settings.level_for_address(address)
+        if level is not None and level.id != ctx.ticket.level:
+            move_to_level(ctx, level.id)
+            ctx.outcome.applied.append(f"routed to level {level.id}")
+            return
+
+
+def subject_for_display(subject: str) -> str:
+    return strip_commands(subject)
+
+
+__all__ = ["ApplyContext", "open_ticket", "add_follow_up", "note_bounce", "is_closed_too_long", "Via"]

@@ -1,0 +1,265 @@
+"""Technician commands from subject tags (SPEC section 6): parsing and the COMMANDS registry.
+
+Each handler validates its value and applies itself to the ticket, or
+raises ``CommandRefused`` with a short reason the technician is mailed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from maildesk import timers
+from maildesk.config import CATEGORIES, KINDS, URGENCIES, Settings, parse_duration
+from maildesk.models import KbArticle, Ticket
+from maildesk.store import TicketStore
+from maildesk.types import Article, Command
+
+_BRACKETED = re.compile(r"\[\s*([A-Za-z][A-Za-z_-]*)\s*(?:=\s*([^\]\r\n]*?))?\s*\]")
+_ADDRESS = re.compile(r"[^@\s<>,;\[\]]+@[^@\s<>,;\[\]]+")
+
+
+class CommandRefused(Exception):
+    """A command that changes nothing; the message is what the technician is told."""
+
+
+@dataclass
+class Outcome:
+    """What the commands of one mail did, gathered for the ticket change."""
+
+    comment: bool = False
+    closed: bool = False
+    silent: bool = False
+    file_in_kb: bool = False
+    answered_with: Article | None = None
+    level_reached: int | None = None
+    past_last_level: bool = False
+    applied: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
+class CommandContext:
+    store: TicketStore
+    ticket: Ticket
+    settings: Settings
+    now: datetime
+    author: str
+    text: str
+    outcome: Outcome
+
+
+def parse_commands(subject: str, tag: str) -> tuple[list[Command], list[str]]:
+    """Bracketed words of a subject: (known commands, names of unknown ``[word=value]`` tags).
+
+    A bare unknown ``[word]`` is ordinary subject text (``[EXTERNAL]``, ``[URGENT]``);
+    an unknown ``[word=value]`` is a mistake the technician should hear about.
+    """
+    commands: list[Command] = []
+    unknown: list[str] = []
+    for match in _BRACKETED.finditer(subject):
+        name, value = match.group(1).lower(), match.group(2)
+        if name == tag.lower():
+            continue
+        if name in COMMANDS:
+            commands.append(Command(name, value.strip() if value is not None else None))
+        elif value is not None:
+            unknown.append(f"[{match.group(1)}={value}]")
+    return commands, unknown
+
+
+def strip_commands(subject: str) -> str:
+    """The subject without command tags, for display."""
+    def keep(match: re.Match[str]) -> str:
+        return "" if match.group(1).lower() in COMMANDS else match.group(0)
+    return re.sub(r"\s{2,}", " ", _BRACKETED.sub(keep, subject)).strip()
+
+
+# -- handlers -----------------------------------------------------------------
+
+
+def _needs_value(command: Command) -> str:
+    if not command.value:
+        raise CommandRefused(f"[{command.name}=...] needs a value")
+    return command.value
+
+
+def _no_value(command: Command) -> None:
+    if command.value is not None:
+        raise CommandRefused(f"[{command.name}] takes no value")
+
+
+def _close(ctx: CommandContext, command: Command) -> None:
+    _no_value(command)
+    _set_status(ctx, "closed")
+    ctx.outcome.closed = True
+    if ctx.settings.kb.auto_update:
+        ctx.outcome.file_in_kb = True
+
+
+def _spam(ctx: CommandContext, command: Command) -> None:
+    _no_value(command)
+    _set_status(ctx, "closed")
+    ctx.outcome.closed = True
+    ctx.outcome.silent = True
+
+
+def _pending(ctx: CommandContext, command: Command) -> None:
+    _no_value(command)
+    _set_status(ctx, "pending")
+
+
+def _open(ctx: CommandContext, command: Command) -> None:
+    _no_value(command)
+    _set_status(ctx, "open")
+
+
+def _comment(ctx: CommandContext, command: Command) -> None:
+    _no_value(command)
+    ctx.outcome.comment = True
+
+
+def _take(ctx: CommandContext, command: Command) -> None:
+    _no_value(command)
+    ctx.ticket.assignee = ctx.author
+
+
+def _assign(ctx: CommandContext, command: Command) -> None:
+    value = _needs_value(command).strip("<> ").lower()
+    if not _ADDRESS.fullmatch(value):
+        raise CommandRefused(f"[assign={command.value}]: not an email address")
+    if value not in ctx.settings.technicians:
+        raise CommandRefused(f"[assign={command.value}]: {value} is not a member of any level")
+    ctx.ticket.assignee = value
+
+
+def _escalate(ctx: CommandContext, command: Command) -> None:
+    _no_value(command)
+    nxt = ctx.settings.next_level(ctx.ticket.level)
+    if nxt is None:
+        raise CommandRefused(f"[escalate]: ticket is already at the last level ({ctx.ticket.level})")
+    move_to_level(ctx, nxt.id)
+
+
+def _level(ctx: CommandContext, command: Command) -> None:
+    value = _needs_value(command)
+    if not value.isdigit() or ctx.settings.level(int(value)) is None:
+        known = ", ".join(str(level.id) for level in ctx.settings.levels)
+        raise CommandRefused(f"[level={value}]: no such level (levels are {known})")
+    if int(value) != ctx.ticket.level:
+        move_to_level(ctx, int(value))
+
+
+def _choice(field_name: str, allowed: tuple[str, ...]) -> Callable[[CommandContext, Command], None]:
+    def handler(ctx: CommandContext, command: Command) -> None:
+        value = _needs_value(command).lower()
+        if value not in allowed:
+            raise CommandRefused(f"[{command.name}={command.value}]: must be one of {', '.join(allowed)}")
+        setattr(ctx.ticket, field_name, value)
+        if field_name == "urgency" and ctx.ticket.status != "closed":
+            timers.start_targets(ctx.ticket, ctx.settings)
+    return handler
+
+
+def _application(ctx: CommandContext, command: Command) -> None:
+    ctx.ticket.application = _needs_value(command)[:200]
+
+
+def _problem(ctx: CommandContext, command: Command) -> None:
+    ctx.ticket.problem = _needs_value(command)[:200]
+
+
+def _time(ctx: CommandContext, command: Command) -> None:
+    value = _needs_value(command)
+    try:
+        spent = parse_duration(value)
+    except ValueError:
+        raise CommandRefused(f"[time={value}]: not a duration like 20m or 1h") from None
+    if spent.total_seconds() > 7 * 86400:
+        raise CommandRefused(f"[time={value}]: more than a week in one mail looks like a mistake")
+    ctx.ticket.time_spent_s = (ctx.ticket.time_spent_s or 0) + int(spent.total_seconds())
+
+
+def _known(ctx: CommandContext, command: Command) -> None:
+    slug = _needs_value(command)
+    article = ctx.store.find_article(slug)
+    if article is None:
+        raise CommandRefused(f"[known={slug}]: no knowledge-base article has that slug")
+    ctx.outcome.answered_with = article
+    _set_status(ctx, "closed")
+    ctx.outcome.closed = True
+
+
+def _kb(ctx: CommandContext, command: Command) -> None:
+    _no_value(command)
+    if not ctx.text.strip():
+        raise CommandRefused("[kb]: the mail has no text to file")
+    ctx.outcome.file_in_kb = True
+
+
+COMMANDS: dict[str, Callable[[CommandContext, Command], None]] = {
+    "close": _close,
+    "pending": _pending,
+    "open": _open,
+    "reopen": _open,
+    "comment": _comment,
+    "take": _take,
+    "assign": _assign,
+    "escalate": _escalate,
+    "level": _level,
+    "urgency": _choice("urgency", URGENCIES),
+    "category": _choice("category", CATEGORIES),
+    "kind": _choice("kind", KINDS),
+    "application": _application,
+    "time": _time,
+    "problem": _problem,
+    "known": _known,
+    "kb": _kb,
+    "spam": _spam,
+}
+
+
+# -- shared transitions ---------------------------------------------------------
+
+
+def _set_status(ctx: CommandContext, status: str) -> None:
+    set_status(ctx.ticket, status, ctx.settings, ctx.now)
+
+
+def set_status(ticket: Ticket, status: str, settings: Settings, now: datetime) -> None:
+    """Change status and move the clocks with it (pending pauses, closing stops)."""
+    previous = ticket.status
+    ticket.status = status
+    if status == "closed":
+        ticket.closed_at = now
+        timers.stop_all(ticket)
+    elif status == "pending":
+        timers.pause(ticket, now)
+    elif previous in ("pending", "closed"):
+        if previous == "closed":
+            ticket.closed_at = None
+            timers.start_targets(ticket, settings)
+        timers.resume(ticket, settings, now)
+
+
+def move_to_level(ctx: CommandContext, level_id: int) -> None:
+    timers.enter_level(ctx.ticket, level_id, ctx.settings, ctx.now)
+    ctx.outcome.level_reached = level_id
+
+
+def file_article(store: TicketStore, ticket: Ticket, text: str, now: datetime) -> KbArticle:
+    """File a resolution in the knowledge base, one article per ticket (updated when filed again)."""
+    from sqlalchemy import select
+
+    slug = f"ticket-{ticket.number}"
+    article = store.session.scalar(select(KbArticle).where(KbArticle.slug == slug))
+    if article is None:
+        article = KbArticle(slug=slug, title=ticket.subject[:300], body=text, tags=list(ticket.tags or []),
+                            application=ticket.application, category=ticket.category, source_ticket=ticket.number,
+                            uses=0, updated_at=now)
+        store.session.add(article)
+    else:
+        article.body, article.updated_at = text, now
+    return article

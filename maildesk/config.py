@@ -1,0 +1,475 @@
+"""Load config.toml once into frozen, typed settings; every error names FILE:LINE: key."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from maildesk.tomlpos import KeyLines, KeyPath, TomlSyntaxError, format_path, read_toml
+
+URGENCIES = ("critical", "high", "normal", "low")
+KINDS = ("incident", "question", "complaint", "request")
+CATEGORIES = ("technical", "functional", "regulatory")
+LANGUAGES = ("en", "fr")
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
+
+
+class ConfigError(ValueError):
+    """A configuration mistake; ``str()`` is one line: FILE:LINE: key: what is wrong."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def parse_duration(text: str) -> timedelta:
+    """"90s", "30m", "4h", "2d", "1w" -> timedelta; raises ValueError otherwise."""
+    match = _DURATION.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a duration like \"90s\", \"30m\", \"4h\" or \"2d\"")
+    return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
+
+
+def format_duration(seconds: int) -> str:
+    """Whole minutes as "0m", "20m", "1h20m" (SPEC time_spent)."""
+    minutes = max(0, int(seconds)) // 60
+    hours, minutes = divmod(minutes, 60)
+    if hours and minutes:
+        return f"{hours}h{minutes}m"
+    return f"{hours}h" if hours else f"{minutes}m"
+
+
+def parse_size(text: str | int) -> int:
+    if isinstance(text, int):
+        return text
+    match = _SIZE.match(str(text))
+    if not match:
+        raise ValueError(f"{text!r} is not a size like \"25MB\"")
+    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+
+
+@dataclass(frozen=True)
+class DeskSettings:
+    name: str = "Support"
+    address: str = "support@example.org"
+    tag: str = "Support"
+    language: str = "en"
+    timezone: str = "UTC"
+    supervisors: tuple[str, ...] = ()
+    reopen_within: timedelta = timedelta(days=14)
+
+
+@dataclass(frozen=True)
+class SmtpIntake:
+    host: str = "127.0.0.1"
+    port: int = 2525
+    protocol: str = "smtp"
+    max_message_size: int = 25_000_000
+    domains: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ImapIntake:
+    name: str
+    host: str
+    port: int = 993
+    security: str = "tls"
+    username: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    oauth2_token_command: str = ""
+    folder: str = "INBOX"
+    done: str = "move:Processed"
+    poll_every: timedelta = timedelta(seconds=60)
+    idle: bool = True
+    resync_every: timedelta = timedelta(minutes=5)
+    batch_size: int = 200
+
+
+@dataclass(frozen=True)
+class OutgoingSettings:
+    transport: str = "maildir"
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: str = "none"
+    username: str = ""
+    password_env: str = ""
+    password_file: str = ""
+    maildir: Path = Path("var/sent")
+    retry: tuple[timedelta, ...] = tuple(parse_duration(d) for d in ("1m", "5m", "30m", "2h", "6h"))
+
+
+@dataclass(frozen=True)
+class SecuritySettings:
+    secret_file: Path = Path("var/secret")
+    command_auth: str = "signed"
+    auto_mail_per_recipient_per_hour: int = 5
+    bounce_suppress: timedelta = timedelta(days=7)
+    dkim_required: bool = False
+    trusted_authserv_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Level:
+    id: int
+    name: str
+    address: str
+    members: tuple[str, ...] = ()
+    escalate_after: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class UrgencyTarget:
+    first_response: timedelta | None = None
+    resolve: timedelta | None = None
+
+
+@dataclass(frozen=True)
+class KbSettings:
+    auto_update: bool = True
+    suggest: int = 3
+    dir: Path | None = None  # Markdown articles ("# Title" then the body) loaded at start and reload
+
+
+@dataclass(frozen=True)
+class ReportsSettings:
+    schedule: str = ""
+    recipients: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Settings:
+    path: Path
+    desk: DeskSettings
+    database_url: str
+    smtp: tuple[SmtpIntake, ...]
+    imap: tuple[ImapIntake, ...]
+    outgoing: OutgoingSettings
+    security: SecuritySettings
+    levels: tuple[Level, ...]
+    urgency: dict[str, UrgencyTarget] = field(hash=False)
+    kb: KbSettings = KbSettings()
+    reports: ReportsSettings = ReportsSettings()
+    rule_files: tuple[Path, ...] = ()
+    templates_dir: Path = Path("templates")
+    timers_check_every: timedelta = timedelta(seconds=30)
+
+    @property
+    def base_dir(self) -> Path:
+        return self.path.parent
+
+    def level(self, level_id: int) -> Level | None:
+        return next((lvl for lvl in self.levels if lvl.id == level_id), None)
+
+    def level_for_address(self, address: str) -> Level | None:
+        address = address.lower()
+        return next((lvl for lvl in self.levels if lvl.address == address), None)
+
+    def next_level(self, level_id: int) -> Level | None:
+        ids = [lvl.id for lvl in self.levels]
+        if level_id not in ids:
+            return None
+        position = ids.index(level_id)
+        return self.levels[position + 1] if position + 1 < len(ids) else None
+
+    @property
+    def desk_addresses(self) -> frozenset[str]:
+        """Every address the desk receives on: the intake address and each level's."""
+        return frozenset({self.desk.address, *(lvl.address for lvl in self.levels)})
+
+    @property
+    def technicians(self) -> frozenset[str]:
+        return frozenset(member for lvl in self.levels for member in lvl.members)
+
+    @property
+    def desk_domains(self) -> frozenset[str]:
+        domains = {addr.rpartition("@")[2] for addr in self.desk_addresses}
+        for intake in self.smtp:
+            domains.update(intake.domains)
+        return frozenset(domains)
+
+
+class _Reader:
+    """Reads one TOML table, checking types and remembering problems with their line."""
+
+    def __init__(self, path: Path, lines: KeyLines, problems: list[str]) -> None:
+        self.path = path
+        self.lines = lines
+        self.problems = problems
+
+    def fail(self, key: KeyPath, message: str) -> None:
+        self.problems.append(f"{self.path}:{self.lines.line_of(key)}: {format_path(key)}: {message}")
+
+    def table(self, data: dict, key: KeyPath, allowed: set[str]) -> dict:
+        if not isinstance(data, dict):
+            self.fail(key, "must be a table")
+            return {}
+        for name in data:
+            if name not in allowed:
+                self.fail(key + (name,), f"unknown key (expected one of: {', '.join(sorted(allowed))})")
+        return data
+
+    def get(self, data: dict, key: KeyPath, kind: type | tuple[type, ...], default: Any) -> Any:
+        name = key[-1]
+        if name not in data:
+            return default
+        value = data[name]
+        if isinstance(value, bool) and kind in (int, (int,)):
+            self.fail(key, f"must be a whole number, not {value!r}")
+            return default
+        if not isinstance(value, kind):
+            expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            self.fail(key, f"must be a {expected.replace('str', 'string').replace('bool', 'boolean')}, not {value!r}")
+            return default
+        return value
+
+    def string_list(self, data: dict, key: KeyPath, default: tuple = ()) -> tuple[str, ...]:
+        value = self.get(data, key, (list, str), default)
+        if isinstance(value, str):
+            value = [value]
+        if not all(isinstance(item, str) for item in value):
+            self.fail(key, "must be a list of strings")
+            return tuple(default)
+        return tuple(value)
+
+    def address(self, data: dict, key: KeyPath, default: str) -> str:
+        value = self.get(data, key, str, default)
+        if value and not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+|[^@\s<>]+@localhost", value):
+            self.fail(key, f"{value!r} is not an email address")
+        return value.lower()
+
+    def addresses(self, data: dict, key: KeyPath) -> tuple[str, ...]:
+        values = self.string_list(data, key)
+        for value in values:
+            if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+", value):
+                self.fail(key, f"{value!r} is not an email address")
+        return tuple(v.lower() for v in values)
+
+    def duration(self, data: dict, key: KeyPath, default: timedelta | None) -> timedelta | None:
+        value = self.get(data, key, str, None)
+        if value is None:
+            return default
+        try:
+            return parse_duration(value)
+        except ValueError as exc:
+            self.fail(key, str(exc))
+            return default
+
+    def choice(self, data: dict, key: KeyPath, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(data, key, str, default)
+        if value not in choices:
+            self.fail(key, f"{value!r} is not one of: {', '.join(choices)}")
+            return default
+        return value
+
+
+def _listen(reader: _Reader, key: KeyPath, value: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        reader.fail(key, f"{value!r} is not HOST:PORT")
+        return "127.0.0.1", 2525
+    return host.strip("[]") or "127.0.0.1", int(port)
+
+
+def _resolve_path(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _resolve_database_url(base: Path, url: str) -> str:
+    """Make a relative SQLite path relative to the config file, not the working directory."""
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://" and ":memory:" not in url:
+        return prefix + str(_resolve_path(base, url[len(prefix):]))
+    return url
+
+
+def load_settings(path: Path | str) -> Settings:
+    """Read and validate config.toml; raises ConfigError listing every problem."""
+    path = Path(path)
+    try:
+        data, lines = read_toml(path)
+    except TomlSyntaxError as exc:
+        raise ConfigError([str(exc)]) from None
+    problems: list[str] = []
+    r = _Reader(path, lines, problems)
+    base = path.resolve().parent
+    r.table(data, (), {"desk", "database", "intake", "outgoing", "security", "levels", "urgency",
+                       "kb", "reports", "rules", "templates", "timers"})
+
+    d = r.table(data.get("desk", {}), ("desk",), {"name", "address", "tag", "language", "timezone",
+                                                   "supervisors", "reopen_within"})
+    tag = r.get(d, ("desk", "tag"), str, "Support")
+    if not re.fullmatch(r"[\w .-]+", tag):
+        r.fail(("desk", "tag"), f"{tag!r} may hold only letters, digits, spaces, dots and dashes")
+    timezone = r.get(d, ("desk", "timezone"), str, "UTC")
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(timezone)
+    except Exception:
+        r.fail(("desk", "timezone"), f"{timezone!r} is not a known time zone")
+    desk = DeskSettings(
+        name=r.get(d, ("desk", "name"), str, "Support"),
+        address=r.address(d, ("desk", "address"), "support@example.org"),
+        tag=tag,
+        language=r.choice(d, ("desk", "language"), LANGUAGES, "en"),
+        timezone=timezone,
+        supervisors=r.addresses(d, ("desk", "supervisors")),
+        reopen_within=r.duration(d, ("desk", "reopen_within"), timedelta(days=14)),
+    )
+
+    db = r.table(data.get("database", {}), ("database",), {"url"})
+    database_url = _resolve_database_url(base, r.get(db, ("database", "url"), str, "sqlite:///var/maildesk.db"))
+    if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", database_url):
+        r.fail(("database", "url"), f"{database_url!r}: only sqlite:/// and postgresql+psycopg:// URLs are supported")
+
+    intake = r.table(data.get("intake", {}), ("intake",), {"smtp", "imap"})
+    smtp_tables = intake.get("smtp", [{}] if "intake" not in data else [])
+    if isinstance(smtp_tables, dict):
+        smtp_tables = [smtp_tables]
+    smtp = []
+    for index, table in enumerate(smtp_tables):
+        key: KeyPath = ("intake", "smtp") if isinstance(intake.get("smtp"), dict) else ("intake", "smtp", index)
+        t = r.table(table, key, {"listen", "protocol", "max_message_size", "domains"})
+        host, port = _listen(r, key + ("listen",), r.get(t, key + ("listen",), str, "127.0.0.1:2525"))
+        try:
+            size = parse_size(r.get(t, key + ("max_message_size",), (str, int), "25MB"))
+        except ValueError as exc:
+            r.fail(key + ("max_message_size",), str(exc))
+            size = 25_000_000
+        smtp.append(SmtpIntake(host=host, port=port,
+                               protocol=r.choice(t, key + ("protocol",), ("smtp", "lmtp"), "smtp"),
+                               max_message_size=size,
+                               domains=tuple(x.lower() for x in r.string_list(t, key + ("domains",)))))
+
+    imap_tables = intake.get("imap", [])
+    if isinstance(imap_tables, dict):
+        imap_tables = [imap_tables]
+    imap = []
+    for index, table in enumerate(imap_tables):
+        key = ("intake", "imap", index)
+        t = r.table(table, key, {"name", "host", "port", "security", "username", "password_env", "password_file",
+                                 "oauth2_token_command", "folder", "done", "poll_every", "idle", "resync_every",
+                                 "batch_size"})
+        done = r.get(t, key + ("done",), str, "move:Processed")
+        if done not in ("delete", "flag") and not (done.startswith("move:") and len(done) > 5):
+            r.fail(key + ("done",), f"{done!r} is not \"move:FOLDER\", \"delete\" or \"flag\"")
+        if "host" not in t:
+            r.fail(key, "host is required")
+        imap.append(ImapIntake(
+            name=r.get(t, key + ("name",), str, f"imap{index + 1}"),
+            host=r.get(t, key + ("host",), str, ""),
+            port=r.get(t, key + ("port",), int, 993),
+            security=r.choice(t, key + ("security",), ("tls", "starttls", "none"), "tls"),
+            username=r.get(t, key + ("username",), str, ""),
+            password_env=r.get(t, key + ("password_env",), str, ""),
+            password_file=r.get(t, key + ("password_file",), str, ""),
+            oauth2_token_command=r.get(t, key + ("oauth2_token_command",), str, ""),
+            folder=r.get(t, key + ("folder",), str, "INBOX"),
+            done=done,
+            poll_every=r.duration(t, key + ("poll_every",), timedelta(seconds=60)),
+            idle=r.get(t, key + ("idle",), bool, True),
+            resync_every=r.duration(t, key + ("resync_every",), timedelta(minutes=5)),
+            batch_size=r.get(t, key + ("batch_size",), int, 200),
+        ))
+    names = [i.name for i in imap]
+    for index, name in enumerate(names):
+        if names.index(name) != index:
+            r.fail(("intake", "imap", index, "name"), f"{name!r} is used by another account")
+
+    o = r.table(data.get("outgoing", {}), ("outgoing",), {"transport", "host", "port", "security", "username",
+                                                         "password_env", "password_file", "maildir", "retry"})
+    retry = []
+    for index, item in enumerate(r.string_list(o, ("outgoing", "retry"), ("1m", "5m", "30m", "2h", "6h"))):
+        try:
+            retry.append(parse_duration(item))
+        except ValueError as exc:
+            r.fail(("outgoing", "retry"), f"item {index + 1}: {exc}")
+    outgoing = OutgoingSettings(
+        transport=r.choice(o, ("outgoing", "transport"), ("smtp", "maildir"), "maildir"),
+        host=r.get(o, ("outgoing", "host"), str, "127.0.0.1"),
+        port=r.get(o, ("outgoing", "port"), int, 25),
+        security=r.choice(o, ("outgoing", "security"), ("tls", "starttls", "none"), "none"),
+        username=r.get(o, ("outgoing", "username"), str, ""),
+        password_env=r.get(o, ("outgoing", "password_env"), str, ""),
+        password_file=r.get(o, ("outgoing", "password_file"), str, ""),
+        maildir=_resolve_path(base, r.get(o, ("outgoing", "maildir"), str, "var/sent")),
+        retry=tuple(retry),
+    )
+    for secret_key in ("password", "secret", "token"):
+        for table_name, table in (("outgoing", o),):
+            if secret_key in table:
+                r.fail((table_name, secret_key), "secrets never sit in the config file: use *_env or *_file")
+
+    s = r.table(data.get("security", {}), ("security",), {"secret_file", "command_auth",
+                                                         "auto_mail_per_recipient_per_hour", "bounce_suppress",
+                                                         "dkim_required", "trusted_authserv_ids"})
+    security = SecuritySettings(
+        secret_file=_resolve_path(base, r.get(s, ("security", "secret_file"), str, "var/secret")),
+        command_auth=r.choice(s, ("security", "command_auth"), ("signed", "sender"), "signed"),
+        auto_mail_per_recipient_per_hour=r.get(s, ("security", "auto_mail_per_recipient_per_hour"), int, 5),
+        bounce_suppress=r.duration(s, ("security", "bounce_suppress"), timedelta(days=7)),
+        dkim_required=r.get(s, ("security", "dkim_required"), bool, False),
+        trusted_authserv_ids=r.string_list(s, ("security", "trusted_authserv_ids")),
+    )
+
+    levels = []
+    level_tables = data.get("levels", [])
+    if not isinstance(level_tables, list):
+        r.fail(("levels",), "must be an array of tables ([[levels]])")
+        level_tables = []
+    for index, table in enumerate(level_tables):
+        key = ("levels", index)
+        t = r.table(table, key, {"id", "name", "address", "members", "escalate_after"})
+        if "id" not in t or "address" not in t:
+            r.fail(key, "each [[levels]] needs an id and an address")
+        levels.append(Level(
+            id=r.get(t, key + ("id",), int, index + 1),
+            name=r.get(t, key + ("name",), str, f"Level {index + 1}"),
+            address=r.address(t, key + ("address",), desk.address if index == 0 else ""),
+            members=r.addresses(t, key + ("members",)),
+            escalate_after=r.duration(t, key + ("escalate_after",), None),
+        ))
+    if not levels:
+        levels.append(Level(id=1, name="Front desk", address=desk.address))
+    ids = [lvl.id for lvl in levels]
+    for index, level_id in enumerate(ids):
+        if ids.index(level_id) != index:
+            r.fail(("levels", index, "id"), f"level id {level_id} is used twice")
+
+    u = r.table(data.get("urgency", {}), ("urgency",), set(URGENCIES))
+    urgency = {}
+    for name in URGENCIES:
+        t = r.table(u.get(name, {}), ("urgency", name), {"first_response", "resolve"})
+        urgency[name] = UrgencyTarget(first_response=r.duration(t, ("urgency", name, "first_response"), None),
+                                      resolve=r.duration(t, ("urgency", name, "resolve"), None))
+
+    k = r.table(data.get("kb", {}), ("kb",), {"auto_update", "suggest", "dir"})
+    kb_dir = r.get(k, ("kb", "dir"), str, None)
+    kb = KbSettings(auto_update=r.get(k, ("kb", "auto_update"), bool, True),
+                    suggest=r.get(k, ("kb", "suggest"), int, 3),
+                    dir=_resolve_path(base, kb_dir) if kb_dir else None)
+    rep = r.table(data.get("reports", {}), ("reports",), {"schedule", "recipients"})
+    reports = ReportsSettings(schedule=r.get(rep, ("reports", "schedule"), str, ""),
+                              recipients=r.addresses(rep, ("reports", "recipients")))
+    ru = r.table(data.get("rules", {}), ("rules",), {"files"})
+    rule_files = tuple(_resolve_path(base, f) for f in r.string_list(ru, ("rules", "files")))
+    te = r.table(data.get("templates", {}), ("templates",), {"dir"})
+    templates_dir = _resolve_path(base, r.get(te, ("templates", "dir"), str, "templates"))
+    ti = r.table(data.get("timers", {}), ("timers",), {"check_every"})
+    check_every = r.duration(ti, ("timers", "check_every"), timedelta(seconds=30))
+
+    if problems:
+        raise ConfigError(problems)
+    return Settings(path=path, desk=desk, database_url=database_url, smtp=tuple(smtp), imap=tuple(imap),
+                    outgoing=outgoing, security=security, levels=tuple(levels), urgency=urgency, kb=kb,
+                    reports=reports, rule_files=rule_files, templates_dir=templates_dir,
+                    timers_check_every=check_every or timedelta(seconds=30))

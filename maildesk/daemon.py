@@ -1,0 +1,214 @@
+"""The composition root of ``maildesk run``: listeners, pollers, workers and scheduler.
+
+Built up in order and torn down in reverse. Signal handlers only set
+events; the main loop decides what to do with them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+import threading
+import time
+from contextlib import AsyncExitStack
+from datetime import datetime, timezone
+from pathlib import Path
+
+import structlog
+
+from maildesk.app import App, Wakeup
+from maildesk.config import ConfigError, Settings
+from maildesk.ingest.smtp import IntakeHandler, start_listener
+from maildesk.sdnotify import notify
+from maildesk.sweep import sweep
+
+log = structlog.get_logger("maildesk.daemon")
+
+
+class Daemon:
+    def __init__(self, app: App, *, watch: bool = False) -> None:
+        self.app = app
+        self.watch = watch
+        self.stop = threading.Event()
+        self.inbox_wakeup = Wakeup()
+        self.outbox_wakeup = Wakeup()
+        self._reload_requested = asyncio.Event()
+        self._stop_requested = asyncio.Event()
+        self._threads: list[threading.Thread] = []
+        self.handlers: list[IntakeHandler] = []
+        self.ports: list[int] = []
+
+    @property
+    def settings(self) -> Settings:
+        return self.app.settings
+
+    # -- background threads --------------------------------------------------
+
+    def _process_loop(self) -> None:
+        """Drain the inbox: at start-up (stored but unprocessed) and whenever an intake stores."""
+        while not self.stop.is_set():
+            try:
+                outcome = self.app.processor.process_next()
+            except Exception as exc:  # noqa: BLE001 - the database may be briefly unavailable
+                log.error("processing_failed", error=f"{type(exc).__name__}: {exc}")
+                self.stop.wait(2)
+                continue
+            if outcome is not None:
+                self.outbox_wakeup.set()
+                continue
+            self.inbox_wakeup.wait(5)
+
+    def _send_loop(self) -> None:
+        while not self.stop.is_set():
+            try:
+                sent = self.app.sender.send_due()
+            except Exception as exc:  # noqa: BLE001
+                log.error("outbox_failed", error=f"{type(exc).__name__}: {exc}")
+                self.stop.wait(2)
+                continue
+            if not sent:
+                self.outbox_wakeup.wait(2)
+
+    def _timer_loop(self) -> None:
+        interval = self.settings.timers_check_every.total_seconds()
+        while not self.stop.wait(interval):
+            try:
+                if sweep(self.app.db, self.app.pipeline, datetime.now(timezone.utc)):
+                    self.outbox_wakeup.set()
+            except Exception as exc:  # noqa: BLE001
+                log.error("timer_sweep_failed", error=f"{type(exc).__name__}: {exc}")
+            interval = self.settings.timers_check_every.total_seconds()
+
+    def _start_thread(self, name: str, target) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _start_imap(self) -> None:
+        if not self.settings.imap:
+            return
+        from maildesk.ingest.imap import ImapPoller
+
+        for account in self.settings.imap:
+            poller = ImapPoller(account, self.app.inbox, self.app.db, on_stored=self.inbox_wakeup.set)
+            self._start_thread(f"imap-{account.name}", lambda p=poller: p.run(self.stop))
+
+    def _start_scheduler(self):
+        """Cron-scheduled jobs (management reports) on APScheduler."""
+        if not self.settings.reports.schedule or not self.settings.reports.recipients:
+            return None
+        try:
+            from maildesk.reports.mail import send_scheduled_report
+        except ImportError:
+            return None
+        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.triggers.cron import CronTrigger
+
+        scheduler = BackgroundScheduler(timezone=self.settings.desk.timezone)
+        scheduler.add_job(lambda: send_scheduled_report(self.app), CronTrigger.from_crontab(
+            self.settings.reports.schedule, timezone=self.settings.desk.timezone), id="report",
+            coalesce=True, max_instances=1)
+        scheduler.start()
+        return scheduler
+
+    # -- reload ---------------------------------------------------------------
+
+    def reload(self) -> bool:
+        notify("RELOADING=1\nMONOTONIC_USEC=%d" % (time.monotonic_ns() // 1000))
+        try:
+            self.app.reload()
+        except ConfigError as exc:
+            log.error("reload_refused", problems=exc.problems)
+            return False
+        except Exception as exc:  # noqa: BLE001 - a reload must never take the daemon down
+            log.error("reload_refused", problems=[f"{type(exc).__name__}: {exc}"])
+            return False
+        finally:
+            notify("READY=1")
+        log.info("config_reloaded", rules=len(self.app.pipeline.ruleset.rules))
+        return True
+
+    async def _watch_files(self) -> None:
+        """``run --watch``: reload when a config, rule or template file changes (polling mtimes)."""
+        def snapshot() -> dict[Path, float]:
+            paths = [self.settings.path, *self.settings.rule_files]
+            files: list[Path] = []
+            for path in paths:
+                files.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
+            files.extend(self.settings.templates_dir.rglob("*.j2"))
+            return {p: p.stat().st_mtime for p in files if p.exists()}
+
+        seen = snapshot()
+        while not self._stop_requested.is_set():
+            await asyncio.sleep(1)
+            current = snapshot()
+            if current != seen:
+                seen = current
+                log.info("config_changed")
+                self._reload_requested.set()
+
+    # -- main -------------------------------------------------------------------
+
+    async def serve(self) -> int:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self._stop_requested.set)
+        loop.add_signal_handler(signal.SIGINT, self._stop_requested.set)
+        loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
+        hostname = socket.getfqdn()
+        async with AsyncExitStack() as stack:
+            servers = []
+            for intake in self.settings.smtp:
+                domains = intake.domains or tuple(self.settings.desk_domains)
+                handler = IntakeHandler(self.app.inbox, domains=domains, protocol=intake.protocol,
+                                        on_stored=self.inbox_wakeup.set)
+                server = await start_listener(intake, handler, hostname=hostname)
+                self.handlers.append(handler)
+                self.ports.append(server.sockets[0].getsockname()[1])
+                servers.append(server)
+            stack.callback(self._join_threads)
+            self._start_thread("processor", self._process_loop)
+            self._start_thread("sender", self._send_loop)
+            self._start_thread("timers", self._timer_loop)
+            self._start_imap()
+            scheduler = self._start_scheduler()
+            if scheduler is not None:
+                stack.callback(scheduler.shutdown, wait=False)
+            watcher = asyncio.create_task(self._watch_files()) if self.watch else None
+            log.info("daemon_started", ports=self.ports, database=self.app.db.safe_url,
+                     imap=[a.name for a in self.settings.imap], transport=self.settings.outgoing.transport)
+            notify("READY=1\nSTATUS=accepting mail")
+            while not self._stop_requested.is_set():
+                reload_wait = asyncio.create_task(self._reload_requested.wait())
+                stop_wait = asyncio.create_task(self._stop_requested.wait())
+                await asyncio.wait({reload_wait, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                reload_wait.cancel()
+                stop_wait.cancel()
+                if self._reload_requested.is_set() and not self._stop_requested.is_set():
+                    self._reload_requested.clear()
+                    await loop.run_in_executor(None, self.reload)
+            notify("STOPPING=1")
+            log.info("daemon_stopping")
+            if watcher:
+                watcher.cancel()
+            for server in servers:
+                server.close()  # stop accepting; sessions in DATA finish storing first
+            deadline = loop.time() + 30
+            while any(h.in_flight for h in self.handlers) and loop.time() < deadline:
+                await asyncio.sleep(0.05)
+            for server in servers:
+                server.close_clients() if hasattr(server, "close_clients") else None
+        log.info("daemon_stopped")
+        return 0
+
+    def _join_threads(self) -> None:
+        self.stop.set()
+        self.inbox_wakeup.set()
+        self.outbox_wakeup.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+        self.app.close()
+
+
+def run_daemon(app: App, *, watch: bool = False) -> int:
+    return asyncio.run(Daemon(app, watch=watch).serve())

@@ -1,0 +1,157 @@
+"""Database engine, sessions and schema version checks for SQLite and PostgreSQL.
+
+SQLite runs in WAL mode with every transaction opened as BEGIN IMMEDIATE:
+several threads (intake, worker, sender) and processes (``maildesk ingest``
+beside the daemon) write to one file, and a deferred transaction that reads
+and then writes fails with SQLITE_BUSY instead of waiting its turn.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+from collections.abc import Iterator
+from pathlib import Path
+
+from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+# The newest migration in maildesk/migrations/versions; tests/test_migrations.py keeps them in step.
+HEAD_REVISION = "0001"
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class SchemaOutdated(RuntimeError):
+    """The database schema is older than this code; ``maildesk db upgrade`` fixes it."""
+
+
+class DatabaseUnavailable(RuntimeError):
+    """The database cannot be reached or opened."""
+
+
+def _sqlite_path(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and ":memory:" not in url:
+        return Path(url[len(prefix):])
+    return None
+
+
+def create_db_engine(url: str) -> Engine:
+    sqlite_file = _sqlite_path(url)
+    if url.startswith("sqlite"):
+        if sqlite_file is not None:
+            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
+
+        @event.listens_for(engine, "connect")
+        def _on_connect(dbapi_connection, _record) -> None:
+            dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA synchronous=FULL")  # an accepted message survives power loss
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=60000")
+            cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+        return engine
+    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+
+
+class Database:
+    """One engine and its session factory; pass it to whatever needs storage."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = create_db_engine(url)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextlib.contextmanager
+    def session(self) -> Iterator[Session]:
+        """A transaction: committed when the block ends, rolled back if it raises."""
+        with self._sessions() as session, session.begin():
+            yield session
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    # -- schema -------------------------------------------------------------
+
+    def current_revision(self) -> str | None:
+        with self.engine.connect() as conn:
+            if not inspect(conn).has_table("alembic_version"):
+                return None
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+
+    def ensure_schema(self, *, allow_upgrade: bool = False) -> None:
+        """Create the schema in an empty database; refuse an outdated one unless upgrading.
+
+        Several processes may start at once on a new database, so creation
+        happens under a lock (an advisory lock on PostgreSQL, a file lock
+        beside the SQLite file).
+        """
+        try:
+            revision = self.current_revision()
+        except Exception as exc:  # noqa: BLE001 - any driver error means "cannot reach it"
+            raise DatabaseUnavailable(f"cannot open database {self.safe_url}: {_first_line(exc)}") from None
+        if revision == HEAD_REVISION:
+            return
+        with self._schema_lock():
+            revision = self.current_revision()
+            if revision == HEAD_REVISION:
+                return
+            with self.engine.connect() as conn:
+                empty = not inspect(conn).get_table_names()
+            if revision is None and not empty:
+                raise SchemaOutdated(f"database {self.safe_url} has tables but no maildesk schema version")
+            if revision is not None and not allow_upgrade:
+                raise SchemaOutdated(
+                    f"database schema is at revision {revision}, this maildesk needs {HEAD_REVISION}: "
+                    "run 'maildesk db upgrade'"
+                )
+            self.upgrade()
+
+    def upgrade(self) -> None:
+        """Apply Alembic migrations up to head."""
+        from alembic import command
+        from alembic.config import Config
+
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection_engine"] = self.engine
+        command.upgrade(config, "head")
+
+    @contextlib.contextmanager
+    def _schema_lock(self) -> Iterator[None]:
+        sqlite_file = _sqlite_path(self.url)
+        if self.is_postgres:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(726354)"))
+                try:
+                    yield
+                finally:
+                    conn.execute(text("SELECT pg_advisory_unlock(726354)"))
+                    conn.commit()
+        elif sqlite_file is not None:
+            with open(sqlite_file.with_name(sqlite_file.name + ".schema-lock"), "w") as handle:
+                fcntl.flock(handle, fcntl.LOCK_EX)
+                yield
+        else:
+            yield
+
+    @property
+    def safe_url(self) -> str:
+        """The URL without a password, for messages and logs."""
+        return self.engine.url.render_as_string(hide_password=True)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

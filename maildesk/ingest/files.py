@@ -1,0 +1,115 @@
+"""Pipe delivery and backlog import: stdin, files, an mbox or a maildir, through the durable inbox.
+
+Exit codes follow what an MTA expects: 0 once every message is durably
+stored (as a ticket, a follow-up or in quarantine), 75 when one could not
+be stored so the MTA keeps it and retries.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import structlog
+
+from maildesk.app import App
+from maildesk.types import RawMessage
+
+log = structlog.get_logger("maildesk.ingest")
+EX_OK, EX_TEMPFAIL = 0, 75
+BATCH = 200
+
+
+def _mbox_messages(path: str) -> Iterator[bytes]:
+    import mailbox
+
+    box = mailbox.mbox(path, create=False)
+    try:
+        for key in box.iterkeys():
+            yield box.get_bytes(key)
+    finally:
+        box.close()
+
+
+def _maildir_messages(path: str) -> Iterator[bytes]:
+    import mailbox
+
+    box = mailbox.Maildir(path, factory=None, create=False)
+    for key in sorted(box.iterkeys()):
+        yield box.get_bytes(key)
+
+
+def _count(path: str, kind: str) -> int | None:
+    import mailbox
+
+    try:
+        box = mailbox.mbox(path, create=False) if kind == "mbox" else mailbox.Maildir(path, factory=None, create=False)
+        return len(box)
+    except Exception:  # noqa: BLE001 - the bar just has no total then
+        return None
+
+
+def _store(app: App, data: bytes, source: str) -> int | None:
+    raw = RawMessage(data=data, mail_from=None, rcpt_tos=(), source=source, received_at=datetime.now(timezone.utc))
+    try:
+        return app.inbox.accept(raw).inbox_id
+    except Exception as exc:  # noqa: BLE001 - storage failed: the MTA must retry
+        log.error("message_store_failed", source=source, error=f"{type(exc).__name__}: {exc}")
+        return None
+
+
+def ingest_command(app: App, *, files: list[str] | None, mbox: str | None, maildir: str | None,
+                   progress: bool) -> int:
+    if mbox or maildir:
+        return _import_backlog(app, mbox or maildir, "mbox" if mbox else "maildir", progress)
+    inputs = [(Path(f).read_bytes(), "file") for f in files] if files else [(sys.stdin.buffer.read(), "pipe")]
+    stored = []
+    for data, source in inputs:
+        inbox_id = _store(app, data, source)
+        if inbox_id is None:
+            return EX_TEMPFAIL
+        stored.append(inbox_id)
+    _process_and_send(app, stored)
+    return EX_OK
+
+
+def _process_and_send(app: App, inbox_ids: list[int]) -> None:
+    """Process what was just stored, then hand its mail to the transport (the daemon retries failures)."""
+    outcomes = app.process(inbox_ids)
+    for outcome in outcomes:
+        log.info("message_ingested", inbox=outcome.inbox_id, state=outcome.state, ticket=outcome.ticket)
+    try:
+        while app.sender.send_due():
+            pass
+    except Exception as exc:  # noqa: BLE001 - stored mail stays queued for the daemon
+        log.warning("outbox_send_deferred", error=str(exc))
+
+
+def _import_backlog(app: App, path: str, kind: str, progress: bool) -> int:
+    from tqdm import tqdm
+
+    messages = _mbox_messages(path) if kind == "mbox" else _maildir_messages(path)
+    failed = 0
+    pending: list[int] = []
+    with tqdm(total=_count(path, kind), unit="msg", disable=not progress, desc=f"importing {kind}",
+              file=sys.stderr) as bar:
+        for data in messages:
+            inbox_id = _store(app, data, kind)
+            if inbox_id is None:
+                failed += 1
+            else:
+                pending.append(inbox_id)
+            if len(pending) >= BATCH:
+                _process_and_send(app, pending)
+                bar.update(len(pending))
+                pending = []
+        if pending:
+            _process_and_send(app, pending)
+            bar.update(len(pending))
+    if failed:
+        print(f"maildesk: {failed} message(s) could not be stored; import again to retry them "
+              "(already stored ones are skipped)", file=sys.stderr)
+        return EX_TEMPFAIL
+    return EX_OK

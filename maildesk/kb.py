@@ -1,0 +1,76 @@
+"""Knowledge-base search: score articles against a query for ``kb search``."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from maildesk.models import KbArticle
+from maildesk.views import article_json
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower() for w in re.findall(r"\w{2,}", text)]
+
+
+def rank(articles: Sequence[KbArticle], query: str, limit: int = 20) -> list[dict]:
+    """Articles matching ``query``, best first, with ``score`` and ``excerpt`` (SPEC section 8)."""
+    terms = _words(query)
+    if not terms:
+        return []
+    results = []
+    for article in articles:
+        title, body = article.title.lower(), article.body.lower()
+        score = sum(3 * title.count(t) + body.count(t) + 2 * (t in article.slug) for t in terms)
+        if score <= 0:
+            continue
+        shape = article_json(article)
+        shape["score"] = score
+        shape["excerpt"] = _excerpt(article.body, terms)
+        results.append(shape)
+    results.sort(key=lambda r: (-r["score"], -r["uses"], r["id"]))
+    return results[:limit]
+
+
+def _excerpt(body: str, terms: list[str], width: int = 160) -> str:
+    flat = " ".join(body.split())
+    lower = flat.lower()
+    positions = [lower.find(t) for t in terms if t in lower]
+    start = max(0, min(positions) - width // 4) if positions else 0
+    piece = flat[start:start + width]
+    return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
+
+
+def read_article_files(directory) -> list[tuple[str, str, str]]:
+    """(slug, title, body) for each ``*.md`` in the directory: the first ``# `` line is the title."""
+    from pathlib import Path
+
+    articles = []
+    for path in sorted(Path(directory).glob("*.md")):
+        text = path.read_text(encoding="utf-8")
+        lines = text.strip().splitlines()
+        title = lines[0].lstrip("# ").strip() if lines else path.stem
+        articles.append((path.stem, title, "\n".join(lines[1:]).strip()))
+    return articles
+
+
+def sync_articles(db, directory) -> int:
+    """Load the admins' article files into the knowledge base (insert new, update changed)."""
+    from datetime import datetime, timezone
+
+    from sqlalchemy import select
+
+    changed = 0
+    with db.session() as session:
+        existing = {a.slug: a for a in session.scalars(select(KbArticle))}
+        for slug, title, body in read_article_files(directory):
+            article = existing.get(slug)
+            if article is None:
+                session.add(KbArticle(slug=slug, title=title, body=body, tags=[], uses=0,
+                                      updated_at=datetime.now(timezone.utc)))
+            elif (article.title, article.body) != (title, body):
+                article.title, article.body, article.updated_at = title, body, datetime.now(timezone.utc)
+            else:
+                continue
+            changed += 1
+    return changed

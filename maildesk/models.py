@@ -1,0 +1,241 @@
+"""The database schema: SQLAlchemy 2 tables shared by SQLite and PostgreSQL.
+
+Alembic migrations under ``maildesk/migrations`` create exactly these tables;
+``tests/test_migrations.py`` checks that the two never drift apart.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# BigInteger primary keys autoincrement as INTEGER on SQLite (rowid) and BIGSERIAL/identity elsewhere.
+Id = BigInteger().with_variant(Integer, "sqlite")
+
+
+class UTCDateTime(TypeDecorator):
+    """Timezone-aware UTC datetimes on both engines (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to the database; use UTC-aware datetimes")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class InboxMessage(Base):
+    """Every message accepted by any intake, stored raw before the protocol says yes.
+
+    ``message_key`` is the ledger: the Message-ID (or a digest of the bytes)
+    is unique, so a redelivered message finds its earlier row instead of
+    making a second one.
+    """
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_state", "state", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    message_key: Mapped[str] = mapped_column(String(1000), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(200))
+    mail_from: Mapped[str | None] = mapped_column(String(1000))
+    rcpt_tos: Mapped[list] = mapped_column(JSON, default=list)
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    # pending -> done | quarantined | rejected
+    state: Mapped[str] = mapped_column(String(20), default="pending")
+    ticket: Mapped[int | None] = mapped_column(BigInteger)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Quarantine(Base):
+    """A message that could not be processed (or was dropped by a rule), with the reason."""
+
+    __tablename__ = "quarantine"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    inbox_id: Mapped[int] = mapped_column(ForeignKey("inbox.id"), unique=True)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    message_id: Mapped[str | None] = mapped_column(String(1000))
+    mail_from: Mapped[str | None] = mapped_column(String(1000))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="held")  # held | retried | rejected
+
+
+class Ticket(Base):
+    __tablename__ = "tickets"
+    __table_args__ = (
+        Index("ix_tickets_status", "status", "number"),
+        Index("ix_tickets_requester", "requester"),
+        Index("ix_tickets_escalate_due", "escalate_due_at"),
+        Index("ix_tickets_first_response_due", "first_response_due_at"),
+        Index("ix_tickets_resolve_due", "resolve_due_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    number: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    subject: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20), default="new")
+    level: Mapped[int] = mapped_column(Integer)
+    urgency: Mapped[str] = mapped_column(String(20), default="normal")
+    category: Mapped[str | None] = mapped_column(String(40))
+    kind: Mapped[str] = mapped_column(String(40), default="request")
+    application: Mapped[str | None] = mapped_column(String(200))
+    problem: Mapped[str | None] = mapped_column(String(200))
+    requester: Mapped[str] = mapped_column(String(500))
+    requester_name: Mapped[str] = mapped_column(String(500), default="")
+    organisation: Mapped[str | None] = mapped_column(String(300))
+    assignee: Mapped[str | None] = mapped_column(String(500))
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    language: Mapped[str] = mapped_column(String(10), default="en")
+    linked_to: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    first_response_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    time_spent_s: Mapped[int] = mapped_column(Integer, default=0)
+    # Timers are data: due times checked by an indexed sweep (SPEC section 7).
+    level_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    escalate_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolve_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolve_remaining_s: Mapped[int | None] = mapped_column(Integer)  # kept while pending pauses the clock
+    resolve_breached: Mapped[bool] = mapped_column(Boolean, default=False)
+    root_message_id: Mapped[str | None] = mapped_column(String(1000))
+
+
+class Event(Base):
+    """The ticket's history; SPEC section 8 lists the event types."""
+
+    __tablename__ = "events"
+    __table_args__ = (Index("ix_events_ticket", "ticket", "id"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket: Mapped[int] = mapped_column(ForeignKey("tickets.number"))
+    type: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    from_addr: Mapped[str | None] = mapped_column(String(500))
+    message_id: Mapped[str | None] = mapped_column(String(1000))
+    inbox_id: Mapped[int | None] = mapped_column(BigInteger)
+    text: Mapped[str | None] = mapped_column(Text)
+    data: Mapped[dict] = mapped_column(JSON, default=dict)
+
+
+class ThreadMessage(Base):
+    """Message-IDs known to belong to a ticket: received ones and the ones the desk sent."""
+
+    __tablename__ = "thread_messages"
+
+    message_id: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    ticket: Mapped[int] = mapped_column(BigInteger, index=True)
+
+
+class AttachmentRow(Base):
+    __tablename__ = "attachments"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket: Mapped[int] = mapped_column(BigInteger, index=True)
+    event_id: Mapped[int | None] = mapped_column(BigInteger)
+    filename: Mapped[str] = mapped_column(String(300))
+    content_type: Mapped[str] = mapped_column(String(200))
+    size: Mapped[int] = mapped_column(Integer)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class Outbox(Base):
+    """Mail the desk decided to send, rendered, written in the same transaction as the change."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_recipient", "to_addr", "created_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket: Mapped[int | None] = mapped_column(BigInteger)
+    to_addr: Mapped[str] = mapped_column(String(500))
+    mail_from: Mapped[str] = mapped_column(String(500))
+    subject: Mapped[str] = mapped_column(Text)
+    template: Mapped[str] = mapped_column(String(40))
+    message_id: Mapped[str] = mapped_column(String(1000))
+    raw: Mapped[bytes] = mapped_column(LargeBinary)
+    automatic: Mapped[bool] = mapped_column(Boolean, default=True)
+    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued | sent | failed | suppressed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class BounceSuppression(Base):
+    """An address that bounced permanently gets no automatic mail until ``until``."""
+
+    __tablename__ = "bounce_suppressions"
+
+    address: Mapped[str] = mapped_column(String(500), primary_key=True)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class ImapCheckpoint(Base):
+    """Where an IMAP account's folder was read up to, so restarts neither refetch nor miss."""
+
+    __tablename__ = "imap_checkpoints"
+    __table_args__ = (UniqueConstraint("account", "folder"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    account: Mapped[str] = mapped_column(String(200))
+    folder: Mapped[str] = mapped_column(String(500))
+    uidvalidity: Mapped[int] = mapped_column(BigInteger)
+    last_uid: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class KbArticle(Base):
+    """A knowledge-base article: seeded by admins or filed from a closed ticket."""
+
+    __tablename__ = "kb_articles"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    slug: Mapped[str] = mapped_column(String(200), unique=True)
+    title: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)
+    tags: Mapped[list] = mapped_column(JSON, default=list)
+    application: Mapped[str | None] = mapped_column(String(200))
+    category: Mapped[str | None] = mapped_column(String(40))
+    source_ticket: Mapped[int | None] = mapped_column(BigInteger)
+    uses: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)

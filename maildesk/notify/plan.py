@@ -1,0 +1,94 @@
+"""Decide who gets mail about a ticket change, and with which template."""
+
+from __future__ import annotations
+
+from maildesk.config import Settings
+from maildesk.notify.signing import signed_address
+from maildesk.types import Article, Notification, TicketChange, TicketView
+
+
+def _level_address(settings: Settings, ticket: TicketView) -> str:
+    level = settings.level(ticket.level)
+    return level.address if level else settings.desk.address
+
+
+def _article(article: Article | None) -> dict | None:
+    if article is None:
+        return None
+    return {"slug": article.slug, "title": article.title, "body": article.body}
+
+
+def base_context(settings: Settings, ticket: TicketView | None, change: TicketChange | None = None) -> dict:
+    """The template context every mail gets (the contract in maildesk/notify/render.py)."""
+    context: dict = {"desk": {"name": settings.desk.name, "address": settings.desk.address, "tag": settings.desk.tag}}
+    if ticket is not None:
+        level = settings.level(ticket.level)
+        context["ticket"] = {
+            "number": ticket.number, "subject": ticket.subject, "status": ticket.status, "level": ticket.level,
+            "level_name": level.name if level else str(ticket.level), "urgency": ticket.urgency,
+            "category": ticket.category, "kind": ticket.kind, "application": ticket.application,
+            "requester": ticket.requester, "assignee": ticket.assignee, "created_at": ticket.created_at,
+            "closed_at": ticket.closed_at, "time_spent": ticket.time_spent, "url": None,
+        }
+    if change is not None:
+        context["message"] = {"from_addr": change.author, "from_name": change.author_name, "text": change.text,
+                              "subject": ticket.subject if ticket else ""}
+        context["articles"] = [{"slug": a.slug, "title": a.title, "excerpt": a.excerpt} for a in change.articles]
+        context["article"] = _article(change.answered_with)
+        context["reason"] = change.reason
+        context["errors"] = list(change.command_errors)
+    return context
+
+
+def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notification]:
+    """The mail one ticket change causes (SPEC sections 5 to 7)."""
+    ticket = change.ticket
+    context = base_context(settings, ticket, change)
+    level_address = _level_address(settings, ticket)
+    mails: list[Notification] = []
+
+    def to_requester(template: str, automatic: bool) -> None:
+        mails.append(Notification(
+            template=template, to=ticket.requester, ticket=ticket.number, language=ticket.language,
+            context=context, in_reply_to=change.message_id, references=change.references,
+            reply_to=signed_address(secret, level_address, ticket.number, ticket.requester), automatic=automatic,
+        ))
+
+    if change.acknowledge:
+        to_requester("ack", automatic=True)
+    if change.answered_with is not None or (change.closed and not change.silent and not change.automatic):
+        to_requester("closed", automatic=False)
+    elif change.answer_to_requester:
+        to_requester("reply", automatic=False)
+
+    if change.level_reached is not None:
+        level = settings.level(change.level_reached)
+        if level is not None:
+            level_context = {**context, "level": {"id": level.id, "name": level.name, "address": level.address}}
+            for member in level.members:
+                if member in change.notify_exclude:
+                    continue
+                mails.append(Notification(
+                    template="notify_level", to=member, ticket=ticket.number, language=settings.desk.language,
+                    context=level_context, in_reply_to=None, references=(change.message_id,),
+                    reply_to=signed_address(secret, level.address, ticket.number, member), automatic=False,
+                ))
+    if change.past_last_level:
+        for supervisor in settings.desk.supervisors:
+            mails.append(Notification(
+                template="escalated", to=supervisor, ticket=ticket.number, language=settings.desk.language,
+                context=context, references=(change.message_id,),
+                reply_to=signed_address(secret, level_address, ticket.number, supervisor), automatic=False,
+            ))
+    if change.command_errors and change.author:
+        mails.append(Notification(
+            template="command_error", to=change.author, ticket=ticket.number, language=settings.desk.language,
+            context=context, in_reply_to=change.message_id, references=change.references,
+            reply_to=signed_address(secret, level_address, ticket.number, change.author), automatic=True,
+        ))
+    for address in change.forward:
+        mails.append(Notification(
+            template="forward", to=address, ticket=ticket.number, language=settings.desk.language,
+            context=context, references=(change.message_id,), automatic=False,
+        ))
+    return mails

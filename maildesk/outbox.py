@@ -1,0 +1,143 @@
+"""The durable outbox: rendered mail is queued in the ticket's transaction, then sent with retries.
+
+Queuing renders and composes the mail once, so a retry sends the very same
+bytes (same Message-ID) and a crash between send and bookkeeping at worst
+repeats a delivery the maildir transport folds into one file.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import structlog
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from maildesk.config import Settings
+from maildesk.db import Database
+from maildesk.models import BounceSuppression, Outbox
+from maildesk.notify.compose import compose
+from maildesk.notify.render import Renderer
+from maildesk.notify.transport import PermanentDeliveryError, TransientDeliveryError, Transport
+from maildesk.types import Notification
+
+log = structlog.get_logger("maildesk.outbox")
+CLAIM_FOR = timedelta(minutes=5)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def suppression_reason(session: Session, notification: Notification, settings: Settings,
+                       now: datetime) -> str | None:
+    """Why this mail must not go out (bounce suppression, hourly cap), or None."""
+    address = notification.to
+    if notification.template != "reply":
+        suppressed = session.get(BounceSuppression, address)
+        if suppressed is not None and suppressed.until > now:
+            return f"address bounced permanently ({suppressed.reason}); suppressed until {suppressed.until:%Y-%m-%d %H:%M}Z"
+    if notification.automatic:
+        cap = settings.security.auto_mail_per_recipient_per_hour
+        recent = session.scalar(
+            select(func.count()).select_from(Outbox).where(
+                Outbox.to_addr == address, Outbox.automatic.is_(True), Outbox.status.in_(("queued", "sent")),
+                Outbox.created_at > now - timedelta(hours=1),
+            )
+        )
+        if recent >= cap:
+            return f"hourly cap of {cap} automatic mails to {address} reached"
+    return None
+
+
+def queue(session: Session, notification: Notification, *, renderer: Renderer, settings: Settings,
+          now: datetime) -> Outbox:
+    """Render, compose and store one mail; a suppressed one is stored as such, with why."""
+    rendered = renderer.render(notification.template, notification.language, notification.context)
+    desk = settings.desk
+    message_id, data = compose(
+        rendered, from_addr=desk.address, from_name=desk.name, to=notification.to, reply_to=notification.reply_to,
+        ticket=notification.ticket, loop_address=desk.address, in_reply_to=notification.in_reply_to,
+        references=notification.references, message_id_domain=desk.address.rpartition("@")[2], now=now,
+    )
+    reason = suppression_reason(session, notification, settings, now)
+    row = Outbox(ticket=notification.ticket, to_addr=notification.to, mail_from=desk.address,
+                 subject=rendered.subject, template=notification.template, message_id=message_id, raw=data,
+                 automatic=notification.automatic, status="suppressed" if reason else "queued", attempts=0,
+                 last_error=reason, created_at=now, next_attempt_at=None if reason else now)
+    session.add(row)
+    return row
+
+
+class OutboxSender:
+    """Delivers queued mail through the transport, retrying on the configured schedule."""
+
+    def __init__(self, db: Database, transport: Transport, retry: tuple[timedelta, ...]) -> None:
+        self.db = db
+        self.transport = transport
+        self.retry = retry
+
+    def _claim(self, limit: int, now: datetime) -> list[Outbox]:
+        """Claim due rows so that two daemons never send the same one at once."""
+        with self.db.session() as session:
+            query = (select(Outbox).where(
+                Outbox.status == "queued", Outbox.next_attempt_at <= now,
+                or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now),
+            ).order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
+            if self.db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            rows = list(session.scalars(query))
+            for row in rows:
+                row.claimed_until = now + CLAIM_FOR
+            return rows
+
+    def send_due(self, limit: int = 100, now: datetime | None = None) -> int:
+        """Send what is due now; returns how many were handled (sent or failed)."""
+        now = now or _utcnow()
+        rows = self._claim(limit, now)
+        for row in rows:
+            self._send_one(row)
+        return len(rows)
+
+    def _send_one(self, row: Outbox) -> None:
+        error: str | None = None
+        permanent = False
+        try:
+            self.transport.deliver(row.mail_from, row.to_addr, row.raw, row.message_id)
+        except PermanentDeliveryError as exc:
+            error, permanent = str(exc), True
+        except TransientDeliveryError as exc:
+            error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - a transport bug must not kill the sender
+            error = f"{type(exc).__name__}: {exc}"
+        now = _utcnow()
+        with self.db.session() as session:
+            values: dict = {"attempts": Outbox.attempts + 1, "claimed_until": None, "last_error": error}
+            if error is None:
+                values.update(status="sent", sent_at=now, next_attempt_at=None)
+            elif permanent or row.attempts >= len(self.retry):
+                values.update(status="failed", next_attempt_at=None)
+            else:
+                values.update(next_attempt_at=now + self.retry[row.attempts])
+            session.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
+        if error is None:
+            log.info("mail_sent", outbox=row.id, ticket=row.ticket, template=row.template, message_id=row.message_id)
+        else:
+            log.warning("mail_delivery_failed", outbox=row.id, ticket=row.ticket, error=error, permanent=permanent,
+                        attempts=row.attempts + 1)
+
+    def next_due(self) -> datetime | None:
+        with self.db.session() as session:
+            return session.scalar(select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "queued"))
+
+
+def retry(db: Database, outbox_id: int | None) -> int:
+    """Queue failed (or suppressed) mail again now; ``None`` means every failed one."""
+    with db.session() as session:
+        query = update(Outbox).where(Outbox.status.in_(("failed",) if outbox_id is None else ("failed", "suppressed",
+                                                                                              "queued")))
+        if outbox_id is not None:
+            query = query.where(Outbox.id == outbox_id)
+        result = session.execute(query.values(status="queued", next_attempt_at=_utcnow(), attempts=0,
+                                              claimed_until=None))
+        return result.rowcount

@@ -1,0 +1,86 @@
+"""The timer sweep: escalate tickets whose due times have passed (SPEC section 7).
+
+One indexed query finds the due tickets; each is moved and its due time
+cleared in the same transaction that queues the mail, so a timer fires
+once even with several daemons (rows are claimed with SKIP LOCKED on
+PostgreSQL; SQLite serialises writers).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import structlog
+from sqlalchemy import or_, select
+
+from maildesk import timers
+from maildesk.config import Settings, format_duration
+from maildesk.db import Database
+from maildesk.models import Ticket
+from maildesk.notify.plan import plan
+from maildesk.outbox import queue
+from maildesk.store import TicketStore
+from maildesk.types import TicketChange
+
+log = structlog.get_logger("maildesk.timers")
+
+
+def due_tickets_query(now: datetime, limit: int):
+    return (select(Ticket).where(
+        Ticket.status != "closed",
+        or_(Ticket.escalate_due_at <= now, Ticket.first_response_due_at <= now, Ticket.resolve_due_at <= now),
+    ).order_by(Ticket.number).limit(limit))
+
+
+def _fired_reason(ticket: Ticket, settings: Settings, now: datetime) -> str:
+    """Clear every due time that has passed and say why the ticket moves."""
+    reasons = []
+    if ticket.escalate_due_at is not None and ticket.escalate_due_at <= now:
+        level = settings.level(ticket.level)
+        after = format_duration(int(level.escalate_after.total_seconds())) if level and level.escalate_after else "?"
+        reasons.append(f"no technician reply at level {ticket.level} within {after}")
+        ticket.escalate_due_at = None
+    if ticket.first_response_due_at is not None and ticket.first_response_due_at <= now:
+        reasons.append(f"first-response target for {ticket.urgency} urgency passed")
+        ticket.first_response_due_at = None
+    if ticket.resolve_due_at is not None and ticket.resolve_due_at <= now:
+        reasons.append(f"resolution target for {ticket.urgency} urgency passed")
+        ticket.resolve_due_at = None
+        ticket.resolve_breached = True
+    return "; ".join(reasons)
+
+
+def sweep(db: Database, pipeline, now: datetime, *, batch: int = 500) -> int:
+    """Escalate every ticket that is due; returns how many moved or were reported."""
+    settings: Settings = pipeline.settings
+    handled = 0
+    while True:
+        with db.session() as session:
+            query = due_tickets_query(now, batch)
+            if db.is_postgres:
+                query = query.with_for_update(skip_locked=True)
+            tickets = list(session.scalars(query))
+            store = TicketStore(session)
+            for ticket in tickets:
+                change = _escalate(store, ticket, settings, now)
+                for notification in plan(change, settings, pipeline.secret):
+                    row = queue(session, notification, renderer=pipeline.renderer, settings=settings, now=now)
+                    store.record_thread(row.message_id, ticket.number)
+            handled += len(tickets)
+        if len(tickets) < batch:
+            return handled
+
+
+def _escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: datetime) -> TicketChange:
+    reason = _fired_reason(ticket, settings, now)
+    nxt = settings.next_level(ticket.level)
+    previous = ticket.level
+    if nxt is not None:
+        timers.enter_level(ticket, nxt.id, settings, now)
+    store.add_event(ticket, "escalation", now, text=reason,
+                    data={"from": previous, "to": nxt.id if nxt else None, "by": "timer", "reason": reason})
+    log.info("ticket_escalated", ticket=ticket.number, from_level=previous, to_level=nxt.id if nxt else None,
+             reason=reason)
+    return TicketChange(ticket=store.view(ticket), message_id=ticket.root_message_id or "",
+                        references=(), author="", author_name="", text="",
+                        level_reached=nxt.id if nxt else None, past_last_level=nxt is None, reason=reason)

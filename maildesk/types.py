@@ -1,0 +1,241 @@
+"""The frozen values that the pipeline stages hand to one another.
+
+Every stage takes and returns these; a stage that needs a new fact adds a
+field here rather than passing free-form dictionaries around.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class RawMessage:
+    """Bytes exactly as received, with the envelope that came with them."""
+
+    data: bytes
+    mail_from: str | None  # envelope sender; None when unknown (pipe, file import)
+    rcpt_tos: tuple[str, ...]  # envelope recipients; empty when unknown
+    source: str  # "smtp", "lmtp", "imap:<account>", "pipe", "mbox", "maildir", "file"
+    received_at: datetime
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attached file, decoded; the filename is sanitised (no path parts)."""
+
+    filename: str
+    content_type: str
+    data: bytes
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What a bounce says: which recipients failed, and whether for good."""
+
+    failed: tuple[str, ...]  # lower-case addresses
+    permanent: bool
+    original_message_id: str | None  # Message-ID of the message that bounced, when the report quotes it
+    diagnostic: str  # a short human-readable reason
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """A message reduced to the facts the desk acts on.
+
+    Parsing never raises for a malformed message: what could not be decoded
+    is replaced (and listed in ``defects``) so that a ticket can still be made.
+    """
+
+    message_id: str  # "<...>"; a digest-based "<sha256-...@maildesk>" when the message has none
+    has_message_id: bool
+    subject: str  # decoded, CR/LF folded to spaces
+    from_addr: str  # lower-case address, "" when absent or unparseable
+    from_name: str
+    to: tuple[str, ...]  # lower-case addresses
+    cc: tuple[str, ...]
+    reply_to: tuple[str, ...]
+    in_reply_to: tuple[str, ...]  # message ids with angle brackets
+    references: tuple[str, ...]
+    date: datetime | None  # timezone-aware
+    text: str  # the whole plain-text body (HTML converted to text when there is no text part)
+    reply_text: str  # text with quoted history and signature stripped
+    html: str | None  # the HTML body when there was one
+    headers: tuple[tuple[str, str], ...]  # (name, decoded value) in order; names as written
+    attachments: tuple[Attachment, ...]
+    auto_submitted: str | None  # the Auto-Submitted value, lower-case
+    precedence: str | None  # lower-case
+    list_id: str | None
+    x_loop: tuple[str, ...]  # X-Loop values, lower-case
+    delivery_report: DeliveryReport | None  # set when the message is a bounce / DSN
+    defects: tuple[str, ...] = ()
+
+    def header(self, name: str) -> str | None:
+        """The first header called ``name`` (case-insensitive), decoded, or None."""
+        wanted = name.lower()
+        for key, value in self.headers:
+            if key.lower() == wanted:
+                return value
+        return None
+
+
+class Automation(StrEnum):
+    """Why a message counts as automatic (no auto-reply, no state change)."""
+
+    AUTO_SUBMITTED = "auto-submitted"
+    BULK = "precedence"
+    LIST = "list"
+    LOOP = "loop"
+    DAEMON_SENDER = "mailer-daemon"
+    EMPTY_SENDER = "empty-sender"
+    DELIVERY_REPORT = "delivery-report"
+
+
+class Via(StrEnum):
+    """How a message was tied to an existing ticket."""
+
+    SIGNED_ADDRESS = "signed-address"
+    SUBJECT_TAG = "subject-tag"
+    REFERENCES = "references"
+
+
+@dataclass(frozen=True)
+class SignedAddress:
+    """A recipient of the form <local>+<N>-<sig>@<domain> addressed to the desk."""
+
+    address: str  # the full address as received, lower-case
+    ticket: int
+    level_address: str  # <local>@<domain>
+    valid_for: str | None  # the recipient the signature was issued to, when it verifies for the sender
+
+
+@dataclass(frozen=True)
+class TicketKeys:
+    """What correlation found: the ticket a message belongs to, if any."""
+
+    ticket: int | None
+    via: Via | None
+    signed: SignedAddress | None = None
+    desk_recipients: tuple[str, ...] = ()  # level addresses (unsigned) the message was sent or copied to
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the rules decided for a new request."""
+
+    category: str | None = None
+    kind: str = "request"
+    urgency: str = "normal"
+    application: str | None = None
+    level: int | None = None  # None: the level of the address it was sent to
+    assignee: str | None = None
+    language: str | None = None
+    tags: tuple[str, ...] = ()
+    matched: tuple[str, ...] = ()
+    forward: tuple[str, ...] = ()
+    answer: str | None = None
+    drop: bool = False
+
+    def as_dict(self) -> dict:
+        """The JSON shape of ``rules test --format json`` (SPEC section 8)."""
+        return {
+            "set": {
+                "category": self.category,
+                "kind": self.kind,
+                "urgency": self.urgency,
+                "application": self.application,
+                "level": self.level,
+                "assignee": self.assignee,
+                "language": self.language,
+                "tags": list(self.tags),
+            },
+            "matched": list(self.matched),
+            "forward": list(self.forward),
+            "answer": self.answer,
+            "drop": self.drop,
+        }
+
+
+@dataclass(frozen=True)
+class Command:
+    """One bracketed technician command from a subject, e.g. ``[time=20m]``."""
+
+    name: str
+    value: str | None = None
+
+
+@dataclass(frozen=True)
+class Notification:
+    """A mail the desk decided to send; rendered and queued in the outbox."""
+
+    template: str  # ack, closed, reply, notify_level, escalated, command_error, forward, report
+    to: str
+    ticket: int | None
+    language: str
+    context: dict = field(default_factory=dict, hash=False, compare=False)
+    in_reply_to: str | None = None  # Message-ID this mail answers (threads it, and makes it "auto-replied")
+    references: tuple[str, ...] = ()
+    reply_to: str | None = None  # the signed reply address for this recipient
+    automatic: bool = True  # counts against the per-recipient hourly cap and bounce suppression
+
+
+@dataclass(frozen=True)
+class TicketView:
+    """A snapshot of a ticket after a change, for planning and rendering mail."""
+
+    number: int
+    subject: str
+    status: str
+    level: int
+    urgency: str
+    category: str | None
+    kind: str
+    application: str | None
+    requester: str
+    requester_name: str
+    assignee: str | None
+    language: str
+    created_at: datetime
+    closed_at: datetime | None
+    time_spent: str
+    root_message_id: str | None
+
+
+@dataclass(frozen=True)
+class Article:
+    slug: str
+    title: str
+    body: str
+    excerpt: str = ""
+
+
+@dataclass(frozen=True)
+class TicketChange:
+    """What applying one message did to one ticket; ``plan`` turns it into mail."""
+
+    ticket: TicketView
+    message_id: str  # the message that caused the change
+    references: tuple[str, ...]  # its References, for threading replies
+    author: str  # From of that message
+    author_name: str
+    text: str  # the author's text (reply stripped)
+    created: bool = False
+    automatic: bool = False  # no acknowledgement, no state change
+    acknowledge: bool = False  # send the requester an acknowledgement
+    answer_to_requester: bool = False  # relay ``text`` to the requester as a reply
+    closed: bool = False
+    silent: bool = False  # closed as spam: nothing to the requester
+    level_reached: int | None = None  # a level the ticket was created at or moved to
+    past_last_level: bool = False  # an escalation ran out of levels: tell the supervisors
+    reason: str | None = None  # why an escalation happened
+    command_errors: tuple[str, ...] = ()
+    forward: tuple[str, ...] = ()
+    articles: tuple[Article, ...] = ()  # suggestions for the acknowledgement
+    answered_with: Article | None = None  # a knowledge-base article sent as the answer
+    notify_exclude: tuple[str, ...] = ()  # level members not to notify (e.g. the technician who escalated)
