@@ -55,11 +55,21 @@ def queue(session: Session, notification: Notification, *, renderer: Renderer, s
     """Render, compose and store one mail; a suppressed one is stored as such, with why."""
     rendered = renderer.render(notification.template, notification.language, notification.context)
     desk = settings.desk
-    message_id, data = compose(
-        rendered, from_addr=desk.address, from_name=desk.name, to=notification.to, reply_to=notification.reply_to,
-        ticket=notification.ticket, loop_address=desk.address, in_reply_to=notification.in_reply_to,
-        references=notification.references, message_id_domain=desk.address.rpartition("@")[2], now=now,
-    )
+    try:
+        message_id, data = compose(
+            rendered, from_addr=desk.address, from_name=desk.name, to=notification.to,
+            reply_to=notification.reply_to, ticket=notification.ticket, loop_address=desk.address,
+            in_reply_to=notification.in_reply_to, references=notification.references,
+            message_id_domain=desk.address.rpartition("@")[2], now=now,
+        )
+    except ValueError as exc:
+        # An address no mail can be sent to (a forged or broken From): record it, send nothing.
+        row = Outbox(ticket=notification.ticket, to_addr=notification.to[:500], mail_from=desk.address,
+                     subject=rendered.subject, template=notification.template, message_id="", raw=b"",
+                     automatic=notification.automatic, status="failed", attempts=0, last_error=str(exc),
+                     created_at=now, next_attempt_at=None)
+        session.add(row)
+        return row
     reason = suppression_reason(session, notification, settings, now)
     row = Outbox(ticket=notification.ticket, to_addr=notification.to, mail_from=desk.address,
                  subject=rendered.subject, template=notification.template, message_id=message_id, raw=data,

@@ -84,7 +84,8 @@ class Pipeline:
 
         for notification in plan(change, settings, self.secret):
             outbox = queue(session, notification, renderer=self.renderer, settings=settings, now=now)
-            store.record_thread(outbox.message_id, change.ticket.number)
+            if outbox.message_id:
+                store.record_thread(outbox.message_id, change.ticket.number)
         return change
 
     def _open(self, store: TicketStore, parsed, raw: RawMessage, keys, automation, ctx,

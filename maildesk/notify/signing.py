@@ -1,0 +1,112 @@
+"""Signed reply addresses <local>+<N>-<sig>@<domain> and the secret that keys them (SPEC section 5)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import time
+from pathlib import Path
+
+SIGNATURE_LENGTH = 10
+
+_SIGNED = re.compile(r"^(?P<local>[^@\s]+)\+(?P<ticket>[0-9]+)-(?P<sig>[a-z2-7]{10})@(?P<domain>[^@\s]+)$")
+
+
+def load_or_create_secret(path: Path | str) -> bytes:
+    """The secret file's bytes, surrounding whitespace stripped; created (mode 0600) when absent.
+
+    Creation is atomic: the secret is written to a private temporary file that
+    is then hard-linked into place, so processes racing to create it all end
+    up with the one that was linked first.
+    """
+    path = Path(path)
+    try:
+        return _read_secret(path)
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(secrets.token_hex(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            pass  # another process won the race: use its secret
+        except OSError:
+            # A file system without hard links: fall back to an exclusive create.
+            _create_exclusive(path)
+        else:
+            _fsync_directory(path.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return _read_secret(path)
+
+
+def _create_exclusive(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(secrets.token_hex(32) + "\n")
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+def _fsync_directory(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _read_secret(path: Path) -> bytes:
+    # An empty file can only be seen mid-creation under the exclusive-create fallback.
+    for _ in range(50):
+        secret = path.read_bytes().strip()
+        if secret:
+            return secret
+        time.sleep(0.01)
+    raise ValueError(f"{path}: the secret file is empty; delete it to have a new one created")
+
+
+def sign(secret: bytes, ticket: int, recipient: str) -> str:
+    """The 10-character signature of ticket ``ticket`` for ``recipient``."""
+    digest = hmac.new(secret, f"{int(ticket)}:{recipient.lower()}".encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode("ascii").rstrip("=").lower()[:SIGNATURE_LENGTH]
+
+
+def signed_address(secret: bytes, level_address: str, ticket: int, recipient: str) -> str:
+    """``<local>+<N>-<sig>@<domain>`` for the level address ``<local>@<domain>``."""
+    local, at, domain = level_address.rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError(f"{level_address!r} is not an email address")
+    return f"{local}+{int(ticket)}-{sign(secret, ticket, recipient)}@{domain}"
+
+
+def parse_signed(address: str) -> tuple[str, int, str] | None:
+    """``(level_address, ticket, sig)`` of a signed address (lower-case), or None for any other address."""
+    match = _SIGNED.match(address.strip().lower())
+    if match is None:
+        return None
+    return f"{match['local']}@{match['domain']}", int(match["ticket"]), match["sig"]
+
+
+def verify(secret: bytes, ticket: int, recipient: str, sig: str) -> bool:
+    """Whether ``sig`` is the signature of ``ticket`` for ``recipient`` (constant-time comparison)."""
+    expected = sign(secret, ticket, recipient).encode("ascii")
+    return hmac.compare_digest(expected, sig.lower().encode("utf-8", "replace"))
