@@ -1,0 +1,19 @@
+"""Rules admins write in TOML: load them once into a RuleSet, evaluate each new request against it."""
+
+from maildesk.rules.conditions import CONDITIONS, Condition, ConditionError, MatchInput, Predicate
+from maildesk.rules.evaluate import evaluate
+from maildesk.rules.load import load_ruleset
+from maildesk.rules.ruleset import Rule, RuleSet, RulesError
+
+__all__ = [
+    "CONDITIONS",
+    "Condition",
+    "ConditionError",
+    "MatchInput",
+    "Predicate",
+    "Rule",
+    "RuleSet",
+    "RulesError",
+    "evaluate",
+    "load_ruleset",
+]

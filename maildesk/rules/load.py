@@ -1,0 +1,226 @@
+"""Read rule files into a RuleSet, reporting every problem as FILE:LINE: rule "NAME": KEY: ...."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Collection, Iterator, Sequence
+from pathlib import Path
+
+from maildesk.config import CATEGORIES, KINDS, LANGUAGES, URGENCIES
+from maildesk.rules.conditions import CONDITIONS, ConditionError, Predicate, show
+from maildesk.rules.ruleset import Rule, RuleSet, RulesError
+from maildesk.tomlpos import KeyLines, TomlSyntaxError, format_path, read_toml
+
+_RULE_KEYS = ("name", "if", "set", "forward", "answer", "drop", "stop")
+_SET_CHOICES = {"category": CATEGORIES, "kind": KINDS, "urgency": URGENCIES, "language": LANGUAGES}
+_SET_KEYS = ("category", "kind", "urgency", "application", "level", "assignee", "language", "tags")
+_ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\".]+(\.[^@\s<>\".]+)+|[^@\s<>\"]+@localhost")
+
+SubKey = tuple[str | int, ...]
+_Origin = tuple[Path, int, str]  # file, index of the rule in it, "FILE:LINE"
+
+
+def load_ruleset(files: Sequence[Path], *, levels: Collection[int],
+                 articles: Collection[str] | None) -> RuleSet:
+    """Load and compile the rules of ``files`` (TOML files, or directories of ``*.toml``) in order.
+
+    ``levels`` are the level ids ``set.level`` may name; ``articles`` the
+    knowledge-base slugs ``answer`` may name, or None to skip that check.
+    Raises ``RulesError`` listing every problem found in every file.
+    """
+    problems: list[str] = []
+    rules: list[Rule] = []
+    origins: dict[str, _Origin] = {}
+    sources: list[Path] = []
+    for path in _rule_files(files):
+        try:
+            data, lines = read_toml(path)
+        except TomlSyntaxError as exc:
+            problems.append(str(exc))
+            continue
+        sources.append(path)
+        reader = _FileReader(path, lines, problems, frozenset(levels),
+                             None if articles is None else frozenset(articles), origins)
+        rules.extend(reader.read(data))
+    if problems:
+        raise RulesError(problems)
+    return RuleSet(rules=tuple(rules), files=tuple(sources))
+
+
+def _rule_files(entries: Sequence[Path]) -> Iterator[Path]:
+    """Each file once, in order; a directory gives its *.toml files sorted by name."""
+    seen: set[Path] = set()
+    for entry in map(Path, entries):
+        found = sorted(p for p in entry.glob("*.toml") if p.is_file()) if entry.is_dir() else [entry]
+        for path in found:  # a missing file is reported by read_toml
+            if path.resolve() not in seen:
+                seen.add(path.resolve())
+                yield path
+
+
+class _FileReader:
+    """Compiles the [[rule]] tables of one file, appending each problem with its line."""
+
+    def __init__(self, path: Path, lines: KeyLines, problems: list[str],
+                 levels: frozenset[int], articles: frozenset[str] | None, origins: dict[str, _Origin]) -> None:
+        self.path = path
+        self.lines = lines
+        self.problems = problems
+        self.levels = levels
+        self.articles = articles
+        self.origins = origins  # rule name -> where it was first defined, across files
+
+    def read(self, data: dict) -> Iterator[Rule]:
+        for key in data:
+            if key != "rule":
+                self._fail_top((key,), "unknown top-level key (a rule file holds [[rule]] tables)")
+        tables = data.get("rule", [])
+        if not isinstance(tables, list):
+            self._fail_top(("rule",), "must be an array of tables ([[rule]])")
+            return
+        for index, table in enumerate(tables):
+            if not isinstance(table, dict):
+                self._fail_top(("rule", index), "must be a table ([[rule]])")
+                continue
+            rule = _RuleReader(self, index).read(table)
+            if rule is not None:
+                yield rule
+
+    def _fail_top(self, key: SubKey, message: str) -> None:
+        self.problems.append(f"{self.path}:{self.lines.line_of(key)}: {format_path(key)}: {message}")
+
+
+class _RuleReader:
+    """Compiles one [[rule]] table."""
+
+    def __init__(self, file: _FileReader, index: int) -> None:
+        self.file = file
+        self.index = index
+        self.label = f"rule #{index + 1}"
+        self.failed = False
+
+    def fail(self, key: SubKey, message: str) -> None:
+        self.failed = True
+        line = self.file.lines.line_of(("rule", self.index, *key))
+        self.file.problems.append(f"{self.file.path}:{line}: {self.label}: {format_path(key)}: {message}")
+
+    def read(self, table: dict) -> Rule | None:
+        name = table.get("name")
+        if isinstance(name, str) and name.strip():
+            self.label = f'rule "{name}"'
+            line = self.file.lines.line_of(("rule", self.index))
+            here = (self.file.path, self.index, f"{self.file.path}:{line}")
+            first = self.file.origins.setdefault(name, here)
+            if first[:2] != here[:2]:
+                self.fail(("name",), f"{show(name)} is already the name of the rule at {first[2]}")
+        elif name is None:
+            self.fail(("name",), "missing: every rule needs a name")
+        else:
+            self.fail(("name",), f"must be a non-empty string, not {show(name)}")
+        for key in table:
+            if key not in _RULE_KEYS:
+                self.fail((key,), f"unknown key (expected one of: {', '.join(_RULE_KEYS)})")
+        tests = self._conditions(table.get("if", {}))
+        settings, tags = self._settings(table.get("set", {}))
+        forward = self._addresses(table, "forward")
+        answer = self._answer(table)
+        drop = self._bool(table, "drop")
+        stop = self._bool(table, "stop")
+        if self.failed:
+            return None
+        line = self.file.lines.line_of(("rule", self.index))
+        return Rule(name=name, origin=f"{self.file.path}:{line}", tests=tests, settings=settings,
+                    tags=tags, forward=forward, answer=answer, drop=drop, stop=bool(stop))
+
+    def _conditions(self, table: object) -> tuple[Predicate, ...]:
+        if not isinstance(table, dict):
+            self.fail(("if",), f"must be a table of conditions, not {show(table)}")
+            return ()
+        compiled: list[tuple[int, Predicate]] = []
+        for kind, value in table.items():
+            condition = CONDITIONS.get(kind)
+            if condition is None:
+                self.fail(("if", kind), f"unknown condition (expected one of: {', '.join(sorted(CONDITIONS))})")
+                continue
+            try:
+                compiled.append((condition.cost, condition.compile(value)))
+            except ConditionError as exc:
+                for subkey, message in exc.problems:
+                    self.fail(("if", kind, *subkey), message)
+        compiled.sort(key=lambda item: item[0])  # stable: same-cost conditions keep file order
+        return tuple(predicate for _cost, predicate in compiled)
+
+    def _settings(self, table: object) -> tuple[tuple[tuple[str, object], ...], tuple[str, ...]]:
+        if not isinstance(table, dict):
+            self.fail(("set",), f"must be a table of settings, not {show(table)}")
+            return (), ()
+        settings: list[tuple[str, object]] = []
+        tags: tuple[str, ...] = ()
+        for name, value in table.items():
+            key = ("set", name)
+            if name not in _SET_KEYS:
+                self.fail(key, f"unknown setting (expected one of: {', '.join(_SET_KEYS)})")
+            elif name in _SET_CHOICES:
+                choices = _SET_CHOICES[name]
+                if value in choices:
+                    settings.append((name, value))
+                else:
+                    self.fail(key, f"{show(value)} is not one of: {', '.join(choices)}")
+            elif name == "level":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    self.fail(key, f"must be a level number, not {show(value)}")
+                elif value not in self.file.levels:
+                    known = ", ".join(str(level) for level in sorted(self.file.levels)) or "none"
+                    self.fail(key, f"{value} is not a configured level (levels: {known})")
+                else:
+                    settings.append((name, value))
+            elif name == "assignee":
+                if isinstance(value, str) and _ADDRESS.fullmatch(value.strip()):
+                    settings.append((name, value.strip().lower()))
+                else:
+                    self.fail(key, f"{show(value)} is not an email address")
+            elif name == "application":
+                if isinstance(value, str) and value.strip():
+                    settings.append((name, value.strip()))
+                else:
+                    self.fail(key, f"must be a non-empty string, not {show(value)}")
+            else:  # tags
+                items = [value] if isinstance(value, str) else value
+                if isinstance(items, list) and all(isinstance(item, str) and item.strip() for item in items):
+                    tags = tuple(dict.fromkeys(item.strip() for item in items))
+                else:
+                    self.fail(key, f"must be a list of non-empty strings, not {show(value)}")
+        return tuple(settings), tags
+
+    def _addresses(self, table: dict, name: str) -> tuple[str, ...]:
+        if name not in table:
+            return ()
+        value = table[name]
+        items = [value] if isinstance(value, str) else value
+        if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
+            self.fail((name,), f"must be an address or a list of addresses, not {show(value)}")
+            return ()
+        for item in items:
+            if not _ADDRESS.fullmatch(item.strip()):
+                self.fail((name,), f"{show(item)} is not an email address")
+        return tuple(dict.fromkeys(item.strip().lower() for item in items))
+
+    def _answer(self, table: dict) -> str | None:
+        if "answer" not in table:
+            return None
+        value = table["answer"]
+        if not isinstance(value, str) or not value.strip():
+            self.fail(("answer",), f"must be a knowledge-base article slug, not {show(value)}")
+            return None
+        if self.file.articles is not None and value not in self.file.articles:
+            self.fail(("answer",), f"no knowledge-base article with slug {show(value)}")
+        return value
+
+    def _bool(self, table: dict, name: str) -> bool | None:
+        if name not in table:
+            return None
+        value = table[name]
+        if not isinstance(value, bool):
+            self.fail((name,), f"must be true or false, not {show(value)}")
+            return None
+        return value
