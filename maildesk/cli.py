@@ -83,22 +83,43 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from maildesk.ingest.files import ingest_command
-    from maildesk.logs import configure_logging
-
-    configure_logging(args.log_level)
     sources = [args.mbox is not None, args.maildir is not None, bool(args.files)]
     if sum(sources) > 1:
         raise CliError("give FILEs, --mbox or --maildir, not several", EX_USAGE)
     for path in [*(args.files or []), *([args.mbox] if args.mbox else []), *([args.maildir] if args.maildir else [])]:
         if not Path(path).exists():
             raise CliError(f"{path}: no such file or directory", EX_NOINPUT)
+    settings = _settings(args)
+    messages: list[tuple[bytes, str]] | None = None
+    if not args.mbox and not args.maildir:
+        messages = [(Path(f).read_bytes(), "file") for f in args.files] if args.files \
+            else [(sys.stdin.buffer.read(), "pipe")]
+        if _hand_to_daemon(settings, messages, args):
+            return EX_OK
+    from maildesk.ingest.files import ingest_command
+    from maildesk.logs import configure_logging
+
+    configure_logging(args.log_level)
     app = _app(args)
     try:
-        return ingest_command(app, files=args.files, mbox=args.mbox, maildir=args.maildir,
+        return ingest_command(app, messages=messages, mbox=args.mbox, maildir=args.maildir,
+                              mail_from=args.mail_from, rcpt_tos=tuple(args.rcpt or ()),
                               progress=not args.no_progress)
     finally:
         app.close()
+
+
+def _hand_to_daemon(settings, messages: list[tuple[bytes, str]], args: argparse.Namespace) -> bool:
+    """The fast path: durably store for a running daemon without loading the pipeline."""
+    import sqlite3
+
+    from maildesk.ingest.pipe import store_for_daemon
+
+    try:
+        return all([store_for_daemon(settings, data, mail_from=args.mail_from, rcpt_tos=list(args.rcpt or ()),
+                                     source=source) for data, source in messages])
+    except sqlite3.Error as exc:
+        raise CliError(f"could not store the message, the MTA should retry: {exc}", EX_TEMPFAIL) from None
 
 
 # -- tickets -----------------------------------------------------------------------------
@@ -376,6 +397,9 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--mbox", metavar="PATH")
     ingest.add_argument("--maildir", metavar="PATH")
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar for backlogs")
+    ingest.add_argument("--mail-from", metavar="ADDRESS", help="envelope sender, as the MTA knows it (e.g. ${sender})")
+    ingest.add_argument("--rcpt", action="append", metavar="ADDRESS",
+                        help="envelope recipient (repeatable), as the MTA knows it (e.g. ${recipient})")
     ingest.set_defaults(func=cmd_ingest)
 
     tickets = sub.add_parser("tickets", parents=[common], help="list and show tickets")

@@ -57,7 +57,7 @@ class Daemon:
             if outcome is not None:
                 self.outbox_wakeup.set()
                 continue
-            self.inbox_wakeup.wait(5)
+            self.inbox_wakeup.wait(1)  # also picks up what pipe clients stored without a nudge
 
     def _send_loop(self) -> None:
         while not self.stop.is_set():
@@ -84,6 +84,18 @@ class Daemon:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
+
+    def _listen_for_pipe_clients(self, stack) -> None:
+        """On SQLite, let ``maildesk ingest`` see this daemon (lock) and nudge it (datagram)."""
+        from maildesk.ingest.handoff import WakeListener, hold_daemon_lock, sqlite_file
+
+        database = sqlite_file(self.app.db.url)
+        if database is None:
+            return
+        stack.callback(hold_daemon_lock(database).close)
+        listener = WakeListener(database, self.inbox_wakeup.set)
+        if listener.start():
+            stack.callback(listener.close)
 
     def _start_imap(self) -> None:
         if not self.settings.imap:
@@ -167,6 +179,7 @@ class Daemon:
                 self.ports.append(server.sockets[0].getsockname()[1])
                 servers.append(server)
             stack.callback(self._join_threads)
+            self._listen_for_pipe_clients(stack)
             self._start_thread("processor", self._process_loop)
             self._start_thread("sender", self._send_loop)
             self._start_thread("timers", self._timer_loop)

@@ -17,8 +17,8 @@ from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-# The newest migration in maildesk/migrations/versions; tests/test_migrations.py keeps them in step.
-HEAD_REVISION = "0001"
+from maildesk.ledger import HEAD_REVISION
+
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 
 

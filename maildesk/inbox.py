@@ -7,43 +7,15 @@ is the ledger that makes redelivery idempotent.
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from maildesk.db import Database
+from maildesk.ledger import digest_message_id, message_key  # noqa: F401 - re-exported for intakes
 from maildesk.models import InboxMessage
 from maildesk.types import RawMessage
-
-_HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
-_MESSAGE_ID = re.compile(rb"(?im)^message-id[ \t]*:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)")
-_ANGLE_ID = re.compile(rb"<[^<>\s]+>")
-MAX_KEY = 998
-
-
-def digest_message_id(data: bytes) -> str:
-    """The identity of a message that has no Message-ID: a digest of its bytes."""
-    return f"<sha256-{hashlib.sha256(data).hexdigest()[:32]}@maildesk>"
-
-
-def message_key(data: bytes) -> str:
-    """The Message-ID from the header block (cheaply, without a full parse), else a digest."""
-    end = _HEADER_END.search(data)
-    head = data[: end.start()] if end else data[:65536]
-    match = _MESSAGE_ID.search(head)
-    if match:
-        value = match.group(1)
-        angle = _ANGLE_ID.search(value)
-        token = (angle.group(0) if angle else value.strip()).decode("utf-8", "replace")
-        token = re.sub(r"[\x00-\x20\x7f]", "", token)
-        if token and token != "<>":
-            if not token.startswith("<"):
-                token = f"<{token}>"
-            return token[:MAX_KEY]
-    return digest_message_id(data)
 
 
 @dataclass(frozen=True)
@@ -74,3 +46,26 @@ class Inbox:
             except IntegrityError:
                 continue  # another process stored the same key at the same moment: look again
         raise RuntimeError(f"could not store message {key}")
+
+    def accept_many(self, raws: list[RawMessage]) -> list[Accepted]:
+        """Store a batch in one transaction (backlog imports); falls back to one by one on a race."""
+        try:
+            with self.db.session() as session:
+                keys = [message_key(raw.data) for raw in raws]
+                known = dict(session.execute(select(InboxMessage.message_key, InboxMessage.id)
+                                             .where(InboxMessage.message_key.in_(set(keys)))).all())
+                results = []
+                for key, raw in zip(keys, raws, strict=True):
+                    if key in known:
+                        results.append(Accepted(known[key], duplicate=True))
+                        continue
+                    row = InboxMessage(message_key=key, received_at=raw.received_at, source=raw.source,
+                                       mail_from=raw.mail_from, rcpt_tos=list(raw.rcpt_tos), raw=raw.data,
+                                       state="pending")
+                    session.add(row)
+                    session.flush()
+                    known[key] = row.id
+                    results.append(Accepted(row.id, duplicate=False))
+                return results
+        except IntegrityError:
+            return [self.accept(raw) for raw in raws]

@@ -32,9 +32,15 @@ def _utcnow() -> datetime:
 def suppression_reason(session: Session, notification: Notification, settings: Settings,
                        now: datetime) -> str | None:
     """Why this mail must not go out (bounce suppression, hourly cap), or None."""
+    with session.no_autoflush:  # earlier mails of a batch were flushed when their savepoint closed
+        return _suppression_reason(session, notification, settings, now)
+
+
+def _suppression_reason(session: Session, notification: Notification, settings: Settings,
+                        now: datetime) -> str | None:
     address = notification.to
     if notification.template != "reply":
-        suppressed = session.get(BounceSuppression, address)
+        suppressed = active_suppressions(session, now).get(address)
         if suppressed is not None and suppressed.until > now:
             return f"address bounced permanently ({suppressed.reason}); suppressed until {suppressed.until:%Y-%m-%d %H:%M}Z"
     if notification.automatic:
@@ -48,6 +54,26 @@ def suppression_reason(session: Session, notification: Notification, settings: S
         if recent >= cap:
             return f"hourly cap of {cap} automatic mails to {address} reached"
     return None
+
+
+def active_suppressions(session: Session, now: datetime) -> dict[str, BounceSuppression]:
+    """Suppressed addresses, read once per transaction (the table is small; mail is many)."""
+    cache = session.info.get("bounce_suppressions")
+    if cache is None:
+        rows = session.scalars(select(BounceSuppression).where(BounceSuppression.until > now))
+        cache = session.info["bounce_suppressions"] = {row.address: row for row in rows}
+    return cache
+
+
+def suppress_address(session: Session, address: str, until: datetime, reason: str) -> None:
+    """Stop automatic mail to an address that bounced permanently (and tell this transaction's cache)."""
+    existing = session.get(BounceSuppression, address)
+    if existing is None:
+        existing = BounceSuppression(address=address, until=until, reason=reason)
+        session.add(existing)
+    else:
+        existing.until, existing.reason = until, reason
+    session.info.setdefault("bounce_suppressions", {})[address] = existing
 
 
 def queue(session: Session, notification: Notification, *, renderer: Renderer, settings: Settings,
@@ -105,36 +131,47 @@ class OutboxSender:
         """Send what is due now; returns how many were handled (sent or failed)."""
         now = now or _utcnow()
         rows = self._claim(limit, now)
-        for row in rows:
-            self._send_one(row)
+        if not rows:
+            return 0
+        results = [self._deliver(row) for row in rows]
+        sync = getattr(self.transport, "sync", None)
+        if sync is not None:
+            sync()  # what was written must be durable before it is recorded as sent
+        self._record(results)
         return len(rows)
 
-    def _send_one(self, row: Outbox) -> None:
-        error: str | None = None
-        permanent = False
+    def _deliver(self, row: Outbox) -> tuple[Outbox, str | None, bool]:
+        """Hand one mail to the transport: (row, error or None, permanent?)."""
         try:
             self.transport.deliver(row.mail_from, row.to_addr, row.raw, row.message_id)
         except PermanentDeliveryError as exc:
-            error, permanent = str(exc), True
+            return row, str(exc), True
         except TransientDeliveryError as exc:
-            error = str(exc)
+            return row, str(exc), False
         except Exception as exc:  # noqa: BLE001 - a transport bug must not kill the sender
-            error = f"{type(exc).__name__}: {exc}"
+            return row, f"{type(exc).__name__}: {exc}", False
+        return row, None, False
+
+    def _record(self, results: list[tuple[Outbox, str | None, bool]]) -> None:
+        """Write the outcome of a burst in one transaction (a crash before it resends, never loses)."""
         now = _utcnow()
         with self.db.session() as session:
-            values: dict = {"attempts": Outbox.attempts + 1, "claimed_until": None, "last_error": error}
+            for row, error, permanent in results:
+                values: dict = {"attempts": row.attempts + 1, "claimed_until": None, "last_error": error}
+                if error is None:
+                    values.update(status="sent", sent_at=now, next_attempt_at=None)
+                elif permanent or row.attempts >= len(self.retry):
+                    values.update(status="failed", next_attempt_at=None)
+                else:
+                    values.update(next_attempt_at=now + self.retry[row.attempts])
+                session.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
+        for row, error, permanent in results:
             if error is None:
-                values.update(status="sent", sent_at=now, next_attempt_at=None)
-            elif permanent or row.attempts >= len(self.retry):
-                values.update(status="failed", next_attempt_at=None)
+                log.info("mail_sent", outbox=row.id, ticket=row.ticket, template=row.template,
+                         message_id=row.message_id)
             else:
-                values.update(next_attempt_at=now + self.retry[row.attempts])
-            session.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
-        if error is None:
-            log.info("mail_sent", outbox=row.id, ticket=row.ticket, template=row.template, message_id=row.message_id)
-        else:
-            log.warning("mail_delivery_failed", outbox=row.id, ticket=row.ticket, error=error, permanent=permanent,
-                        attempts=row.attempts + 1)
+                log.warning("mail_delivery_failed", outbox=row.id, ticket=row.ticket, error=error,
+                            permanent=permanent, attempts=row.attempts + 1)
 
     def next_due(self) -> datetime | None:
         with self.db.session() as session:

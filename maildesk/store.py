@@ -20,6 +20,7 @@ class TicketStore:
 
     def __init__(self, session: Session) -> None:
         self.session = session
+        self._threaded: set[str] = set()
         self.is_postgres = session.get_bind().dialect.name == "postgresql"
 
     # -- lookups used by correlation --------------------------------------
@@ -74,8 +75,13 @@ class TicketStore:
 
     def record_thread(self, message_id: str, ticket_number: int) -> None:
         """Remember that ``message_id`` belongs to the ticket (first writer wins)."""
-        if not message_id or self.session.get(ThreadMessage, message_id) is not None:
+        if not message_id or message_id in self._threaded:
             return
+        self._threaded.add(message_id)
+        # Earlier messages of a batch were flushed when their savepoint closed; no need to flush now.
+        with self.session.no_autoflush:
+            if self.session.get(ThreadMessage, message_id) is not None:
+                return
         self.session.add(ThreadMessage(message_id=message_id, ticket=ticket_number))
 
     def has_event_for_message(self, number: int, message_id: str) -> bool:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from datetime import datetime, timezone
-from pathlib import Path
 
 import structlog
 
@@ -19,7 +18,7 @@ from maildesk.types import RawMessage
 
 log = structlog.get_logger("maildesk.ingest")
 EX_OK, EX_TEMPFAIL = 0, 75
-BATCH = 200
+BATCH = 100
 
 
 def _mbox_messages(path: str) -> Iterator[bytes]:
@@ -51,8 +50,10 @@ def _count(path: str, kind: str) -> int | None:
         return None
 
 
-def _store(app: App, data: bytes, source: str) -> int | None:
-    raw = RawMessage(data=data, mail_from=None, rcpt_tos=(), source=source, received_at=datetime.now(timezone.utc))
+def _store(app: App, data: bytes, source: str, mail_from: str | None = None,
+           rcpt_tos: tuple[str, ...] = ()) -> int | None:
+    raw = RawMessage(data=data, mail_from=mail_from, rcpt_tos=rcpt_tos, source=source,
+                     received_at=datetime.now(timezone.utc))
     try:
         return app.inbox.accept(raw).inbox_id
     except Exception as exc:  # noqa: BLE001 - storage failed: the MTA must retry
@@ -60,14 +61,14 @@ def _store(app: App, data: bytes, source: str) -> int | None:
         return None
 
 
-def ingest_command(app: App, *, files: list[str] | None, mbox: str | None, maildir: str | None,
-                   progress: bool) -> int:
+def ingest_command(app: App, *, messages: list[tuple[bytes, str]] | None, mbox: str | None, maildir: str | None,
+                   mail_from: str | None = None, rcpt_tos: tuple[str, ...] = (), progress: bool = True) -> int:
+    """Store then process: each (bytes, source) of ``messages``, or a whole mbox/maildir backlog."""
     if mbox or maildir:
         return _import_backlog(app, mbox or maildir, "mbox" if mbox else "maildir", progress)
-    inputs = [(Path(f).read_bytes(), "file") for f in files] if files else [(sys.stdin.buffer.read(), "pipe")]
     stored = []
-    for data, source in inputs:
-        inbox_id = _store(app, data, source)
+    for data, source in messages or []:
+        inbox_id = _store(app, data, source, mail_from, rcpt_tos)
         if inbox_id is None:
             return EX_TEMPFAIL
         stored.append(inbox_id)
@@ -87,27 +88,41 @@ def _process_and_send(app: App, inbox_ids: list[int]) -> None:
         log.warning("outbox_send_deferred", error=str(exc))
 
 
+def _store_batch(app: App, datas: list[bytes], source: str) -> list[int] | None:
+    now = datetime.now(timezone.utc)
+    raws = [RawMessage(data=d, mail_from=None, rcpt_tos=(), source=source, received_at=now) for d in datas]
+    try:
+        return [accepted.inbox_id for accepted in app.inbox.accept_many(raws)]
+    except Exception as exc:  # noqa: BLE001 - storage failed: report, the import can be run again
+        log.error("message_store_failed", source=source, count=len(datas), error=f"{type(exc).__name__}: {exc}")
+        return None
+
+
 def _import_backlog(app: App, path: str, kind: str, progress: bool) -> int:
+    """Store and process a backlog in batches: one transaction per batch, bounded memory."""
     from tqdm import tqdm
 
     messages = _mbox_messages(path) if kind == "mbox" else _maildir_messages(path)
     failed = 0
-    pending: list[int] = []
+    batch: list[bytes] = []
     with tqdm(total=_count(path, kind), unit="msg", disable=not progress, desc=f"importing {kind}",
               file=sys.stderr) as bar:
-        for data in messages:
-            inbox_id = _store(app, data, kind)
-            if inbox_id is None:
-                failed += 1
+        def flush() -> None:
+            nonlocal failed
+            stored = _store_batch(app, batch, kind)
+            if stored is None:
+                failed += len(batch)
             else:
-                pending.append(inbox_id)
-            if len(pending) >= BATCH:
-                _process_and_send(app, pending)
-                bar.update(len(pending))
-                pending = []
-        if pending:
-            _process_and_send(app, pending)
-            bar.update(len(pending))
+                _process_and_send(app, stored)
+            bar.update(len(batch))
+            batch.clear()
+
+        for data in messages:
+            batch.append(data)
+            if len(batch) >= BATCH:
+                flush()
+        if batch:
+            flush()
     if failed:
         print(f"maildesk: {failed} message(s) could not be stored; import again to retry them "
               "(already stored ones are skipped)", file=sys.stderr)

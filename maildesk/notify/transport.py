@@ -65,8 +65,8 @@ class MaildirTransport:
         target = self.path_for(data, message_id)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
-            if target.exists() or any(self.directory.glob(f"*{_digest(message_id)}.eml")):
-                return  # already delivered
+            if target.exists():
+                return  # already delivered (the name is derived from the mail itself)
             temporary = self.directory / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
             try:
                 with open(temporary, "wb") as handle:
@@ -76,12 +76,19 @@ class MaildirTransport:
                 os.replace(temporary, target)
             finally:
                 temporary.unlink(missing_ok=True)
-            _fsync_directory(self.directory)
+            self._unsynced_directory = True
         except OSError as exc:
             raise TransientDeliveryError(f"cannot write {target}: {exc}") from exc
 
+    def sync(self) -> None:
+        """Make the renames of a burst durable with one directory sync (the sender calls this
+        before it records the burst as sent)."""
+        if getattr(self, "_unsynced_directory", False):
+            _fsync_directory(self.directory)
+            self._unsynced_directory = False
+
     def close(self) -> None:
-        pass
+        self.sync()
 
     def __enter__(self) -> MaildirTransport:
         return self

@@ -1,0 +1,106 @@
+"""How a pipe client hands a stored message to the running daemon on the same SQLite database.
+
+The daemon holds a shared lock on ``<db>.daemon`` while it runs, and listens
+for a datagram on ``<db>.wake``. A client that cannot take the lock
+exclusively knows a daemon will process what it stored, and nudges it.
+Only stdlib imports here: this is on the pipe fast path.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import socket
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+MAX_UNIX_PATH = 100  # sun_path is 108 bytes on Linux; longer paths fall back to polling
+
+
+def sqlite_file(url: str) -> Path | None:
+    prefix = "sqlite:///"
+    if url.startswith(prefix) and ":memory:" not in url:
+        return Path(url[len(prefix):])
+    return None
+
+
+def lock_path(database: Path) -> Path:
+    return database.with_name(database.name + ".daemon")
+
+
+def wake_path(database: Path) -> Path:
+    return database.with_name(database.name + ".wake")
+
+
+def hold_daemon_lock(database: Path):
+    """Called by the daemon: an open file holding a shared lock for as long as it stays open."""
+    database.parent.mkdir(parents=True, exist_ok=True)
+    handle = open(lock_path(database), "a")  # noqa: SIM115 - held for the daemon's lifetime
+    fcntl.flock(handle, fcntl.LOCK_SH)
+    return handle
+
+
+def daemon_running(database: Path) -> bool:
+    path = lock_path(database)
+    if not path.exists():
+        return False
+    with open(path, "a") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(handle, fcntl.LOCK_UN)
+        return False
+
+
+def send_wake(database: Path) -> None:
+    path = str(wake_path(database))
+    if len(path) > MAX_UNIX_PATH:
+        return
+    with contextlib.suppress(OSError), socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+        sock.sendto(b"1", path)
+
+
+class WakeListener:
+    """The daemon's end: calls ``on_wake`` for each datagram until closed."""
+
+    def __init__(self, database: Path, on_wake: Callable[[], None]) -> None:
+        self.path = wake_path(database)
+        self.on_wake = on_wake
+        self._sock: socket.socket | None = None
+        self._thread: threading.Thread | None = None
+        self._closed = threading.Event()
+
+    def start(self) -> bool:
+        if len(str(self.path)) > MAX_UNIX_PATH:
+            return False
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(self.path)
+        self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._sock.bind(str(self.path))
+        self._sock.settimeout(1.0)
+        self._thread = threading.Thread(target=self._listen, name="wake", daemon=True)
+        self._thread.start()
+        return True
+
+    def _listen(self) -> None:
+        assert self._sock is not None
+        while not self._closed.is_set():
+            try:
+                self._sock.recv(16)
+            except TimeoutError:
+                continue
+            except OSError:
+                return
+            self.on_wake()
+
+    def close(self) -> None:
+        self._closed.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self._sock is not None:
+            self._sock.close()
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)

@@ -1,0 +1,40 @@
+"""The identity of a message for the redelivery ledger, computed without a full parse.
+
+Kept free of heavy imports: the pipe fast path (``maildesk ingest`` under an
+MTA) uses it before anything else is loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+# The newest migration in maildesk/migrations/versions; tests/test_migrations.py keeps them in step.
+HEAD_REVISION = "0001"
+
+_HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
+_MESSAGE_ID = re.compile(rb"(?im)^message-id[ \t]*:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)")
+_ANGLE_ID = re.compile(rb"<[^<>\s]+>")
+MAX_KEY = 998
+
+
+def digest_message_id(data: bytes) -> str:
+    """The identity of a message that has no Message-ID: a digest of its bytes."""
+    return f"<sha256-{hashlib.sha256(data).hexdigest()[:32]}@maildesk>"
+
+
+def message_key(data: bytes) -> str:
+    """The Message-ID from the header block, else a digest of the bytes."""
+    end = _HEADER_END.search(data)
+    head = data[: end.start()] if end else data[:65536]
+    match = _MESSAGE_ID.search(head)
+    if match:
+        value = match.group(1)
+        angle = _ANGLE_ID.search(value)
+        token = (angle.group(0) if angle else value.strip()).decode("utf-8", "replace")
+        token = re.sub(r"[\x00-\x20\x7f]", "", token)
+        if token and token != "<>":
+            if not token.startswith("<"):
+                token = f"<{token}>"
+            return token[:MAX_KEY]
+    return digest_message_id(data)
