@@ -1,0 +1,279 @@
+"""Ingestion benchmark (issue #2): prints figures and ratios to baselines measured in the same run.
+
+    .venv/bin/python bench/ingest.py            # everything (several minutes)
+    .venv/bin/python bench/ingest.py --quick    # smaller counts
+
+Sections:
+  smtp   the real daemon over SMTP, 4 concurrent clients, acknowledgements delivered to a local
+         aiosmtpd sink; baseline: an aiosmtpd server that only parses each message (stdlib) and drops it
+  mbox   `maildesk ingest --mbox` of N requests and replies (target >= 150 msg/s)
+  pipe   `maildesk ingest < msg` with the daemon running (target < 200 ms); baseline: `python -c pass`
+  rss    peak RSS of `maildesk ingest --mbox` over many messages (target < 150 MB)
+  scale  per-message cost with 100,000 tickets in the database vs 1,000 (target <= 1.3x)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import email
+import email.policy
+import mailbox
+import os
+import shutil
+import smtplib
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+GEN = ROOT.parent / "shared" / "tools" / "gen_corpus.py"
+PY = sys.executable
+
+from tests.support import Desk, SmtpSink, free_port, wait_for_port  # noqa: E402
+
+
+def generate(count: int, out: Path, seed: int = 1) -> tuple[list[bytes], Path]:
+    """Realistic support mail: 70% requests, 30% replies, fr/en, encodings, ~10 KB average with attachments."""
+    subprocess.run([PY, str(GEN), "--count", str(count), "--seed", str(seed), "--out", str(out),
+                    "--to", "support@example.org", "--agents", "alice@example.org,bob@example.org",
+                    "--tag-format", "[Support #{n}]", "--attachment-ratio", "0.2", "--attachment-kib", "40"],
+                   check=True, stdout=subprocess.DEVNULL)
+    box = mailbox.mbox(out / "corpus.mbox", create=False)
+    messages = [box.get_bytes(key) for key in box.iterkeys()]
+    box.close()
+    return messages, out / "corpus.mbox"
+
+
+def send_all(port: int, messages: list[bytes], clients: int = 4) -> float:
+    """Send every message with ``clients`` concurrent SMTP connections; returns elapsed seconds."""
+    shares = [messages[i::clients] for i in range(clients)]
+    errors: list[str] = []
+
+    def client(share: list[bytes]) -> None:
+        with smtplib.SMTP("127.0.0.1", port, timeout=120) as smtp:
+            for data in share:
+                try:
+                    smtp.sendmail("user@client.com", ["support@example.org"], data)
+                except smtplib.SMTPException as exc:
+                    errors.append(str(exc))
+
+    start = time.perf_counter()
+    threads = [threading.Thread(target=client, args=(share,)) for share in shares]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        print(f"  {len(errors)} send errors, first: {errors[0]}")
+    return time.perf_counter() - start
+
+
+class ParseOnly:
+    """Baseline handler: parse with the stdlib and drop."""
+
+    async def handle_DATA(self, server, session, envelope):
+        message = email.message_from_bytes(envelope.content, policy=email.policy.default)
+        body = message.get_body(("plain", "html"))
+        if body is not None:
+            try:
+                body.get_content()
+            except Exception:  # noqa: BLE001
+                pass
+        return "250 OK"
+
+
+def bench_baseline(messages: list[bytes]) -> float:
+    from aiosmtpd.controller import Controller
+
+    port = free_port()
+    controller = Controller(ParseOnly(), hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        elapsed = send_all(port, messages)
+    finally:
+        controller.stop()
+    return len(messages) / elapsed
+
+
+def peak_rss_kb(pid: int) -> int:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def db_counts(desk: Desk) -> tuple[int, int]:
+    """(pending inbox rows, queued outbox rows)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(desk.db_url)
+    with engine.connect() as conn:
+        pending = conn.execute(text("SELECT count(*) FROM inbox WHERE state = 'pending'")).scalar()
+        queued = conn.execute(text("SELECT count(*) FROM outbox WHERE status = 'queued'")).scalar()
+    engine.dispose()
+    return pending, queued
+
+
+def bench_smtp(messages: list[bytes], work: Path) -> tuple[float, int, int]:
+    sink = SmtpSink()
+    sink.start()
+    desk = Desk(work / "smtp", sink=sink)
+    desk.config.write_text(desk.config.read_text().replace('max_message_size = "1MB"', 'max_message_size = "25MB"'))
+    desk.cli("db", "upgrade")
+    desk.start("--log-level", "warning")
+    try:
+        start = time.perf_counter()
+        send_all(desk.port, messages)
+        while True:
+            pending, queued = db_counts(desk)
+            if pending == 0 and queued == 0:
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        rss = peak_rss_kb(desk.process.pid)
+    finally:
+        desk.stop()
+        sink.stop()
+    return len(messages) / elapsed, rss, len(sink.messages)
+
+
+def run_timed(args: list[str], *, cwd: Path, stdin: bytes | None = None) -> tuple[float, int, int]:
+    """(seconds, peak RSS in KB, exit code) of one child process."""
+    start = time.perf_counter()
+    process = subprocess.Popen(args, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    if stdin is not None:
+        process.stdin.write(stdin)
+        process.stdin.close()
+    _pid, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return time.perf_counter() - start, usage.ru_maxrss, process.returncode
+
+
+def maildesk_args(desk: Desk, *rest: str) -> list[str]:
+    return [str(Path(PY).with_name("maildesk")), "--config", str(desk.config), "--log-level", "warning", *rest]
+
+
+def bench_mbox(mbox: Path, count: int, work: Path, name: str) -> tuple[float, int]:
+    desk = Desk(work / name)
+    desk.cli("db", "upgrade")
+    seconds, rss, code = run_timed(maildesk_args(desk, "ingest", "--no-progress", "--mbox", str(mbox)), cwd=desk.dir)
+    if code != 0:
+        print(f"  ingest exited {code}")
+    return count / seconds, rss
+
+
+def bench_pipe(messages: list[bytes], work: Path, runs: int) -> tuple[float, float, float]:
+    desk = Desk(work / "pipe")
+    desk.cli("db", "upgrade")
+    desk.start("--log-level", "warning")
+    try:
+        samples = [run_timed(maildesk_args(desk, "ingest"), cwd=desk.dir, stdin=messages[i])[0]
+                   for i in range(runs)]
+        full = []
+        desk.stop()
+        # Without a daemon the same command processes in-process (full pipeline).
+        for i in range(runs, runs + max(3, runs // 4)):
+            full.append(run_timed(maildesk_args(desk, "ingest"), cwd=desk.dir, stdin=messages[i])[0])
+    finally:
+        if desk.process:
+            desk.stop()
+    baseline = [run_timed([PY, "-c", "pass"], cwd=work)[0] for _ in range(runs)]
+    return statistics.median(samples), statistics.median(baseline), statistics.median(full)
+
+
+def prefill(desk: Desk, tickets: int) -> None:
+    """Bulk-insert ``tickets`` closed-and-open tickets with one event and one thread id each."""
+    from sqlalchemy import insert
+
+    from maildesk.db import Database
+    from maildesk.models import Event, ThreadMessage, Ticket
+
+    db = Database(desk.db_url)
+    db.ensure_schema()
+    now = datetime.now(timezone.utc) - timedelta(days=30)
+    chunk = 5000
+    with db.engine.begin() as conn:
+        for start in range(0, tickets, chunk):
+            numbers = range(start + 1, min(tickets, start + chunk) + 1)
+            conn.execute(insert(Ticket), [dict(
+                number=n, subject=f"Old request {n}", status="closed" if n % 3 else "open", level=1,
+                urgency="normal", kind="request", requester=f"old{n % 5000}@client.com", requester_name="",
+                tags=[], language="en", created_at=now, updated_at=now, time_spent_s=0,
+                resolve_breached=False, root_message_id=f"<old{n}@client.com>") for n in numbers])
+            conn.execute(insert(Event), [dict(ticket=n, type="message", at=now, data={}, text="old")
+                                         for n in numbers])
+            conn.execute(insert(ThreadMessage), [dict(message_id=f"<old{n}@client.com>", ticket=n) for n in numbers])
+    db.dispose()
+
+
+def bench_scale(mbox: Path, count: int, work: Path, sizes: tuple[int, int]) -> dict[int, float]:
+    costs = {}
+    for size in sizes:
+        desk = Desk(work / f"scale{size}")
+        prefill(desk, size)
+        seconds, _rss, _code = run_timed(maildesk_args(desk, "ingest", "--no-progress", "--mbox", str(mbox)),
+                                         cwd=desk.dir)
+        costs[size] = seconds / count * 1000
+    return costs
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", choices=("smtp", "mbox", "pipe", "rss", "scale"), action="append")
+    args = parser.parse_args()
+    quick = args.quick
+    sections = set(args.only or ("smtp", "mbox", "pipe", "rss", "scale"))
+    work = Path(tempfile.mkdtemp(prefix="maildesk-bench-"))
+    try:
+        print(f"maildesk ingest benchmark ({os.cpu_count()} cores, load {os.getloadavg()[0]:.1f})")
+        smtp_n, mbox_n, rss_n = (300, 300, 2000) if quick else (1000, 1000, 10000)
+        messages, mbox_path = generate(max(smtp_n, mbox_n), work / "gen")
+        average = sum(map(len, messages)) / len(messages) / 1024
+        print(f"corpus: {len(messages)} generated messages, {average:.1f} KB average")
+        if "smtp" in sections:
+            baseline = bench_baseline(messages[:smtp_n])
+            rate, rss, delivered = bench_smtp(messages[:smtp_n], work)
+            print(f"smtp  baseline (aiosmtpd + stdlib parse, 4 clients): {baseline:7.1f} msg/s")
+            print(f"smtp  maildesk end to end (stored, ticketed, mail delivered to sink): {rate:7.1f} msg/s "
+                  f"= {rate / baseline:.0%} of baseline (target >= 35%); {delivered} mails delivered; "
+                  f"daemon peak RSS {rss / 1024:.0f} MB")
+        if "mbox" in sections:
+            rate, rss = bench_mbox(mbox_path, len(messages), work, "mbox")
+            print(f"mbox  maildesk ingest --mbox of {len(messages)}: {rate:7.1f} msg/s (target >= 150), "
+                  f"peak RSS {rss / 1024:.0f} MB")
+        if "pipe" in sections:
+            handoff, python, full = bench_pipe(messages, work, 10 if quick else 30)
+            print(f"pipe  maildesk ingest < msg, daemon running: median {handoff * 1000:.0f} ms (target < 200); "
+                  f"baseline python -c pass {python * 1000:.0f} ms (ratio {handoff / python:.1f}x); "
+                  f"without a daemon (full pipeline in-process) {full * 1000:.0f} ms")
+        if "rss" in sections:
+            _big, big_mbox = generate(rss_n, work / "gen-rss", seed=2)
+            rate, rss = bench_mbox(big_mbox, rss_n, work, "rss")
+            print(f"rss   maildesk ingest --mbox of {rss_n}: peak RSS {rss / 1024:.0f} MB (target < 150), "
+                  f"{rate:.1f} msg/s")
+        if "scale" in sections:
+            _few, scale_mbox = generate(200 if quick else 500, work / "gen-scale", seed=3)
+            sizes = (1000, 20000) if quick else (1000, 100000)
+            costs = bench_scale(scale_mbox, 200 if quick else 500, work, sizes)
+            small, large = sizes
+            print(f"scale per-message cost: {costs[small]:.1f} ms at {small} tickets, {costs[large]:.1f} ms at "
+                  f"{large} tickets: ratio {costs[large] / costs[small]:.2f}x (target <= 1.3x)")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.set_event_loop_policy(None)
+    main()
