@@ -90,7 +90,7 @@ def open_ticket(store: TicketStore, parsed: ParsedMessage, keys: TicketKeys, dec
         ticket, parsed, parsed.text, created=True, automatic=automation is not None,
         acknowledge=automation is None and answered is None, closed=answered is not None,
         answered_with=answered, level_reached=None if answered else level,
-        forward=decision.forward,
+        forward=decision.forward if automation is None else (),  # never relay a robot: it could answer back
         articles=store.suggest_articles(parsed.subject, settings.kb.suggest) if automation is None and not answered
         else (),
     )
@@ -117,7 +117,9 @@ def add_follow_up(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, key
     _record_message(store, ticket, parsed, ctx, "message", text)
     commands, _unknown = parse_commands(parsed.subject, settings.desk.tag)
     is_requester = parsed.from_addr == ticket.requester
-    if is_requester and any(c.name == "close" and c.value is None for c in commands) and ticket.status != "closed":
+    if is_requester and any(c.name == "close" and c.value is None for c in commands):
+        if ticket.status == "closed":
+            return _change(ticket, parsed, text)  # asking again to close is no reason to reopen
         set_status(ticket, "closed", settings, ctx.now)
         store.add_event(ticket, "status", ctx.now, from_addr=parsed.from_addr,
                         data={"status": "closed", "by": "requester"})
@@ -127,7 +129,7 @@ def add_follow_up(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, key
         set_status(ticket, "open", settings, ctx.now)
         store.add_event(ticket, "status", ctx.now, from_addr=parsed.from_addr,
                         data={"status": "open", "from": previous, "reason": "requester replied"})
-    return _change(ticket, parsed, text)
+    return _change(ticket, parsed, text, requester_replied=True)
 
 
 def is_closed_too_long(ticket: Ticket, settings: Settings, now: datetime) -> bool:
@@ -166,9 +168,12 @@ def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessag
     outcome = Outcome(errors=[f"{tag}: unknown command" for tag in unknown])
     command_ctx = CommandContext(store=store, ticket=ticket, settings=settings, now=ctx.now,
                                  author=parsed.from_addr, text=text, outcome=outcome)
-    if ticket.status == "closed" and not any(c.name in ("open", "reopen") for c in commands):
-        # A technician writing on a closed ticket reopens it, as in RT.
+    internal = any(c.name in ("comment", "spam") for c in commands)
+    if ticket.status == "closed" and not internal and not any(c.name in ("open", "reopen") for c in commands):
+        # A technician answering on a closed ticket reopens it, as in RT; a note or [time=] after closing does not.
         set_status(ticket, "open", settings, ctx.now)
+        store.add_event(ticket, "status", ctx.now, from_addr=parsed.from_addr,
+                        data={"status": "open", "from": "closed", "reason": "technician replied"})
     for command in commands:
         try:
             COMMANDS[command.name](command_ctx, command)

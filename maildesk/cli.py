@@ -249,6 +249,10 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
             entries = list(session.scalars(query))
             if not args.all and not entries:
                 raise CliError(f"quarantine {args.id}: no such entry", EX_DATAERR)
+            if not args.all and entries[0].status == "retried":
+                # Replayed already: its message is applied (or pending for the daemon); again would apply it twice.
+                print(f"quarantine {args.id}: already retried, nothing to do")
+                return EX_OK
             inbox_ids = [e.inbox_id for e in entries]
             session.execute(update(InboxMessage).where(InboxMessage.id.in_(inbox_ids)).values(state="pending"))
             session.execute(update(Quarantine).where(Quarantine.id.in_([e.id for e in entries]))
@@ -300,9 +304,16 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 def cmd_rules(args: argparse.Namespace) -> int:
     from maildesk.checks import check_everything, dry_run
+    from maildesk.config import ConfigError, load_settings
 
-    settings = _settings(args)
     if args.action == "check":
+        path = _config_path(args)
+        try:
+            settings = load_settings(path) if path.exists() else _settings(args)
+        except ConfigError as exc:  # listed like rule problems: one bare FILE:LINE: line each, for editors
+            for problem in exc.problems:
+                print(problem, file=sys.stderr)
+            return EX_CONFIG
         problems = check_everything(settings)
         for problem in problems:
             print(problem, file=sys.stderr)
@@ -310,6 +321,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
             return EX_CONFIG
         print(f"{settings.path}: config, rules and templates are valid")
         return EX_OK
+    settings = _settings(args)
     message = Path(args.message)
     if not message.is_file():
         raise CliError(f"{message}: no such file", EX_NOINPUT)
@@ -323,13 +335,19 @@ def cmd_rules(args: argparse.Namespace) -> int:
         print(dumps(decision.as_dict()))
         return EX_OK
     shape = decision.as_dict()
+
+    def shown(value: object) -> str:
+        if value is None or value == []:
+            return "-"
+        return ", ".join(map(str, value)) if isinstance(value, list) else str(value)
+
     if automation:
         print(f"automatic message ({automation}): no acknowledgement would be sent")
     print("matched: " + (", ".join(shape["matched"]) or "(no rule)"))
     for key, value in shape["set"].items():
-        print(f"  {key + ':':13}{value if value not in (None, []) else '-'}")
+        print(f"  {key + ':':13}{shown(value)}")
     for key in ("forward", "answer", "drop"):
-        print(f"{key + ':':15}{shape[key] if shape[key] not in (None, []) else '-'}")
+        print(f"{key + ':':15}{shown(shape[key])}")
     return EX_OK
 
 

@@ -18,6 +18,7 @@ LANGUAGES = ("en", "fr")
 _DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
 _DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
+_SECRET_KEYS = frozenset({"password", "secret", "token", "api_key"})
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
 
 
@@ -212,7 +213,13 @@ class _Reader:
             self.fail(key, "must be a table")
             return {}
         for name in data:
-            if name not in allowed:
+            if name in allowed:
+                continue
+            if name in _SECRET_KEYS or f"{name}_env" in allowed:
+                # Say why, not just "unknown": the admin meant it, and it must move out of the file.
+                hint = f"{name}_env or {name}_file" if f"{name}_env" in allowed else "a *_env or *_file key"
+                self.fail(key + (name,), f"secrets never sit in the config file: use {hint}")
+            else:
                 self.fail(key + (name,), f"unknown key (expected one of: {', '.join(sorted(allowed))})")
         return data
 
@@ -404,10 +411,6 @@ def load_settings(path: Path | str) -> Settings:
         maildir=_resolve_path(base, r.get(o, ("outgoing", "maildir"), str, "var/sent")),
         retry=tuple(retry),
     )
-    for secret_key in ("password", "secret", "token"):
-        for table_name, table in (("outgoing", o),):
-            if secret_key in table:
-                r.fail((table_name, secret_key), "secrets never sit in the config file: use *_env or *_file")
 
     s = r.table(data.get("security", {}), ("security",), {"secret_file", "command_auth",
                                                          "auto_mail_per_recipient_per_hour", "bounce_suppress",

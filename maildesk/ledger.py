@@ -27,6 +27,9 @@ def message_key(data: bytes) -> str:
     """The Message-ID from the header block, else a digest of the bytes."""
     end = _HEADER_END.search(data)
     head = data[: end.start()] if end else data[:65536]
+    if b"\r" in head and b"\n" not in head:
+        # CR-only line ends (old Mac mail): as parse reads them, so both agree on the identity.
+        head = head.replace(b"\r", b"\n")
     match = _MESSAGE_ID.search(head)
     if match:
         value = match.group(1)

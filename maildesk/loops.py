@@ -33,7 +33,13 @@ def detect_automation(parsed: ParsedMessage, raw: RawMessage, desk_addresses: Co
         return Automation.BULK
     if parsed.list_id:
         return Automation.LIST
+    if (parsed.header("Content-Type") or "").lower().startswith("multipart/report"):
+        # Read receipts (MDN) and abuse feedback (ARF) are machine-made reports like DSNs, never requests.
+        return Automation.REPORT
     envelope = raw.mail_from
+    if envelope is None:
+        # IMAP, pipe and file intake know no envelope; the delivering MTA recorded it as Return-Path.
+        envelope = parsed.header("Return-Path")
     if envelope is not None and envelope.strip("<> ") == "":
         return Automation.EMPTY_SENDER
     if not parsed.from_addr:

@@ -71,6 +71,7 @@ class Pipeline:
             ticket = store.get_ticket(keys.ticket)
             if store.has_event_for_message(ticket.number, parsed.message_id):
                 bound.info("message_already_applied", ticket=ticket.number)
+                row.ticket = ticket.number
                 return None
             if apply.is_closed_too_long(ticket, settings, now) and automation is None \
                     and parsed.from_addr not in settings.technicians:
@@ -79,6 +80,12 @@ class Pipeline:
                 change = apply.add_follow_up(store, ticket, parsed, keys, automation, ctx)
                 bound.info("follow_up_added", ticket=ticket.number, via=str(keys.via),
                            automatic=str(automation) if automation else None)
+        elif (applied := store.find_ticket_by_message_ids([parsed.message_id])) is not None \
+                and store.has_event_for_message(applied, parsed.message_id):
+            # Already on a ticket (a replayed quarantine entry, a re-queued row): a second ticket and ack never.
+            bound.info("message_already_applied", ticket=applied)
+            row.ticket = applied
+            return None
         else:
             change = self._open(store, parsed, raw, keys, automation, ctx)
 
@@ -173,7 +180,8 @@ class Processor:
             log.exception("message_quarantined", inbox=row.id, message_key=row.message_key)
             return self._quarantine(session, row, f"{type(exc).__name__}: {exc}"[:2000], "held", now)
         row.state, row.processed_at = "done", now
-        row.ticket = change.ticket.number if change else None
+        if change is not None:  # None: applied before, and the row already names its ticket
+            row.ticket = change.ticket.number
         log.info("message_processed", inbox=row.id, ticket=row.ticket)
         return Outcome(row.id, "done", row.ticket)
 

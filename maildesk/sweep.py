@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import datetime
 
 import structlog
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, union
 
 from maildesk import timers
 from maildesk.config import Settings, format_duration
 from maildesk.db import Database
-from maildesk.models import Ticket
+from maildesk.models import ThreadMessage, Ticket
 from maildesk.notify.plan import plan
 from maildesk.outbox import queue
 from maildesk.store import TicketStore
@@ -26,10 +26,17 @@ log = structlog.get_logger("maildesk.timers")
 
 
 def due_tickets_query(now: datetime, limit: int):
-    return (select(Ticket).where(
-        Ticket.status != "closed",
-        or_(Ticket.escalate_due_at <= now, Ticket.first_response_due_at <= now, Ticket.resolve_due_at <= now),
-    ).order_by(Ticket.number).limit(limit))
+    """Due tickets, found through the three due-time indexes.
+
+    A plain ``OR`` of the three clocks makes SQLite scan the table in
+    number order; a UNION of one index range per clock does not. The
+    conditions are repeated outside the subquery so that PostgreSQL, when it
+    re-checks a row another daemon has just escalated, sees it is no longer due.
+    """
+    passed = (Ticket.escalate_due_at <= now, Ticket.first_response_due_at <= now, Ticket.resolve_due_at <= now)
+    candidates = union(*(select(Ticket.number).where(condition) for condition in passed))
+    return (select(Ticket).where(Ticket.number.in_(candidates), Ticket.status != "closed", or_(*passed))
+            .order_by(Ticket.number).limit(limit))
 
 
 def _fired_reason(ticket: Ticket, settings: Settings, now: datetime) -> str:
@@ -55,24 +62,33 @@ def sweep(db: Database, pipeline, now: datetime, *, batch: int = 500) -> int:
     settings: Settings = pipeline.settings
     handled = 0
     while True:
+        moved = 0
         with db.session() as session:
             query = due_tickets_query(now, batch)
             if db.is_postgres:
                 query = query.with_for_update(skip_locked=True)
             tickets = list(session.scalars(query))
             store = TicketStore(session)
-            for ticket in tickets:
-                change = _escalate(store, ticket, settings, now)
-                for notification in plan(change, settings, pipeline.secret):
-                    row = queue(session, notification, renderer=pipeline.renderer, settings=settings, now=now)
-                    store.record_thread(row.message_id, ticket.number)
-            handled += len(tickets)
-        if len(tickets) < batch:
+            # One flush at commit for the whole batch, not one per lookup the mail queueing does.
+            with session.no_autoflush:
+                for ticket in tickets:
+                    change = _escalate(store, ticket, settings, now)
+                    if change is None:
+                        continue
+                    for notification in plan(change, settings, pipeline.secret):
+                        row = queue(session, notification, renderer=pipeline.renderer, settings=settings, now=now)
+                        if row.message_id:  # freshly made: no need to look for it first
+                            session.add(ThreadMessage(message_id=row.message_id, ticket=ticket.number))
+                    moved += 1
+        handled += moved
+        if len(tickets) < batch or not moved:
             return handled
 
 
-def _escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: datetime) -> TicketChange:
+def _escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: datetime) -> TicketChange | None:
     reason = _fired_reason(ticket, settings, now)
+    if not reason:
+        return None  # nothing had passed after all: never move a ticket without a reason
     nxt = settings.next_level(ticket.level)
     previous = ticket.level
     if nxt is not None:

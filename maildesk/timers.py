@@ -22,7 +22,8 @@ def enter_level(ticket: Ticket, level_id: int, settings: Settings, now: datetime
 def restart_escalation(ticket: Ticket, settings: Settings, now: datetime) -> None:
     level = settings.level(ticket.level)
     after = level.escalate_after if level else None
-    ticket.escalate_due_at = now + after if after and ticket.status != "closed" else None
+    # Nobody is expected to answer a closed ticket, nor one waiting on the requester.
+    ticket.escalate_due_at = now + after if after and ticket.status not in ("closed", "pending") else None
 
 
 def start_targets(ticket: Ticket, settings: Settings) -> None:

@@ -95,6 +95,7 @@ class Automation(StrEnum):
     DAEMON_SENDER = "mailer-daemon"
     EMPTY_SENDER = "empty-sender"
     DELIVERY_REPORT = "delivery-report"
+    REPORT = "report"  # another multipart/report: a read receipt (MDN) or an abuse report (ARF)
 
 
 class Via(StrEnum):
@@ -239,3 +240,4 @@ class TicketChange:
     articles: tuple[Article, ...] = ()  # suggestions for the acknowledgement
     answered_with: Article | None = None  # a knowledge-base article sent as the answer
     notify_exclude: tuple[str, ...] = ()  # level members not to notify (e.g. the technician who escalated)
+    requester_replied: bool = False  # tell the assignee (else the level) that the requester wrote

@@ -47,16 +47,20 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
     level_address = _level_address(settings, ticket)
     mails: list[Notification] = []
 
-    def to_requester(template: str, automatic: bool) -> None:
+    def to_requester(template: str, automatic: bool, mail_context: dict | None = None) -> None:
         mails.append(Notification(
             template=template, to=ticket.requester, ticket=ticket.number, language=ticket.language,
-            context=context, in_reply_to=change.message_id, references=change.references,
+            context=mail_context or context, in_reply_to=change.message_id, references=change.references,
             reply_to=signed_address(secret, level_address, ticket.number, ticket.requester), automatic=automatic,
         ))
 
     if change.acknowledge:
         to_requester("ack", automatic=True)
-    if change.answered_with is not None or (change.closed and not change.silent and not change.automatic):
+    if change.created and change.answered_with is not None:
+        # A rule's level-0 answer: the message is the request itself, not an answer to quote and sign with the
+        # requester's name; and the mail stands in for the acknowledgement, so it counts against the same cap.
+        to_requester("closed", automatic=True, mail_context={**context, "message": None})
+    elif change.answered_with is not None or (change.closed and not change.silent and not change.automatic):
         to_requester("closed", automatic=False)
     elif change.answer_to_requester:
         to_requester("reply", automatic=False)
@@ -73,11 +77,28 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
                     context=level_context, in_reply_to=None, references=(change.message_id,),
                     reply_to=signed_address(secret, level.address, ticket.number, member), automatic=False,
                 ))
+    if change.requester_replied:
+        # As in RT: the owner hears of the requester's reply, or the whole level when nobody owns it.
+        level = settings.level(ticket.level)
+        watchers = (ticket.assignee,) if ticket.assignee else (level.members if level else ())
+        reply_context = {**context, "reason": f"{ticket.requester} replied",
+                         "level": {"id": ticket.level, "name": level.name if level else str(ticket.level),
+                                   "address": level_address}}
+        for watcher in watchers:
+            mails.append(Notification(
+                template="notify_level", to=watcher, ticket=ticket.number, language=settings.desk.language,
+                context=reply_context, references=(change.message_id,),
+                reply_to=signed_address(secret, level_address, ticket.number, watcher), automatic=False,
+            ))
     if change.past_last_level:
+        last = settings.level(ticket.level)
+        # The escalated template names the level the ticket is stuck at.
+        last_context = {**context, "level": {"id": ticket.level, "name": last.name if last else str(ticket.level),
+                                             "address": level_address}}
         for supervisor in settings.desk.supervisors:
             mails.append(Notification(
                 template="escalated", to=supervisor, ticket=ticket.number, language=settings.desk.language,
-                context=context, references=(change.message_id,),
+                context=last_context, references=(change.message_id,),
                 reply_to=signed_address(secret, level_address, ticket.number, supervisor), automatic=False,
             ))
     if change.command_errors and change.author:
