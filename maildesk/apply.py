@@ -184,7 +184,10 @@ def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessag
         outcome.applied.append(label)
         store.add_event(ticket, "command", ctx.now, from_addr=parsed.from_addr, text=label,
                         data={"command": command.name, "value": command.value})
-    _route_by_address(command_ctx, keys)
+    if _route_by_address(command_ctx, keys):
+        # A hand-off to another level is between technicians: never relay it (a forwarded
+        # request would otherwise go back to its own requester).
+        outcome.comment = True
     event_type = "comment" if outcome.comment or outcome.silent else "reply"
     relay = not outcome.comment and not outcome.silent and bool(text.strip())
     _record_message(store, ticket, parsed, ctx, event_type, text, {"commands": outcome.applied} if outcome.applied
@@ -210,14 +213,15 @@ def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessag
     )
 
 
-def _route_by_address(ctx: CommandContext, keys: TicketKeys) -> None:
+def _route_by_address(ctx: CommandContext, keys: TicketKeys) -> bool:
     """A technician who writes to another level's address hands the ticket to that level."""
     for address in keys.desk_recipients:
         level = ctx.settings.level_for_address(address)
         if level is not None and level.id != ctx.ticket.level:
             move_to_level(ctx, level.id)
             ctx.outcome.applied.append(f"routed to level {level.id}")
-            return
+            return True
+    return False
 
 
 def subject_for_display(subject: str) -> str:

@@ -205,12 +205,14 @@ class Daemon:
             if watcher:
                 watcher.cancel()
             for server in servers:
-                server.close()  # stop accepting; sessions in DATA finish storing first
+                server.close()  # stop accepting connections; open transactions finish and are stored first
+            for handler in self.handlers:
+                handler.stopping = True  # no new transaction: a new RCPT gets 421, the client retries later
             deadline = loop.time() + 30
-            while any(h.in_flight for h in self.handlers) and loop.time() < deadline:
+            while any(h.in_flight or h.in_transaction() for h in self.handlers) and loop.time() < deadline:
                 await asyncio.sleep(0.05)
-            for server in servers:
-                server.close_clients() if hasattr(server, "close_clients") else None
+            for handler in self.handlers:
+                handler.close_sessions()
         log.info("daemon_stopped")
         return 0
 

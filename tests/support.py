@@ -294,3 +294,109 @@ def make_message(subject: str = "VPN down", body: str = "Hello,\nthe VPN fails s
     for key, value in (headers or {}).items():
         lines.append(f"{key}: {value}")
     return ("\r\n".join(lines) + "\r\n\r\n" + body.replace("\n", "\r\n")).encode()
+
+
+# -- looking inside a desk's database, and messages the core pipeline tests need ---------------
+
+
+def db_rows(url: str, sql: str, **params) -> list[tuple]:
+    """Rows of one SQL statement on a desk's database (committed when it writes)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(sql), params)
+            return [tuple(row) for row in result] if result.returns_rows else []
+    finally:
+        engine.dispose()
+
+
+def wait_inbox_drained(url: str, count: int, timeout: float = 30.0) -> None:
+    """Wait until at least ``count`` messages are stored and none is still pending."""
+    def drained() -> bool:
+        (total, pending), = db_rows(url, "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 "
+                                          "END), 0) FROM inbox")
+        return total >= count and pending == 0
+
+    wait_until(drained, timeout=timeout, interval=0.1, what=f"{count} processed inbox messages")
+
+
+def make_dsn(original_message_id: str, failed: str, *, status: str = "5.1.1", action: str = "failed",
+             reporter: str = "mx.client.com", message_id: str | None = None, headers_only: bool = False,
+             original_subject: str = "[Support #1] Request received") -> bytes:
+    """An RFC 3464 multipart/report delivery-status for a message the desk sent to ``failed``."""
+    boundary = f"dsn-{uuid.uuid4().hex}"
+    original = (f"From: Example Support <support@example.org>\r\nTo: {failed}\r\n"
+                f"Subject: {original_subject}\r\nMessage-ID: {original_message_id}\r\n"
+                "Auto-Submitted: auto-replied\r\n")
+    if headers_only:
+        returned = f"Content-Type: text/rfc822-headers\r\n\r\n{original}"
+    else:
+        returned = f"Content-Type: message/rfc822\r\n\r\n{original}\r\nThank you for contacting us.\r\n"
+    lines = [
+        f"From: Mail Delivery System <MAILER-DAEMON@{reporter}>",
+        "To: support@example.org",
+        "Subject: Undelivered Mail Returned to Sender",
+        f"Message-ID: {message_id or f'<{uuid.uuid4().hex}@{reporter}>'}",
+        "Date: Sun, 22 Nov 2026 09:05:00 +0000",
+        "Auto-Submitted: auto-replied",
+        "MIME-Version: 1.0",
+        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"',
+        "",
+        f"--{boundary}",
+        "Content-Type: text/plain; charset=us-ascii",
+        "",
+        f"I'm sorry to have to inform you that your message could not be delivered to {failed}.",
+        "",
+        f"--{boundary}",
+        "Content-Type: message/delivery-status",
+        "",
+        f"Reporting-MTA: dns; {reporter}",
+        "",
+        f"Final-Recipient: rfc822; {failed}",
+        f"Action: {action}",
+        f"Status: {status}",
+        f"Diagnostic-Code: smtp; 550 {status} <{failed}>: Recipient address rejected: User unknown",
+        "",
+        f"--{boundary}",
+        returned,
+        f"--{boundary}--",
+        "",
+    ]
+    return "\r\n".join(lines).encode()
+
+
+def clear_tables(db) -> None:
+    """Empty every table but the schema version and the knowledge base, so one App can serve many tests."""
+    from sqlalchemy import delete
+
+    from maildesk.models import Base
+
+    with db.session() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name != "kb_articles":
+                session.execute(delete(table))
+
+
+def run_cli(config: Path, *args: str) -> tuple[int, str, str]:
+    """``maildesk --config CONFIG ARGS`` in this process (no interpreter start-up): exit code, stdout, stderr."""
+    import io
+
+    from maildesk.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    code: int | str | None = 0
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            main(["--config", str(config), *args])
+        except SystemExit as exc:
+            code = exc.code
+    return int(code or 0), out.getvalue(), err.getvalue()
+
+
+def cli_json(config: Path, *args: str):
+    """The parsed ``--format json`` output of an in-process CLI command that must succeed."""
+    code, out, err = run_cli(config, *args, "--format", "json")
+    assert code == 0, err
+    return json.loads(out)

@@ -43,10 +43,17 @@ def hold_daemon_lock(database: Path):
 
 
 def daemon_running(database: Path) -> bool:
+    """Whether a daemon holds its shared lock; probes take turns so none mistakes another's for a daemon.
+
+    A probe holds the lock exclusively for an instant: without turns, two
+    clients piping at once with no daemon could each see the other's probe,
+    store for a daemon that does not exist, and leave the message pending.
+    """
     path = lock_path(database)
     if not path.exists():
         return False
-    with open(path, "a") as handle:
+    with open(database.with_name(database.name + ".probe"), "a") as turn, open(path, "a") as handle:
+        fcntl.flock(turn, fcntl.LOCK_EX)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

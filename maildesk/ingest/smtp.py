@@ -27,9 +27,13 @@ class IntakeHandler:
         self.protocol = protocol
         self.on_stored = on_stored
         self.in_flight = 0
+        self.sessions: set[SMTP] = set()  # open connections, so a stop can let transactions finish
+        self.stopping = False
 
     async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope, address: str,
                           rcpt_options: list[str]) -> str:
+        if self.stopping:
+            return "421 4.3.2 Service shutting down, please try again later"
         domain = address.rpartition("@")[2].lower().rstrip(">")
         if self.domains and domain not in self.domains:
             log.info("recipient_refused", recipient=address, peer=str(session.peer))
@@ -63,9 +67,35 @@ class IntakeHandler:
         return status
 
 
+    def in_transaction(self) -> int:
+        """How many sessions are between MAIL FROM and the end of DATA (work a stop lets finish)."""
+        return sum(1 for session in self.sessions if session.envelope.mail_from is not None)
+
+    def close_sessions(self) -> None:
+        for session in list(self.sessions):
+            if session.transport is not None:
+                session.transport.close()
+
+
+class _TrackedSMTP(SMTP):
+    """An SMTP session its handler knows about while the connection is open."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self.event_handler.sessions.add(self)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self.event_handler.sessions.discard(self)
+        super().connection_lost(error)
+
+
+class _TrackedLMTP(_TrackedSMTP, LMTP):
+    pass
+
+
 async def start_listener(intake: SmtpIntake, handler: IntakeHandler, *, hostname: str) -> asyncio.AbstractServer:
     """Listen on the daemon's own event loop (not aiosmtpd's Controller thread)."""
-    protocol_class = LMTP if intake.protocol == "lmtp" else SMTP
+    protocol_class = _TrackedLMTP if intake.protocol == "lmtp" else _TrackedSMTP
     loop = asyncio.get_running_loop()
 
     def factory() -> SMTP:
