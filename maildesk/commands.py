@@ -13,6 +13,7 @@ from datetime import datetime
 
 from maildesk import timers
 from maildesk.config import CATEGORIES, KINDS, URGENCIES, Settings, parse_duration
+from maildesk.kb import index_article
 from maildesk.models import KbArticle, Ticket
 from maildesk.store import TicketStore
 from maildesk.types import Article, Command
@@ -260,6 +261,8 @@ def file_article(store: TicketStore, ticket: Ticket, text: str, now: datetime) -
                             application=ticket.application, category=ticket.category, source_ticket=ticket.number,
                             uses=0, updated_at=now)
         store.session.add(article)
+        store.session.flush()  # the term index needs the id
+        index_article(store.session, article)
     else:
         article.body, article.updated_at = text, now
     return article

@@ -1,12 +1,31 @@
-"""Knowledge-base search: score articles against a query for ``kb search``."""
+"""The knowledge base: article files, the term index behind suggestions, and search ranking."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from maildesk.models import KbArticle
+from sqlalchemy import delete, insert
+
+from maildesk.models import KbArticle, KbTerm
 from maildesk.views import article_json
+
+_STOPWORDS = frozenset("""the and for with from that this have not are was but you your our can cannot
+please help hello bonjour merci pour avec dans une des les est pas sur vous nous mon mes""".split())
+
+
+def keywords(text: str) -> list[str]:
+    """Significant words (4+ letters, no stop words or numbers), lower-case, first occurrence order."""
+    words = [w.lower() for w in re.findall(r"\w{4,}", text)]
+    return [w[:64] for w in dict.fromkeys(words) if w not in _STOPWORDS and not w.isdigit()]
+
+
+def index_article(session, article: KbArticle) -> None:
+    """(Re)write the article's terms; call after the article has its id."""
+    session.execute(delete(KbTerm).where(KbTerm.article_id == article.id))
+    terms = keywords(" ".join([article.title, *(article.tags or []), article.application or ""]))
+    if terms:
+        session.execute(insert(KbTerm), [{"term": term, "article_id": article.id} for term in terms])
 
 
 def _words(text: str) -> list[str]:
@@ -66,11 +85,14 @@ def sync_articles(db, directory) -> int:
         for slug, title, body in read_article_files(directory):
             article = existing.get(slug)
             if article is None:
-                session.add(KbArticle(slug=slug, title=title, body=body, tags=[], uses=0,
-                                      updated_at=datetime.now(timezone.utc)))
+                article = KbArticle(slug=slug, title=title, body=body, tags=[], uses=0,
+                                    updated_at=datetime.now(timezone.utc))
+                session.add(article)
             elif (article.title, article.body) != (title, body):
                 article.title, article.body, article.updated_at = title, body, datetime.now(timezone.utc)
             else:
                 continue
+            session.flush()
+            index_article(session, article)
             changed += 1
     return changed

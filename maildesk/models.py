@@ -239,3 +239,16 @@ class KbArticle(Base):
     source_ticket: Mapped[int | None] = mapped_column(BigInteger)
     uses: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class KbTerm(Base):
+    """Significant words of an article's title and tags: suggestions are an index lookup, not a scan.
+
+    With ``kb.auto_update`` every closed ticket files an article, so the
+    knowledge base grows with the desk; scanning titles per request would not.
+    """
+
+    __tablename__ = "kb_terms"
+
+    term: Mapped[str] = mapped_column(String(64), primary_key=True)
+    article_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from maildesk.config import format_duration
-from maildesk.models import AttachmentRow, Event, KbArticle, ThreadMessage, Ticket
+from maildesk.kb import keywords
+from maildesk.models import AttachmentRow, Event, KbArticle, KbTerm, ThreadMessage, Ticket
 from maildesk.types import Article, Attachment, TicketView
 
 MAX_EVENT_TEXT = 200_000
@@ -99,18 +100,25 @@ class TicketStore:
         return Article(slug=row.slug, title=row.title, body=row.body, excerpt=_excerpt(row.body))
 
     def suggest_articles(self, text: str, limit: int) -> tuple[Article, ...]:
-        """Articles whose title shares significant words with ``text``, best first."""
+        """Articles whose title shares the most significant words with ``text``, best first.
+
+        An indexed lookup in the term table, so its cost does not grow with the knowledge base.
+        """
         if limit <= 0:
             return ()
-        words = _keywords(text)[:6]
+        words = keywords(text)[:8]
         if not words:
             return ()
-        candidates = self.session.scalars(
-            select(KbArticle).where(or_(*(func.lower(KbArticle.title).contains(w, autoescape=True) for w in words)))
-            .limit(50)
+        shared = func.count().label("shared")
+        best = self.session.execute(
+            select(KbTerm.article_id, shared).where(KbTerm.term.in_(words)).group_by(KbTerm.article_id)
+            .order_by(shared.desc(), KbTerm.article_id).limit(limit)
         ).all()
-        scored = sorted(candidates, key=lambda a: (-sum(w in a.title.lower() for w in words), -a.uses, a.id))
-        return tuple(Article(slug=a.slug, title=a.title, body=a.body, excerpt=_excerpt(a.body)) for a in scored[:limit])
+        if not best:
+            return ()
+        rows = {a.id: a for a in self.session.scalars(select(KbArticle).where(KbArticle.id.in_([b[0] for b in best])))}
+        return tuple(Article(slug=a.slug, title=a.title, body=a.body, excerpt=_excerpt(a.body))
+                     for article_id, _count in best if (a := rows.get(article_id)) is not None)
 
     # -- views -----------------------------------------------------------------
 
@@ -123,17 +131,6 @@ class TicketStore:
             language=ticket.language, created_at=ticket.created_at, closed_at=ticket.closed_at,
             time_spent=format_duration(ticket.time_spent_s or 0), root_message_id=ticket.root_message_id,
         )
-
-
-_STOPWORDS = frozenset("""the and for with from that this have not are was but you your our can cannot
-please help hello bonjour merci pour avec dans une des les est pas sur vous nous mon mes""".split())
-
-
-def _keywords(text: str) -> list[str]:
-    import re
-
-    words = [w.lower() for w in re.findall(r"\w{4,}", text)]
-    return [w for w in dict.fromkeys(words) if w not in _STOPWORDS and not w.isdigit()]
 
 
 def _excerpt(body: str, length: int = 200) -> str:
