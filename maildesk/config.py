@@ -378,7 +378,7 @@ def load_settings(path: Path | str) -> Settings:
             security=r.choice(t, key + ("security",), ("tls", "starttls", "none"), "tls"),
             username=r.get(t, key + ("username",), str, ""),
             password_env=r.get(t, key + ("password_env",), str, ""),
-            password_file=r.get(t, key + ("password_file",), str, ""),
+            password_file=str(_resolve_path(base, pf)) if (pf := r.get(t, key + ("password_file",), str, "")) else "",
             oauth2_token_command=r.get(t, key + ("oauth2_token_command",), str, ""),
             folder=r.get(t, key + ("folder",), str, "INBOX"),
             done=done,
@@ -407,7 +407,7 @@ def load_settings(path: Path | str) -> Settings:
         security=r.choice(o, ("outgoing", "security"), ("tls", "starttls", "none"), "none"),
         username=r.get(o, ("outgoing", "username"), str, ""),
         password_env=r.get(o, ("outgoing", "password_env"), str, ""),
-        password_file=r.get(o, ("outgoing", "password_file"), str, ""),
+        password_file=str(_resolve_path(base, pf)) if (pf := r.get(o, ("outgoing", "password_file"), str, "")) else "",
         maildir=_resolve_path(base, r.get(o, ("outgoing", "maildir"), str, "var/sent")),
         retry=tuple(retry),
     )
