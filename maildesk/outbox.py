@@ -155,16 +155,19 @@ class OutboxSender:
     def _record(self, results: list[tuple[Outbox, str | None, bool]]) -> None:
         """Write the outcome of a burst in one transaction (a crash before it resends, never loses)."""
         now = _utcnow()
+        updates = []
+        for row, error, permanent in results:
+            values: dict = {"id": row.id, "attempts": row.attempts + 1, "claimed_until": None, "last_error": error,
+                            "status": row.status, "sent_at": None, "next_attempt_at": None}
+            if error is None:
+                values.update(status="sent", sent_at=now)
+            elif permanent or row.attempts >= len(self.retry):
+                values.update(status="failed")
+            else:
+                values.update(next_attempt_at=now + self.retry[row.attempts])
+            updates.append(values)
         with self.db.session() as session:
-            for row, error, permanent in results:
-                values: dict = {"attempts": row.attempts + 1, "claimed_until": None, "last_error": error}
-                if error is None:
-                    values.update(status="sent", sent_at=now, next_attempt_at=None)
-                elif permanent or row.attempts >= len(self.retry):
-                    values.update(status="failed", next_attempt_at=None)
-                else:
-                    values.update(next_attempt_at=now + self.retry[row.attempts])
-                session.execute(update(Outbox).where(Outbox.id == row.id).values(**values))
+            session.execute(update(Outbox), updates)  # one executemany, by primary key
         for row, error, permanent in results:
             if error is None:
                 log.info("mail_sent", outbox=row.id, ticket=row.ticket, template=row.template,

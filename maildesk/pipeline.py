@@ -91,8 +91,7 @@ class Pipeline:
 
         for notification in plan(change, settings, self.secret):
             outbox = queue(session, notification, renderer=self.renderer, settings=settings, now=now)
-            if outbox.message_id:
-                store.record_thread(outbox.message_id, change.ticket.number)
+            store.record_sent(outbox.message_id, change.ticket.number)
         return change
 
     def _open(self, store: TicketStore, parsed, raw: RawMessage, keys, automation, ctx,

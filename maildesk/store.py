@@ -85,6 +85,12 @@ class TicketStore:
                 return
         self.session.add(ThreadMessage(message_id=message_id, ticket=ticket_number))
 
+    def record_sent(self, message_id: str, ticket_number: int) -> None:
+        """Remember a Message-ID the desk just minted: unique by construction, so no lookup first."""
+        if message_id and message_id not in self._threaded:
+            self._threaded.add(message_id)
+            self.session.add(ThreadMessage(message_id=message_id, ticket=ticket_number))
+
     def has_event_for_message(self, number: int, message_id: str) -> bool:
         return self.session.scalar(
             select(func.count()).select_from(Event).where(Event.ticket == number, Event.message_id == message_id)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import re
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from email import charset, policy
-from email.header import Header
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
@@ -155,8 +155,7 @@ def compose(
         local, domain = check_address(reply_to, "reply-to")
         headers.append(("Reply-To", f"{local}@{domain}"))
     headers += [
-        ("Subject", subject if subject.isascii() and len(subject) < 900 else
-         Header(subject, "utf-8", header_name="Subject").encode(linesep="\r\n", maxlinelen=_LINE_LENGTH)),
+        ("Subject", subject if subject.isascii() and len(subject) < 900 else encode_words(subject)),
         ("Date", format_datetime(now.astimezone(timezone.utc))),
         ("Message-ID", message_id),
     ]
@@ -176,6 +175,23 @@ def compose(
         headers.append(("X-Maildesk-Ticket", str(int(ticket))))
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
     return message_id, head.encode("ascii") + body.as_bytes(policy=POLICY)
+
+
+def encode_words(text: str) -> str:
+    """RFC 2047 encoded words (UTF-8, base64), folded between words, each within 75 characters.
+
+    ``email.header.Header`` does the same but dominates the cost of a mail; chunks
+    are cut at character boundaries so every word decodes on its own.
+    """
+    words, chunk = [], ""
+    for char in text:
+        if len((chunk + char).encode("utf-8")) > 45:  # 45 bytes -> 60 base64 characters + 12 of framing
+            words.append(chunk)
+            chunk = ""
+        chunk += char
+    if chunk:
+        words.append(chunk)
+    return "\r\n ".join(f"=?utf-8?b?{base64.b64encode(w.encode('utf-8')).decode('ascii')}?=" for w in words)
 
 
 def _normalise_body(text: str) -> str:
