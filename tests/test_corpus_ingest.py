@@ -1,0 +1,154 @@
+"""Every real-world message in the shared corpus goes through without a crash and without being lost."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
+
+import pytest
+from sqlalchemy import select
+
+from maildesk.app import App
+from maildesk.inbox import message_key
+from maildesk.models import Event, InboxMessage, Outbox, Quarantine, Ticket
+from maildesk.types import RawMessage
+from tests.support import CORPUS, Desk, db_rows, postgres_url
+
+ORPHAN_BOUNCE = "delivery report that belongs to no ticket"
+
+
+def corpus_index() -> list[tuple[str, str, str]]:
+    with open(CORPUS / "index.tsv", newline="", encoding="utf-8") as handle:
+        return [(row["path"], row["category"], row["note"]) for row in csv.DictReader(handle, delimiter="\t")]
+
+
+pytestmark = pytest.mark.skipif(not (CORPUS / "index.tsv").exists(), reason="the shared corpus is not there")
+
+
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request, tmp_path_factory):
+    """SQLite, and PostgreSQL too: it enforces column lengths and refuses NUL in text, SQLite does not."""
+    if request.param == "sqlite":
+        yield None
+        return
+    with postgres_url() as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, database):
+    """The whole corpus through one App: stored as an intake would, then processed one by one."""
+    desk = Desk(tmp_path_factory.mktemp("corpus") / "desk", db_url=database)
+    app = App.from_config(desk.config)
+    keys: dict[str, str] = {}
+    categories: dict[str, str] = {}
+    try:
+        for path, category, _note in corpus_index():
+            data = (CORPUS / path).read_bytes()
+            accepted = app.inbox.accept(RawMessage(data=data, mail_from=None, rcpt_tos=(), source="file",
+                                                   received_at=datetime.now(timezone.utc)))
+            keys[path] = message_key(data)
+            categories[path] = category
+            outcomes = app.process([accepted.inbox_id])
+            assert len(outcomes) == (0 if accepted.duplicate else 1), path
+        yield app, keys, categories
+    finally:
+        app.close()
+
+
+def test_every_message_ends_as_one_processed_inbox_row(ingested):
+    app, keys, _categories = ingested
+    with app.db.session() as session:
+        rows = list(session.execute(select(InboxMessage.message_key, InboxMessage.state)))
+    by_key = Counter(key for key, _state in rows)
+    assert set(by_key) == set(keys.values())
+    assert set(by_key.values()) == {1}
+    assert {state for _key, state in rows} <= {"done", "quarantined", "rejected"}
+
+
+def test_tickets_and_quarantine_account_for_every_message(ingested):
+    app, keys, _categories = ingested
+    with app.db.session() as session:
+        rows = list(session.scalars(select(InboxMessage)))
+        quarantined = {q.inbox_id: q for q in session.scalars(select(Quarantine))}
+        with_events = set(session.scalars(select(Event.inbox_id).where(Event.inbox_id.is_not(None))))
+        ticket_numbers = set(session.scalars(select(Ticket.number)))
+    lost = []
+    for row in rows:
+        if row.state == "done":
+            if row.ticket not in ticket_numbers or row.id not in with_events:
+                lost.append((row.message_key, row.state, row.ticket))
+        elif row.id not in quarantined or not quarantined[row.id].reason:
+            lost.append((row.message_key, row.state, None))
+    assert lost == []
+    held = [q.reason for q in quarantined.values() if q.status == "held"]
+    assert held == [], "messages that made the pipeline raise"
+
+
+def test_bounces_mostly_end_as_orphan_reports_or_bounce_events(ingested):
+    app, keys, categories = ingested
+    bounce_keys = {keys[path] for path, category in categories.items() if category == "bounce"}
+    with app.db.session() as session:
+        rows = {row.message_key: row for row in session.scalars(select(InboxMessage))}
+        reasons = {q.inbox_id: q.reason for q in session.scalars(select(Quarantine))}
+        bounce_events = set(session.scalars(select(Event.inbox_id).where(Event.type == "bounce")))
+    recognised = [key for key in bounce_keys
+                  if ORPHAN_BOUNCE in reasons.get(rows[key].id, "") or rows[key].id in bounce_events]
+    assert len(recognised) >= 0.8 * len(bounce_keys), sorted(bounce_keys - set(recognised))
+
+
+# Robots that carry none of the signs SPEC section 5 names (no Auto-Submitted, Precedence, List-Id,
+# daemon or empty sender, not a report), and one support thread that is a person writing.
+LOOKS_HUMAN = {
+    "sisimai-set-of-emails/maildir/bsd/lhost-fml-02.eml",  # a list manager's "not a member" notice
+    "sisimai-set-of-emails/maildir/bsd/lhost-kddi-01.eml",  # a no-reply@ mobile carrier error notice
+    "sisimai-set-of-emails/maildir/bsd/rfc3834-03.eml",  # an Apple vacation reply without Auto-Submitted
+    "stalwart-mail-parser/thirdparty/015.eml",  # a person's reply quoting an auto-reply
+}
+
+
+def test_no_acknowledgement_answers_a_bounce_or_an_auto_reply(ingested):
+    app, keys, categories = ingested
+    automatic = {keys[path]: path for path, category in categories.items()
+                 if category in ("bounce", "autoreply") and path not in LOOKS_HUMAN}
+    with app.db.session() as session:
+        acked = set(session.scalars(select(Outbox.ticket).where(Outbox.template == "ack")))
+        opened_by = {t.root_message_id: t.number for t in session.scalars(select(Ticket))}
+    answered = sorted(path for key, path in automatic.items() if opened_by.get(key) in acked)
+    assert answered == []
+
+
+def nastiest() -> list[str]:
+    """A sample of the hardest messages: the ones the stdlib parser raises on, the biggest, the oddest."""
+    index = corpus_index()
+    raising = [path for path, _c, note in index if "STDLIB RAISES" in note][:4]
+    biggest = sorted((path for path, _c, _n in index), key=lambda p: (CORPUS / p).stat().st_size)[-2:]
+    odd = [path for path, _c, note in index
+           if any(word in note for word in ("NUL", "binary Outlook", "CR-only", "no header block", "UTF-16"))][:4]
+    return list(dict.fromkeys([*raising, *biggest, *odd]))
+
+
+def test_nastiest_messages_through_the_real_ingest_command(tmp_path):
+    desk = Desk(tmp_path / "desk")
+    sample = nastiest()
+    assert len(sample) >= 8
+    desk.cli("db", "upgrade")
+    piped, as_files = sample[:2], sample[2:]
+
+    def pipe(path: str) -> subprocess.CompletedProcess:
+        return desk.cli("ingest", stdin=(CORPUS / path).read_bytes(), check=False)
+
+    with ThreadPoolExecutor(max_workers=len(piped) + 1) as pool:
+        results = list(pool.map(pipe, piped))
+        files = pool.submit(desk.cli, "ingest", *(str(CORPUS / p) for p in as_files))
+        files.result()
+    for path, result in zip(piped, results, strict=True):
+        assert result.returncode == 0, (path, result.stderr.decode()[-2000:])
+    distinct = {message_key((CORPUS / p).read_bytes()) for p in sample}
+    states = db_rows(desk.db_url, "SELECT message_key, state FROM inbox")
+    assert {key for key, _state in states} == distinct
+    assert {state for _key, state in states} <= {"done", "quarantined", "rejected"}
+    assert db_rows(desk.db_url, "SELECT COUNT(*) FROM quarantine WHERE status = 'held'") == [(0,)]
