@@ -276,6 +276,9 @@ class Renderer:
             lstrip_blocks=True,
             keep_trailing_newline=True,
             auto_reload=False,
+            # Compiled templates are cached on disk (a private per-user temp directory, keyed by the
+            # source's checksum): every CLI run builds a Renderer, and compiling them all costs most of a second.
+            bytecode_cache=jinja2.FileSystemBytecodeCache(),
         )
         self.env.filters.update(FILTERS)
         problems: list[str] = []
