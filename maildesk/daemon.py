@@ -141,20 +141,29 @@ class Daemon:
         log.info("config_reloaded", rules=len(self.app.pipeline.ruleset.rules))
         return True
 
-    async def _watch_files(self) -> None:
-        """``run --watch``: reload when a config, rule or template file changes (polling mtimes)."""
-        def snapshot() -> dict[Path, float]:
-            paths = [self.settings.path, *self.settings.rule_files]
-            files: list[Path] = []
-            for path in paths:
-                files.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
-            files.extend(self.settings.templates_dir.rglob("*.j2"))
-            return {p: p.stat().st_mtime for p in files if p.exists()}
+    def _watched_files(self) -> dict[Path, tuple[float, int]]:
+        """Modification time and size of every config, rule, template and article file."""
+        paths = [self.settings.path, *self.settings.rule_files]
+        files: list[Path] = []
+        for path in paths:
+            files.extend(sorted(path.glob("*.toml")) if path.is_dir() else [path])
+        files.extend(self.settings.templates_dir.rglob("*.j2"))
+        if self.settings.kb.dir is not None:
+            files.extend(self.settings.kb.dir.glob("*.md"))
+        found = {}
+        for file in files:
+            try:
+                stat = file.stat()
+            except OSError:
+                continue
+            found[file] = (stat.st_mtime, stat.st_size)
+        return found
 
-        seen = snapshot()
+    async def _watch_files(self, seen: dict[Path, tuple[float, int]]) -> None:
+        """``run --watch``: reload when a watched file changes (polling; ``seen`` is the state at start-up)."""
         while not self._stop_requested.is_set():
             await asyncio.sleep(1)
-            current = snapshot()
+            current = self._watched_files()
             if current != seen:
                 seen = current
                 log.info("config_changed")
@@ -168,6 +177,8 @@ class Daemon:
         loop.add_signal_handler(signal.SIGINT, self._stop_requested.set)
         loop.add_signal_handler(signal.SIGHUP, self._reload_requested.set)
         hostname = socket.getfqdn()
+        # Taken before accepting anything, so that an edit made as soon as we listen is seen as a change.
+        watched = self._watched_files() if self.watch else {}
         async with AsyncExitStack() as stack:
             servers = []
             for intake in self.settings.smtp:
@@ -187,7 +198,7 @@ class Daemon:
             scheduler = self._start_scheduler()
             if scheduler is not None:
                 stack.callback(scheduler.shutdown, wait=False)
-            watcher = asyncio.create_task(self._watch_files()) if self.watch else None
+            watcher = asyncio.create_task(self._watch_files(watched)) if self.watch else None
             log.info("daemon_started", ports=self.ports, database=self.app.db.safe_url,
                      imap=[a.name for a in self.settings.imap], transport=self.settings.outgoing.transport)
             notify("READY=1\nSTATUS=accepting mail")

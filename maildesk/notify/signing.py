@@ -11,6 +11,8 @@ import secrets
 import time
 from pathlib import Path
 
+from maildesk.fsutil import fsync_directory
+
 SIGNATURE_LENGTH = 10
 
 _SIGNED = re.compile(r"^(?P<local>[^@\s]+)\+(?P<ticket>[0-9]+)-(?P<sig>[a-z2-7]{10})@(?P<domain>[^@\s]+)$")
@@ -44,7 +46,7 @@ def load_or_create_secret(path: Path | str) -> bytes:
             # A file system without hard links: fall back to an exclusive create.
             _create_exclusive(path)
         else:
-            _fsync_directory(path.parent)
+            fsync_directory(path.parent)
     finally:
         temporary.unlink(missing_ok=True)
     return _read_secret(path)
@@ -59,19 +61,6 @@ def _create_exclusive(path: Path) -> None:
         handle.write(secrets.token_hex(32) + "\n")
         handle.flush()
         os.fsync(handle.fileno())
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _read_secret(path: Path) -> bytes:

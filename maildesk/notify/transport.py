@@ -15,6 +15,7 @@ from types import TracebackType
 from typing import Protocol
 
 from maildesk.config import ConfigError, OutgoingSettings
+from maildesk.fsutil import fsync_directory
 
 SECURITY_MODES = ("tls", "starttls", "none")
 
@@ -84,7 +85,7 @@ class MaildirTransport:
         """Make the renames of a burst durable with one directory sync (the sender calls this
         before it records the burst as sent)."""
         if getattr(self, "_unsynced_directory", False):
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
             self._unsynced_directory = False
 
     def close(self) -> None:
@@ -113,19 +114,6 @@ def _date_prefix(data: bytes) -> str:
         return ""
     moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
     return moment.strftime("%Y%m%dT%H%M%S-")
-
-
-def _fsync_directory(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 # -- SMTP ------------------------------------------------------------------------------
