@@ -166,7 +166,7 @@ def run_timed(args: list[str], *, cwd: Path, stdin: bytes | None = None) -> tupl
         nonlocal peak
         while not done.is_set():
             try:
-                execed = Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")[0] == args[0].encode()
+                execed = args[0].encode() in Path(f"/proc/{process.pid}/cmdline").read_bytes().split(b"\0")
             except OSError:
                 execed = False
             if execed:  # before exec the child's counters still describe this process
