@@ -22,6 +22,8 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/rules.py
+	$(BIN)/python bench/timers.py
+	$(BIN)/python bench/imap.py --count 2000
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
