@@ -20,6 +20,15 @@ def sink():
     server.stop()
 
 
+@pytest.fixture(scope="module")
+def shared_sink():
+    """One sink for a module whose tests share one daemon."""
+    server = SmtpSink()
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def db_url(request, tmp_path):
     """The same test on SQLite and on a fresh PostgreSQL database (skipped when PostgreSQL is unreachable)."""

@@ -16,17 +16,9 @@ from maildesk.db import Database
 from maildesk.inbox import Inbox
 from maildesk.pipeline import Pipeline
 from maildesk.types import RawMessage
-from tests.support import Desk, SmtpSink, cli_json, db_rows, run_cli, make_message, wait_inbox_drained, wait_until
+from tests.support import Desk, cli_json, db_rows, run_cli, make_message, wait_inbox_drained, wait_until
 
 REFUSE_INBOX = "CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
-
-
-@pytest.fixture(scope="module")
-def shared_sink():
-    server = SmtpSink()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")

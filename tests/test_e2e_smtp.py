@@ -15,14 +15,6 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def shared_sink():
-    server = SmtpSink()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def running(tmp_path_factory, shared_sink):
     """One daemon for the module; each test writes from its own requester so tests stay independent."""
     desk = Desk(tmp_path_factory.mktemp("e2e") / "desk", sink=shared_sink)

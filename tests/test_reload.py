@@ -47,14 +47,6 @@ set.urgency = "low"
 
 
 @pytest.fixture(scope="module")
-def shared_sink():
-    server = SmtpSink()
-    server.start()
-    yield server
-    server.stop()
-
-
-@pytest.fixture(scope="module")
 def running(tmp_path_factory, shared_sink):
     """One daemon for the SIGHUP tests; each test puts back the files it changed."""
     desk = Desk(tmp_path_factory.mktemp("reload") / "desk", sink=shared_sink, rules=OLD_RULES)

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from tests.support import Desk, SmtpSink, cli_json, db_rows, make_message, wait_inbox_drained, wait_until
+from tests.support import Desk, cli_json, db_rows, make_message, wait_inbox_drained, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -45,14 +45,6 @@ if.subject = '(?i)lottery'
 drop = true
 stop = true
 """
-
-
-@pytest.fixture(scope="module")
-def shared_sink():
-    server = SmtpSink()
-    server.start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(scope="module")
