@@ -147,6 +147,7 @@ def test_forward_delivers_a_copy_and_the_requester_is_still_acknowledged(running
     text = copy.get_body(("plain",)).get_content()
     assert "token-7f3a9" in text and sender in text
     assert copy["X-Maildesk-Ticket"] == str(ticket["number"])
+    assert copy["Reply-To"] == running.signed(ticket["number"], "cert@example.org")
     envelope = [rcpts for _from, rcpts, data in shared_sink.messages if b"token-7f3a9" in data]
     assert ["cert@example.org"] in envelope
     ack, = shared_sink.wait_for(lambda m: sender in str(m["To"]).lower(), what=f"ack to {sender}")

@@ -111,5 +111,6 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
         mails.append(Notification(
             template="forward", to=address, ticket=ticket.number, language=settings.desk.language,
             context=context, references=(change.message_id,), automatic=False,
+            reply_to=signed_address(secret, level_address, ticket.number, address),
         ))
     return mails
