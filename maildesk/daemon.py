@@ -37,6 +37,8 @@ class Daemon:
         self._stop_requested = asyncio.Event()
         self._threads: list[threading.Thread] = []
         self.handlers: list[IntakeHandler] = []
+        self._scheduler = None
+        self._scheduled_every = None
         self.ports: list[int] = []
 
     @property
@@ -70,15 +72,13 @@ class Daemon:
             if not sent:
                 self.outbox_wakeup.wait(2)
 
-    def _timer_loop(self) -> None:
-        interval = self.settings.timers_check_every.total_seconds()
-        while not self.stop.wait(interval):
-            try:
-                if sweep(self.app.db, self.app.pipeline, datetime.now(timezone.utc)):
-                    self.outbox_wakeup.set()
-            except Exception as exc:  # noqa: BLE001
-                log.error("timer_sweep_failed", error=f"{type(exc).__name__}: {exc}")
-            interval = self.settings.timers_check_every.total_seconds()
+    def _sweep_timers(self) -> None:
+        """The APScheduler job: escalate what is due (timers are data, so a missed run loses nothing)."""
+        try:
+            if sweep(self.app.db, self.app.pipeline, datetime.now(timezone.utc)):
+                self.outbox_wakeup.set()
+        except Exception as exc:  # noqa: BLE001 - the next run tries again
+            log.error("timer_sweep_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _start_thread(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -107,22 +107,22 @@ class Daemon:
             self._start_thread(f"imap-{account.name}", lambda p=poller: p.run(self.stop))
 
     def _start_scheduler(self):
-        """Cron-scheduled jobs (management reports) on APScheduler."""
-        if not self.settings.reports.schedule or not self.settings.reports.recipients:
-            return None
-        try:
-            from maildesk.reports.mail import send_scheduled_report
-        except ImportError:
-            return None
+        """APScheduler runs the timer sweep every ``[timers] check_every`` (and, later, reports)."""
         from apscheduler.schedulers.background import BackgroundScheduler
-        from apscheduler.triggers.cron import CronTrigger
 
         scheduler = BackgroundScheduler(timezone=self.settings.desk.timezone)
-        scheduler.add_job(lambda: send_scheduled_report(self.app), CronTrigger.from_crontab(
-            self.settings.reports.schedule, timezone=self.settings.desk.timezone), id="report",
-            coalesce=True, max_instances=1)
+        scheduler.add_job(self._sweep_timers, "interval", id="timers", coalesce=True, max_instances=1,
+                          seconds=self.settings.timers_check_every.total_seconds())
         scheduler.start()
+        self._scheduled_every = self.settings.timers_check_every
         return scheduler
+
+    def _reschedule(self) -> None:
+        """After a reload, follow a changed ``check_every``."""
+        if self._scheduler is not None and self.settings.timers_check_every != self._scheduled_every:
+            self._scheduler.reschedule_job("timers", trigger="interval",
+                                           seconds=self.settings.timers_check_every.total_seconds())
+            self._scheduled_every = self.settings.timers_check_every
 
     # -- reload ---------------------------------------------------------------
 
@@ -138,6 +138,7 @@ class Daemon:
             return False
         finally:
             notify("READY=1")
+        self._reschedule()
         log.info("config_reloaded", rules=len(self.app.pipeline.ruleset.rules))
         return True
 
@@ -193,11 +194,9 @@ class Daemon:
             self._listen_for_pipe_clients(stack)
             self._start_thread("processor", self._process_loop)
             self._start_thread("sender", self._send_loop)
-            self._start_thread("timers", self._timer_loop)
             self._start_imap()
-            scheduler = self._start_scheduler()
-            if scheduler is not None:
-                stack.callback(scheduler.shutdown, wait=False)
+            self._scheduler = self._start_scheduler()
+            stack.callback(self._scheduler.shutdown, wait=True)
             watcher = asyncio.create_task(self._watch_files(watched)) if self.watch else None
             log.info("daemon_started", ports=self.ports, database=self.app.db.safe_url,
                      imap=[a.name for a in self.settings.imap], transport=self.settings.outgoing.transport)
