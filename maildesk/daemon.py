@@ -51,12 +51,13 @@ class Daemon:
         """Drain the inbox: at start-up (stored but unprocessed) and whenever an intake stores."""
         while not self.stop.is_set():
             try:
-                outcome = self.app.processor.process_next()
+                # Whatever is pending, up to a batch, in one transaction: one commit for a burst.
+                outcomes = self.app.processor.process_batch(50)
             except Exception as exc:  # noqa: BLE001 - the database may be briefly unavailable
                 log.error("processing_failed", error=f"{type(exc).__name__}: {exc}")
                 self.stop.wait(2)
                 continue
-            if outcome is not None:
+            if outcomes:
                 self.outbox_wakeup.set()
                 continue
             self.inbox_wakeup.wait(1)  # also picks up what pipe clients stored without a nudge
