@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 GEN = ROOT.parent / "shared" / "tools" / "gen_corpus.py"
 PY = sys.executable
 
-from tests.support import Desk, SmtpSink, free_port, wait_for_port  # noqa: E402
+from tests.support import Desk, SmtpSink, free_port  # noqa: E402
 
 
 def generate(count: int, out: Path, seed: int = 1) -> tuple[list[bytes], Path]:

@@ -19,12 +19,11 @@ from maildesk.commands import (
     move_to_level,
     parse_commands,
     set_status,
-    strip_commands,
 )
 from maildesk.config import Settings
 from maildesk.models import Ticket
 from maildesk.store import TicketStore
-from maildesk.types import Automation, Decision, ParsedMessage, RawMessage, TicketChange, TicketKeys, Via
+from maildesk.types import Automation, Decision, ParsedMessage, TicketChange, TicketKeys
 
 MAX_SUBJECT = 500
 
@@ -222,10 +221,3 @@ def _route_by_address(ctx: CommandContext, keys: TicketKeys) -> bool:
             ctx.outcome.applied.append(f"routed to level {level.id}")
             return True
     return False
-
-
-def subject_for_display(subject: str) -> str:
-    return strip_commands(subject)
-
-
-__all__ = ["ApplyContext", "open_ticket", "add_follow_up", "note_bounce", "is_closed_too_long", "Via"]

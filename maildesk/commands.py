@@ -71,13 +71,6 @@ def parse_commands(subject: str, tag: str) -> tuple[list[Command], list[str]]:
     return commands, unknown
 
 
-def strip_commands(subject: str) -> str:
-    """The subject without command tags, for display."""
-    def keep(match: re.Match[str]) -> str:
-        return "" if match.group(1).lower() in COMMANDS else match.group(0)
-    return re.sub(r"\s{2,}", " ", _BRACKETED.sub(keep, subject)).strip()
-
-
 # -- handlers -----------------------------------------------------------------
 
 

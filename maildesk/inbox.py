@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from maildesk.db import Database
-from maildesk.ledger import digest_message_id, message_key  # noqa: F401 - re-exported for intakes
+from maildesk.ledger import message_key
 from maildesk.models import InboxMessage
 from maildesk.types import RawMessage
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from maildesk.app import App
-from maildesk.inbox import message_key
+from maildesk.ledger import message_key
 from maildesk.models import Event, InboxMessage, Outbox, Quarantine, Ticket
 from maildesk.types import RawMessage
 from tests.support import CORPUS, Desk, db_rows, postgres_url

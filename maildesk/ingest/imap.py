@@ -36,8 +36,9 @@ from sqlalchemy.exc import IntegrityError
 
 from maildesk.config import ImapIntake
 from maildesk.db import Database
-from maildesk.inbox import Accepted, Inbox, digest_message_id, message_key
+from maildesk.inbox import Accepted, Inbox
 from maildesk.ingest.imap_auth import CredentialsError, close_client, open_client
+from maildesk.ledger import digest_message_id, message_key
 from maildesk.models import ImapCheckpoint, InboxMessage
 from maildesk.types import RawMessage
 
