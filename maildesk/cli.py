@@ -254,6 +254,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
                 print(f"quarantine {args.id}: already retried, nothing to do")
                 return EX_OK
             inbox_ids = [e.inbox_id for e in entries]
+            entry_of = {e.inbox_id: e.id for e in entries}
             session.execute(update(InboxMessage).where(InboxMessage.id.in_(inbox_ids)).values(state="pending"))
             session.execute(update(Quarantine).where(Quarantine.id.in_([e.id for e in entries]))
                             .values(status="retried"))
@@ -261,7 +262,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         app.sender.send_due()
         for outcome in outcomes:
             verdict = f"ticket #{outcome.ticket}" if outcome.state == "done" else f"{outcome.state}: {outcome.reason}"
-            print(f"inbox {outcome.inbox_id}: {verdict}")
+            print(f"quarantine {entry_of.get(outcome.inbox_id, '?')}: {verdict}")
         return EX_OK
     finally:
         app.close()
