@@ -39,57 +39,14 @@ import maildesk.sweep  # noqa: E402
 from maildesk.app import App  # noqa: E402
 from maildesk.models import Event, Outbox, Ticket  # noqa: E402
 from maildesk.sweep import due_tickets_query, sweep  # noqa: E402
+from tests.support import Desk  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CHUNK = 10_000
 
-CONFIG = """
-[desk]
-name = "Bench Support"
-address = "support@example.org"
-supervisors = ["lead@example.org"]
-
-[database]
-url = "{url}"
-
-[outgoing]
-transport = "maildir"
-maildir = "var/sent"
-
-[security]
-secret_file = "var/secret"
-
-[[levels]]
-id = 1
-name = "Front desk"
-address = "support@example.org"
-members = ["alice@example.org", "bob@example.org"]
-escalate_after = "4h"
-
-[[levels]]
-id = 2
-name = "Back desk"
-address = "support-l2@example.org"
-members = ["carol@example.org"]
-escalate_after = "1d"
-
-[urgency.critical]
-first_response = "30m"
-resolve = "4h"
-
-[rules]
-files = ["rules.toml"]
-
-[templates]
-dir = "{templates}"
-"""
-
-
 def make_app(directory: Path, url: str) -> App:
-    (directory / "rules.toml").write_text("")
-    config = directory / "config.toml"
-    config.write_text(CONFIG.format(url=url, templates=ROOT / "templates"))
-    return App.from_config(config)
+    """The test suite's desk (two levels, critical targets, no rules) on ``url``."""
+    return App.from_config(Desk(directory / "desk", db_url=url, rules="").config)
 
 
 def fill(app: App, tickets: int, due: int, now: datetime) -> float:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlalchemy import select
@@ -45,8 +45,12 @@ class App:
     db: Database
     inbox: Inbox
     pipeline: Pipeline
-    processor: Processor
     sender: OutboxSender
+    processor: Processor = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The processor asks for the pipeline in force at each batch, so a reload reaches it.
+        self.processor = Processor(self.db, lambda: self.pipeline)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, allow_upgrade: bool = False) -> App:
@@ -55,11 +59,9 @@ class App:
         db = Database(settings.database_url)
         db.ensure_schema(allow_upgrade=allow_upgrade)
         pipeline = build_pipeline(settings, db)
-        app = cls(settings=settings, db=db, inbox=Inbox(db), pipeline=pipeline, processor=None,  # type: ignore[arg-type]
-                  sender=OutboxSender(db, make_transport(settings.outgoing, settings.base_dir),
-                                      settings.outgoing.retry))
-        app.processor = Processor(db, lambda: app.pipeline)
-        return app
+        return cls(settings=settings, db=db, inbox=Inbox(db), pipeline=pipeline,
+                   sender=OutboxSender(db, make_transport(settings.outgoing, settings.base_dir),
+                                       settings.outgoing.retry))
 
     @classmethod
     def from_config(cls, path: Path | str) -> App:

@@ -51,12 +51,12 @@ def _database(args: argparse.Namespace, *, allow_upgrade: bool = False):
     return settings, db
 
 
-def _app(args: argparse.Namespace):
+def _app(args: argparse.Namespace, settings=None):
     from maildesk.app import App
     from maildesk.config import ConfigError
     from maildesk.db import DatabaseUnavailable, SchemaOutdated
 
-    settings = _settings(args)
+    settings = settings or _settings(args)
     try:
         return App.from_settings(settings)
     except SchemaOutdated as exc:
@@ -100,7 +100,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from maildesk.logs import configure_logging
 
     configure_logging(args.log_level)
-    app = _app(args)
+    app = _app(args, settings)
     try:
         return ingest_command(app, messages=messages, mbox=args.mbox, maildir=args.maildir,
                               mail_from=args.mail_from, rcpt_tos=tuple(args.rcpt or ()),
@@ -132,7 +132,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
     from maildesk.models import Ticket
-    from maildesk.views import dumps, render_csv, render_table, ticket_json
+    from maildesk.views import ticket_json
 
     _settings_, db = _database(args)
     query = select(Ticket).order_by(Ticket.number.desc()).limit(args.limit)
@@ -150,11 +150,13 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
             query = query.where(column == (value.lower() if name in ("requester", "assignee") else value))
     with db.session() as session:
         rows = [ticket_json(t) for t in session.scalars(query)]
-    _print_rows(rows, TICKET_COLUMNS, args.format, dumps, render_table, render_csv)
+    _print_rows(rows, TICKET_COLUMNS, args.format)
     return EX_OK
 
 
-def _print_rows(rows, columns, fmt, dumps, render_table, render_csv) -> None:
+def _print_rows(rows: list[dict], columns: tuple[str, ...], fmt: str) -> None:
+    from maildesk.views import dumps, render_csv, render_table
+
     if fmt == "json":
         print(dumps(rows))
     elif fmt == "csv":
@@ -209,14 +211,13 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     from sqlalchemy import select, update
 
     from maildesk.models import InboxMessage, Quarantine
-    from maildesk.views import dumps, quarantine_json, render_csv, render_table
+    from maildesk.views import dumps, quarantine_json
 
     if args.action == "list":
         _s, db = _database(args)
         with db.session() as session:
             rows = [quarantine_json(q) for q in session.scalars(select(Quarantine).order_by(Quarantine.id.desc()))]
-        _print_rows(rows, ("id", "received_at", "status", "mail_from", "message_id", "reason"), args.format, dumps,
-                    render_table, render_csv)
+        _print_rows(rows, ("id", "received_at", "status", "mail_from", "message_id", "reason"), args.format)
         return EX_OK
     if args.action == "show":
         _s, db = _database(args)
@@ -279,7 +280,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
     from maildesk.models import Outbox
     from maildesk.outbox import retry
-    from maildesk.views import dumps, outbox_json, render_csv, render_table
+    from maildesk.views import outbox_json
 
     _s, db = _database(args)
     if args.action == "list":
@@ -289,7 +290,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         with db.session() as session:
             rows = [outbox_json(o) for o in session.scalars(query)]
         _print_rows(rows, ("id", "ticket", "status", "attempts", "template", "to", "subject", "last_error"),
-                    args.format, dumps, render_table, render_csv)
+                    args.format)
         return EX_OK
     if not args.all and args.id is None:
         raise CliError("outbox retry: give an ID or --all", EX_USAGE)
