@@ -5,10 +5,12 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, insert, text
 
 from maildesk.models import KbArticle, KbTerm
 from maildesk.views import article_json
+
+_KB_SYNC_LOCK = 726355  # PostgreSQL advisory lock key for loading article files (the schema lock is 726354)
 
 _STOPWORDS = frozenset("""the and for with from that this have not are was but you your our can cannot
 please help hello bonjour merci pour avec dans une des les est pas sur vous nous mon mes""".split())
@@ -81,6 +83,10 @@ def sync_articles(db, directory) -> int:
 
     changed = 0
     with db.session() as session:
+        if db.is_postgres:
+            # Several processes may start at once (daemons, `maildesk ingest`): take turns, so two
+            # never insert the same new slug. SQLite's BEGIN IMMEDIATE already serialises writers.
+            session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _KB_SYNC_LOCK})
         existing = {a.slug: a for a in session.scalars(select(KbArticle))}
         for slug, title, body in read_article_files(directory):
             article = existing.get(slug)

@@ -20,7 +20,7 @@ from maildesk.ingest.imap import ImapPoller
 from maildesk.models import ImapCheckpoint, InboxMessage
 from maildesk.types import RawMessage
 
-from .dovecot import Dovecot, free_port
+from .dovecot import DOVECOT, Dovecot, dovecot_available, free_port
 from .mailbox import Mailbox, make_message
 
 pytestmark = pytest.mark.imap
@@ -351,6 +351,7 @@ def test_polls_on_poll_every_without_idle(mailbox: Mailbox, db: Database) -> Non
     assert not events(logs, "imap_idle_started")
 
 
+@pytest.mark.skipif(not dovecot_available(), reason=f"Dovecot is not installed ({DOVECOT} not found)")
 def test_server_restart_reconnects_with_backoff_and_picks_up_new_mail(db: Database) -> None:
     with Dovecot() as server:
         server.add_user("support", "secret")
