@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import ssl
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -86,6 +87,7 @@ class ImapIntake:
     password_env: str = ""
     password_file: str = ""
     oauth2_token_command: str = ""
+    ca_file: str = ""  # PEM CA certificates to trust instead of the system's; "" for the system's
     folder: str = "INBOX"
     done: str = "move:Processed"
     poll_every: timedelta = timedelta(seconds=60)
@@ -290,6 +292,22 @@ def _resolve_path(base: Path, value: str) -> Path:
     return path if path.is_absolute() else base / path
 
 
+def _ca_file(reader: _Reader, data: dict, key: KeyPath, base: Path) -> str:
+    """The resolved path of a CA certificate file ("" when unset); checked now, not at the first connection."""
+    value = reader.get(data, key, str, "")
+    if not value:
+        return ""
+    path = _resolve_path(base, value)
+    if not path.is_file():
+        reader.fail(key, f"{path} does not exist" if not path.exists() else f"{path} is not a file")
+        return ""
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except OSError as exc:  # ssl.SSLError included
+        reader.fail(key, f"{path} holds no usable PEM CA certificate: {exc.strerror or exc}")
+    return str(path)
+
+
 def _resolve_database_url(base: Path, url: str) -> str:
     """Make a relative SQLite path relative to the config file, not the working directory."""
     prefix = "sqlite:///"
@@ -364,8 +382,8 @@ def load_settings(path: Path | str) -> Settings:
     for index, table in enumerate(imap_tables):
         key = ("intake", "imap", index)
         t = r.table(table, key, {"name", "host", "port", "security", "username", "password_env", "password_file",
-                                 "oauth2_token_command", "folder", "done", "poll_every", "idle", "resync_every",
-                                 "batch_size"})
+                                 "oauth2_token_command", "ca_file", "folder", "done", "poll_every", "idle",
+                                 "resync_every", "batch_size"})
         done = r.get(t, key + ("done",), str, "move:Processed")
         if done not in ("delete", "flag") and not (done.startswith("move:") and len(done) > 5):
             r.fail(key + ("done",), f"{done!r} is not \"move:FOLDER\", \"delete\" or \"flag\"")
@@ -380,6 +398,7 @@ def load_settings(path: Path | str) -> Settings:
             password_env=r.get(t, key + ("password_env",), str, ""),
             password_file=str(_resolve_path(base, pf)) if (pf := r.get(t, key + ("password_file",), str, "")) else "",
             oauth2_token_command=r.get(t, key + ("oauth2_token_command",), str, ""),
+            ca_file=_ca_file(r, t, key + ("ca_file",), base),
             folder=r.get(t, key + ("folder",), str, "INBOX"),
             done=done,
             poll_every=r.duration(t, key + ("poll_every",), timedelta(seconds=60)),

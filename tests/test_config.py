@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from maildesk.config import ConfigError, load_settings
+from tests.ingest.certs import OPENSSL, make_certificates, openssl_available
 
 BASE = """\
 [desk]
@@ -121,3 +122,31 @@ def test_every_problem_is_reported_at_once(tmp_path):
     text = BASE.replace('reopen_within = "14d"', 'reopen_within = "x"').replace('transport = "maildir"',
                                                                                 'transport = "x"')
     assert len(problems_of(tmp_path, text)) == 2
+
+
+IMAP_ACCOUNT = '\n[[intake.imap]]\nname = "inbox"\nhost = "imap.example.org"\nca_file = "{ca_file}"\n'
+
+
+def test_missing_ca_file_is_named_with_its_line(tmp_path):
+    text = BASE + IMAP_ACCOUNT.format(ca_file="certs/private-ca.pem")
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1, problems
+    assert f":{line_of(text, 'ca_file')}: intake.imap[0].ca_file: " in problems[0]
+    assert f"{tmp_path}/certs/private-ca.pem does not exist" in problems[0]
+
+
+def test_ca_file_without_a_certificate_is_refused(tmp_path):
+    (tmp_path / "ca.pem").write_text("not a certificate\n")
+    text = BASE + IMAP_ACCOUNT.format(ca_file="ca.pem")
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1, problems
+    assert f":{line_of(text, 'ca_file')}: intake.imap[0].ca_file: " in problems[0]
+    assert "no usable PEM CA certificate" in problems[0]
+
+
+@pytest.mark.skipif(not openssl_available(), reason=f"openssl is not installed ({OPENSSL} not found)")
+def test_relative_ca_file_resolves_against_the_config_directory(tmp_path, monkeypatch):
+    make_certificates(tmp_path / "certs")
+    monkeypatch.chdir("/")
+    settings = load_settings(write(tmp_path, BASE + IMAP_ACCOUNT.format(ca_file="certs/ca.pem")))
+    assert settings.imap[0].ca_file == str(tmp_path / "certs" / "ca.pem")

@@ -37,7 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from maildesk.config import ImapIntake
 from maildesk.db import Database
 from maildesk.inbox import Accepted, Inbox
-from maildesk.ingest.imap_auth import CredentialsError, close_client, open_client
+from maildesk.ingest.imap_auth import CredentialsError, TlsSetupError, close_client, open_client
 from maildesk.ledger import digest_message_id, message_key
 from maildesk.models import ImapCheckpoint, InboxMessage
 from maildesk.types import RawMessage
@@ -46,6 +46,7 @@ IDLE_SLICE = 5.0  # seconds per idle_check: how soon a set stop event is noticed
 IDLE_RENEW = 25 * 60.0  # RFC 2177: servers may drop an IDLE after 30 minutes, so re-issue it before
 SOCKET_TIMEOUT = 60.0  # no answer for this long outside IDLE: the connection is dead
 MIN_WAIT = 0.1  # floor for poll_every and resync_every, so that "0s" cannot spin
+_UNKNOWN_ISSUER = frozenset({18, 19, 20})  # OpenSSL X509_V_ERR_*: self-signed, or issuer not in the trust store
 _BODY = b"BODY[]"
 _MESSAGE_ID_FIELD = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 
@@ -83,6 +84,11 @@ def describe_error(exc: BaseException) -> str:
         return "timed out"
     if isinstance(exc, ConnectionLost):
         return f"connection lost: {exc}"
+    if isinstance(exc, TlsSetupError):
+        return f"TLS failed: {exc}"
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        hint = " (a private CA? set ca_file)" if exc.verify_code in _UNKNOWN_ISSUER else ""
+        return f"TLS certificate not accepted: {exc.verify_message or _text(exc)}{hint}"
     if isinstance(exc, ssl.SSLError):
         return f"TLS failed: {exc.reason or _text(exc)}"
     if isinstance(exc, IMAPClient.AbortError):

@@ -1,4 +1,4 @@
-"""Open and log in an IMAP connection for one account: TLS mode, password or XOAUTH2 token.
+"""Open and log in an IMAP connection for one account: TLS mode and trust, password or XOAUTH2 token.
 
 Secrets are read at each login (never cached, never logged): a rotated
 password file or a fresh OAuth2 access token is picked up on reconnect.
@@ -22,6 +22,10 @@ TOKEN_COMMAND_TIMEOUT = 30.0
 
 class CredentialsError(RuntimeError):
     """The account's secret cannot be had: unset variable, unreadable file, failing token command."""
+
+
+class TlsSetupError(RuntimeError):
+    """TLS cannot be set up: the ca_file cannot be loaded, or the server does not offer STARTTLS."""
 
 
 def read_password(account: ImapIntake) -> str:
@@ -67,13 +71,28 @@ def read_oauth2_token(command: str) -> str:
     return token
 
 
+def tls_context(account: ImapIntake) -> ssl.SSLContext | None:
+    """The context that checks the server's certificate and name: trusting ``ca_file`` if set, else the system."""
+    if account.security not in ("tls", "starttls"):
+        return None
+    try:
+        # The default context verifies the chain and the host name; nothing here turns that off.
+        return ssl.create_default_context(cafile=account.ca_file or None)
+    except OSError as exc:  # ssl.SSLError included; the file changed since the config was checked
+        raise TlsSetupError(f"cannot load ca_file {account.ca_file}: {exc.strerror or exc}") from None
+
+
 def open_client(account: ImapIntake, *, timeout: float) -> IMAPClient:
     """A connected, logged-in client in the account's security mode; raises on any failure."""
-    context = ssl.create_default_context() if account.security in ("tls", "starttls") else None
+    context = tls_context(account)
     client = IMAPClient(account.host, account.port, ssl=account.security == "tls", ssl_context=context,
                         timeout=timeout)
     try:
         if account.security == "starttls":
+            # Never fall back to logging in over plain text. (imaplib would raise an abort that
+            # reads as a lost connection; this says what is wrong.)
+            if not client.has_capability("STARTTLS"):
+                raise TlsSetupError('the server does not offer STARTTLS (security = "starttls")')
             client.starttls(context)
         if account.oauth2_token_command:
             client.oauth2_login(account.username, read_oauth2_token(account.oauth2_token_command))

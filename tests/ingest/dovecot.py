@@ -1,6 +1,9 @@
 """Start a private Dovecot IMAP server in a directory, for the IMAP tests and bench/imap.py.
 
-The server listens on 127.0.0.1 on a free port, without TLS. Users log in
+The server listens on 127.0.0.1 on a free port, without TLS; with ``tls=True``
+it also listens on a second port for implicit TLS (imaps) and offers STARTTLS
+on the first, with a certificate from a throwaway CA made for it (its
+``ca_file`` is what a client must trust). Users log in
 with a plaintext password (one passwd-file per user, so tests can add a
 fresh user, and so a fresh mailbox, at any time) or with an XOAUTH2 token
 that the helper's own token-info endpoint vouches for. Every mailbox is a
@@ -30,6 +33,8 @@ from urllib.parse import parse_qs, urlsplit
 
 from imapclient import IMAPClient
 
+from .certs import TlsFiles, make_certificates
+
 DOVECOT = shutil.which("dovecot") or "/usr/sbin/dovecot"
 
 _OAUTH2_CONFIG = """\
@@ -39,13 +44,18 @@ active_attribute = active
 active_value = true
 """
 
+_SSL = """\
+ssl = yes
+ssl_cert = <{cert}
+ssl_key = <{key}"""
+
 _CONFIG = """\
 base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
 protocols = imap
 listen = 127.0.0.1
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login xoauth2
 auth_failure_delay = 0
@@ -64,7 +74,8 @@ service imap-login {{
     port = {port}
   }}
   inet_listener imaps {{
-    port = 0
+    address = 127.0.0.1
+    port = {tls_port}
   }}
 }}
 # No growing delay after failed logins (the bad-credential tests make many):
@@ -162,10 +173,12 @@ class TokenInfo:
 class Dovecot:
     """One Dovecot instance; ``start()``/``stop()`` may be called again (same port, same mail)."""
 
-    def __init__(self, port: int | None = None) -> None:
+    def __init__(self, port: int | None = None, *, tls: bool = False) -> None:
         self.root = Path(tempfile.mkdtemp(prefix="maildesk-dovecot-"))
         self.port = port or free_port()
         self.host = "127.0.0.1"
+        self.tls: TlsFiles | None = make_certificates(self.root / "tls") if tls else None
+        self.tls_port = free_port() if tls else 0  # 0: no imaps listener
         self.process: subprocess.Popen[bytes] | None = None
         internal_user = _existing_user("dovecot", "nobody")
         uid, gid = os.getuid(), os.getgid()
@@ -181,7 +194,8 @@ class Dovecot:
         (self.root / "oauth2.conf.ext").chmod(0o644)
         self.config = self.root / "dovecot.conf"
         self.config.write_text(_CONFIG.format(
-            root=self.root, port=self.port, uid=uid, gid=gid,
+            root=self.root, port=self.port, uid=uid, gid=gid, tls_port=self.tls_port,
+            ssl=_SSL.format(cert=self.tls.cert_file, key=self.tls.key_file) if self.tls else "ssl = no",
             login_user=_existing_user("dovenull", "nobody"), internal_user=internal_user,
         ))
         # The auth process reads the passwd-files as the internal user.
@@ -248,6 +262,12 @@ class Dovecot:
             if path.exists():
                 text += path.read_text(errors="replace")
         return "\n".join(text.splitlines()[-lines:])
+
+    def logins(self, user: str) -> list[str]:
+        """The server's log lines for the user's logins; each ends with "TLS" when it came over TLS."""
+        path = self.root / "dovecot.log"
+        text = path.read_text(errors="replace") if path.exists() else ""
+        return [line for line in text.splitlines() if "imap-login: Info: Login: " in line and f"user=<{user}>" in line]
 
     def __enter__(self) -> Dovecot:
         self.start()
