@@ -17,6 +17,7 @@ from maildesk.notify.signing import load_or_create_secret
 from maildesk.outbox import OutboxSender
 from maildesk.pipeline import Outcome, Pipeline, Processor
 from maildesk.rules import RuleSet, load_ruleset
+from maildesk.workers import WorkerPool
 
 
 def known_articles(db: Database) -> set[str]:
@@ -47,10 +48,13 @@ class App:
     pipeline: Pipeline
     sender: OutboxSender
     processor: Processor = field(init=False)
+    workers: WorkerPool | None = field(init=False)
 
     def __post_init__(self) -> None:
+        # A change of [processing] workers takes a restart, like the listeners.
+        self.workers = WorkerPool(self.settings.workers) if self.settings.workers > 0 else None
         # The processor asks for the pipeline in force at each batch, so a reload reaches it.
-        self.processor = Processor(self.db, lambda: self.pipeline)
+        self.processor = Processor(self.db, lambda: self.pipeline, self.workers)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, allow_upgrade: bool = False) -> App:
@@ -83,6 +87,8 @@ class App:
         return self.processor.process_pending(only_ids=only_ids)
 
     def close(self) -> None:
+        if self.workers is not None:
+            self.workers.close()
         close = getattr(self.sender.transport, "close", None)
         if close:
             close()

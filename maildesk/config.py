@@ -163,6 +163,7 @@ class Settings:
     rule_files: tuple[Path, ...] = ()
     templates_dir: Path = Path("templates")
     timers_check_every: timedelta = timedelta(seconds=30)
+    workers: int = 0  # processes that parse and render off the write lock; 0: all in the calling process
 
     @property
     def base_dir(self) -> Path:
@@ -327,7 +328,7 @@ def load_settings(path: Path | str) -> Settings:
     r = _Reader(path, lines, problems)
     base = path.resolve().parent
     r.table(data, (), {"desk", "database", "intake", "outgoing", "security", "levels", "urgency",
-                       "kb", "reports", "rules", "templates", "timers"})
+                       "kb", "reports", "rules", "templates", "timers", "processing"})
 
     d = r.table(data.get("desk", {}), ("desk",), {"name", "address", "tag", "language", "timezone",
                                                    "supervisors", "reopen_within"})
@@ -488,10 +489,25 @@ def load_settings(path: Path | str) -> Settings:
     templates_dir = _resolve_path(base, r.get(te, ("templates", "dir"), str, "templates"))
     ti = r.table(data.get("timers", {}), ("timers",), {"check_every"})
     check_every = r.duration(ti, ("timers", "check_every"), timedelta(seconds=30))
+    workers = _workers(r, r.table(data.get("processing", {}), ("processing",), {"workers"}))
 
     if problems:
         raise ConfigError(problems)
     return Settings(path=path, desk=desk, database_url=database_url, smtp=tuple(smtp), imap=tuple(imap),
                     outgoing=outgoing, security=security, levels=tuple(levels), urgency=urgency, kb=kb,
                     reports=reports, rule_files=rule_files, templates_dir=templates_dir,
-                    timers_check_every=check_every or timedelta(seconds=30))
+                    timers_check_every=check_every or timedelta(seconds=30), workers=workers)
+
+
+def _workers(r: _Reader, table: dict) -> int:
+    """``[processing] workers``: "auto" (one per core, none on a single core) or a number from 0 to 32."""
+    import os
+
+    value = r.get(table, ("processing", "workers"), (int, str), "auto")
+    if value == "auto":
+        cores = os.cpu_count() or 1
+        return min(cores, 4) if cores > 1 else 0
+    if isinstance(value, str) or not 0 <= value <= 32:
+        r.fail(("processing", "workers"), f"{value!r} must be \"auto\" or a number from 0 to 32")
+        return 0
+    return value

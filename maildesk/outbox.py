@@ -7,16 +7,18 @@ repeats a delivery the maildir transport folds into one file.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import structlog
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import Settings
 from maildesk.db import Database
 from maildesk.models import BounceSuppression, Outbox
-from maildesk.notify.compose import compose
+from maildesk.notify.compose import check_address, new_message_id
+from maildesk.notify.mailjob import MailJob, render_mails
 from maildesk.notify.render import Renderer
 from maildesk.notify.transport import PermanentDeliveryError, TransientDeliveryError, Transport
 from maildesk.types import Notification
@@ -30,14 +32,18 @@ def _utcnow() -> datetime:
 
 
 def suppression_reason(session: Session, notification: Notification, settings: Settings,
-                       now: datetime) -> str | None:
-    """Why this mail must not go out (bounce suppression, hourly cap), or None."""
+                       now: datetime, pending_automatic: int = 0) -> str | None:
+    """Why this mail must not go out (bounce suppression, hourly cap), or None.
+
+    ``pending_automatic`` counts the automatic mails to the same address that
+    this transaction decided but has not written yet.
+    """
     with session.no_autoflush:  # earlier mails of a batch were flushed when their savepoint closed
-        return _suppression_reason(session, notification, settings, now)
+        return _suppression_reason(session, notification, settings, now, pending_automatic)
 
 
 def _suppression_reason(session: Session, notification: Notification, settings: Settings,
-                        now: datetime) -> str | None:
+                        now: datetime, pending_automatic: int) -> str | None:
     address = notification.to
     if notification.template != "reply":
         suppressed = active_suppressions(session, now).get(address)
@@ -50,7 +56,7 @@ def _suppression_reason(session: Session, notification: Notification, settings: 
                 Outbox.to_addr == address, Outbox.automatic.is_(True), Outbox.status.in_(("queued", "sent")),
                 Outbox.created_at > now - timedelta(hours=1),
             )
-        )
+        ) + pending_automatic
         if recent >= cap:
             return f"hourly cap of {cap} automatic mails to {address} reached"
     return None
@@ -76,33 +82,91 @@ def suppress_address(session: Session, address: str, until: datetime, reason: st
     session.info.setdefault("bounce_suppressions", {})[address] = existing
 
 
-def queue(session: Session, notification: Notification, *, renderer: Renderer, settings: Settings,
-          now: datetime) -> Outbox:
-    """Render, compose and store one mail; a suppressed one is stored as such, with why."""
-    rendered = renderer.render(notification.template, notification.language, notification.context)
+@dataclass
+class DraftMail:
+    """An outbox row decided inside the ticket's transaction, waiting for its rendered bytes.
+
+    Its Message-ID is minted at once, so the ticket's thread knows it before
+    the mail is composed (possibly in a worker process, see ``workers``).
+    """
+
+    notification: Notification
+    message_id: str  # "" when the mail cannot be sent at all
+    status: str  # queued | suppressed | failed
+    reason: str | None
+    created_at: datetime
+    mail_from: str  # the envelope sender: the desk address
+    subject: str = ""
+    raw: bytes = b""
+
+
+@dataclass
+class OutboxBatch:
+    """The drafts of one transaction: rendered together, then written in one statement."""
+
+    drafts: list[DraftMail] = field(default_factory=list)
+
+    def mark(self) -> int:
+        return len(self.drafts)
+
+    def rollback_to(self, mark: int) -> None:
+        """Forget the drafts of a message whose savepoint rolled back."""
+        del self.drafts[mark:]
+
+    def pending_automatic(self, address: str) -> int:
+        return sum(1 for d in self.drafts if d.status == "queued" and d.notification.automatic
+                   and d.notification.to == address)
+
+
+def draft(session: Session, notification: Notification, *, settings: Settings, now: datetime,
+          batch: OutboxBatch) -> DraftMail:
+    """Decide one mail's fate (queued, suppressed with why, or failed for an unusable address) and add it."""
     desk = settings.desk
     try:
-        message_id, data = compose(
-            rendered, from_addr=desk.address, from_name=desk.name, to=notification.to,
-            reply_to=notification.reply_to, ticket=notification.ticket, loop_address=desk.address,
-            in_reply_to=notification.in_reply_to, references=notification.references,
-            message_id_domain=desk.address.rpartition("@")[2], now=now,
-        )
+        check_address(notification.to, "to")
+        if notification.reply_to:
+            check_address(notification.reply_to, "reply-to")
+        message_id = new_message_id(desk.address.rpartition("@")[2])
     except ValueError as exc:
         # An address no mail can be sent to (a forged or broken From): record it, send nothing.
-        row = Outbox(ticket=notification.ticket, to_addr=notification.to[:500], mail_from=desk.address,
-                     subject=rendered.subject, template=notification.template, message_id="", raw=b"",
-                     automatic=notification.automatic, status="failed", attempts=0, last_error=str(exc),
-                     created_at=now, next_attempt_at=None)
-        session.add(row)
-        return row
-    reason = suppression_reason(session, notification, settings, now)
-    row = Outbox(ticket=notification.ticket, to_addr=notification.to, mail_from=desk.address,
-                 subject=rendered.subject, template=notification.template, message_id=message_id, raw=data,
-                 automatic=notification.automatic, status="suppressed" if reason else "queued", attempts=0,
-                 last_error=reason, created_at=now, next_attempt_at=None if reason else now)
-    session.add(row)
-    return row
+        mail = DraftMail(notification, "", "failed", str(exc), now, desk.address)
+    else:
+        reason = suppression_reason(session, notification, settings, now,
+                                    batch.pending_automatic(notification.to) if notification.automatic else 0)
+        mail = DraftMail(notification, message_id, "suppressed" if reason else "queued", reason, now,
+                         desk.address)
+    batch.drafts.append(mail)
+    return mail
+
+
+def store_drafts(session: Session, drafts: list[DraftMail]) -> None:
+    """Write rendered drafts as outbox rows: one executemany, in the ticket's transaction."""
+    if not drafts:
+        return
+    session.execute(insert(Outbox), [
+        {"ticket": d.notification.ticket, "to_addr": d.notification.to[:500], "mail_from": d.mail_from,
+         "subject": d.subject, "template": d.notification.template, "message_id": d.message_id, "raw": d.raw,
+         "automatic": d.notification.automatic, "status": d.status, "attempts": 0, "last_error": d.reason,
+         "created_at": d.created_at, "next_attempt_at": d.created_at if d.status == "queued" else None}
+        for d in drafts
+    ])
+
+
+def queue(session: Session, notification: Notification, *, renderer: Renderer, settings: Settings,
+          now: datetime) -> DraftMail:
+    """Render, compose and store one mail now (the timer sweep, and batches too small for the workers)."""
+    batch = OutboxBatch()
+    mail = draft(session, notification, settings=settings, now=now, batch=batch)
+    fill_drafts(batch.drafts, renderer, settings)
+    store_drafts(session, batch.drafts)
+    return mail
+
+
+def fill_drafts(drafts: list[DraftMail], renderer: Renderer, settings: Settings) -> None:
+    """Render and compose drafts in this process (``workers`` does the same in a pool)."""
+    for mail, (subject, raw) in zip(drafts, render_mails(renderer, MailJob.desk_of(settings),
+                                                          [MailJob.of(d) for d in drafts]), strict=True):
+        mail.subject, mail.raw = subject, raw
 
 
 class OutboxSender:

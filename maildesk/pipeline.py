@@ -21,12 +21,14 @@ from maildesk.db import Database
 from maildesk.loops import detect_automation
 from maildesk.models import InboxMessage, Quarantine
 from maildesk.notify.plan import plan
+from maildesk.notify.mailjob import MailJob
 from maildesk.notify.render import Renderer
-from maildesk.outbox import queue, suppress_address
+from maildesk.outbox import OutboxBatch, draft, fill_drafts, store_drafts, suppress_address
 from maildesk.parse import parse_message
 from maildesk.rules import RuleSet, evaluate
 from maildesk.store import TicketStore
-from maildesk.types import Automation, RawMessage, TicketChange
+from maildesk.workers import WorkerPool
+from maildesk.types import Automation, ParsedMessage, RawMessage, TicketChange
 
 log = structlog.get_logger("maildesk.pipeline")
 
@@ -52,12 +54,17 @@ class Pipeline:
     renderer: Renderer
     secret: bytes
 
-    def process(self, session: Session, row: InboxMessage, now: datetime) -> TicketChange | None:
-        """Apply one stored message; raises Rejected or any error (the caller quarantines)."""
+    def process(self, session: Session, row: InboxMessage, now: datetime, outbox: OutboxBatch,
+                parsed: ParsedMessage | None = None) -> TicketChange | None:
+        """Apply one stored message and draft its mail into ``outbox``; raises Rejected or any error.
+
+        ``parsed`` is the message as a worker process already parsed it, if one did.
+        """
         settings = self.settings
         raw = RawMessage(data=row.raw, mail_from=row.mail_from, rcpt_tos=tuple(row.rcpt_tos or ()),
                          source=row.source, received_at=row.received_at)
-        parsed = parse_message(raw.data)
+        if parsed is None:
+            parsed = parse_message(raw.data)
         bound = log.bind(message_id=parsed.message_id, inbox=row.id)
         store = TicketStore(session)
         automation = detect_automation(parsed, raw, settings.desk_addresses)
@@ -90,8 +97,8 @@ class Pipeline:
             change = self._open(store, parsed, raw, keys, automation, ctx)
 
         for notification in plan(change, settings, self.secret):
-            outbox = queue(session, notification, renderer=self.renderer, settings=settings, now=now)
-            store.record_sent(outbox.message_id, change.ticket.number)
+            mail = draft(session, notification, settings=settings, now=now, batch=outbox)
+            store.record_sent(mail.message_id, change.ticket.number)
         return change
 
     def _open(self, store: TicketStore, parsed, raw: RawMessage, keys, automation, ctx,
@@ -125,12 +132,24 @@ def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class Processor:
-    """Drains pending inbox rows through the current pipeline, one transaction each."""
+class _RenderFailed(Exception):
+    """A mail of the batch could not be rendered after its message was applied: redo the batch one by one."""
 
-    def __init__(self, db: Database, pipeline_source) -> None:
+
+class Processor:
+    """Drains pending inbox rows through the current pipeline, in batches of one transaction each.
+
+    With a worker pool, a batch of at least ``POOL_MIN_BATCH`` rows is parsed
+    in the workers before the write transaction begins, and each applied
+    message's mail is rendered there while the next message is applied.
+    """
+
+    POOL_MIN_BATCH = 4  # below this the round trips to the workers cost more than they save
+
+    def __init__(self, db: Database, pipeline_source, workers: WorkerPool | None = None) -> None:
         self.db = db
         self._pipeline_source = pipeline_source  # a callable returning the Pipeline in force
+        self.workers = workers
 
     def process_pending(self, limit: int | None = None, only_ids: list[int] | None = None,
                         batch: int = 50) -> list[Outcome]:
@@ -155,27 +174,102 @@ class Processor:
         alone. A crash loses nothing: the rows simply stay pending.
         """
         pipeline: Pipeline = self._pipeline_source()
+        if self.workers is not None:
+            pending = self._peek_pending(size, only_ids)
+            if len(pending) >= self.POOL_MIN_BATCH:
+                try:
+                    return self._process_with_workers(pipeline, pending)
+                except _RenderFailed as exc:
+                    log.warning("batch_redone_serially", reason=str(exc))
+                    only_ids = [inbox_id for inbox_id, _raw in pending]
+        return self._process_serially(pipeline, size, only_ids)
+
+    def _pending_query(self, size: int, only_ids: list[int] | None):
+        query = select(InboxMessage).where(InboxMessage.state == "pending").order_by(InboxMessage.id).limit(size)
+        if only_ids is not None:
+            query = query.where(InboxMessage.id.in_(only_ids))
+        if self.db.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        return query
+
+    def _process_serially(self, pipeline: Pipeline, size: int, only_ids: list[int] | None) -> list[Outcome]:
         outcomes: list[Outcome] = []
+        outbox = OutboxBatch()
         with self.db.session() as session:
-            query = select(InboxMessage).where(InboxMessage.state == "pending").order_by(InboxMessage.id).limit(size)
-            if only_ids is not None:
-                query = query.where(InboxMessage.id.in_(only_ids))
-            if self.db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            for row in session.scalars(query).all():
-                outcomes.append(self._process_row(session, pipeline, row))
+            for row in session.scalars(self._pending_query(size, only_ids)).all():
+                outcomes.append(self._process_row(session, pipeline, row, outbox, render=True))
+            store_drafts(session, outbox.drafts)
         return outcomes
 
-    def _process_row(self, session: Session, pipeline: Pipeline, row: InboxMessage) -> Outcome:
+    def _peek_pending(self, size: int, only_ids: list[int] | None) -> list[tuple[int, bytes]]:
+        """(id, raw) of the next pending rows, read without claiming them (the write transaction claims)."""
+        query = select(InboxMessage.id, InboxMessage.raw).where(InboxMessage.state == "pending") \
+            .order_by(InboxMessage.id).limit(size)
+        if only_ids is not None:
+            query = query.where(InboxMessage.id.in_(only_ids))
+        with self.db.session() as session:
+            return [(inbox_id, raw) for inbox_id, raw in session.execute(query)]
+
+    def _process_with_workers(self, pipeline: Pipeline, pending: list[tuple[int, bytes]]) -> list[Outcome]:
+        workers = self.workers
+        chunk = 4
+        parse_futures = workers.parse([raw for _id, raw in pending], chunk=chunk)
+        parsed_by_id: dict[int, ParsedMessage] = {}
+        ids = [inbox_id for inbox_id, _raw in pending]
+        outcomes: list[Outcome] = []
+        outbox = OutboxBatch()
+        renders: list[tuple[int, int, object]] = []  # (first draft, end, future)
+        desk = MailJob.desk_of(pipeline.settings)
+        with self.db.session() as session:
+            # Another daemon (PostgreSQL) may have taken some of these rows since: claim what is left.
+            rows = session.scalars(self._pending_query(len(ids), ids)).all()
+            for row in rows:
+                position = ids.index(row.id)
+                if row.id not in parsed_by_id:
+                    try:
+                        chunk_start = position - position % chunk
+                        for offset, parsed in enumerate(parse_futures[position // chunk].result()):
+                            parsed_by_id[ids[chunk_start + offset]] = parsed
+                    except Exception as exc:  # noqa: BLE001 - parse again here, where a failure quarantines
+                        log.warning("worker_parse_failed", inbox=row.id, error=f"{type(exc).__name__}: {exc}")
+                first = outbox.mark()
+                outcomes.append(self._process_row(session, pipeline, row, outbox, render=False,
+                                                  parsed=parsed_by_id.get(row.id)))
+                if outbox.mark() > first:
+                    jobs = [MailJob.of(d) for d in outbox.drafts[first:]]
+                    renders.append((first, outbox.mark(), workers.render(pipeline.renderer, desk, jobs)))
+            for first, end, future in renders:
+                drafts = outbox.drafts[first:end]
+                try:
+                    results = future.result()
+                except Exception as exc:  # noqa: BLE001 - e.g. templates edited since they were checked
+                    log.warning("worker_render_failed", error=f"{type(exc).__name__}: {exc}")
+                    try:
+                        fill_drafts(drafts, pipeline.renderer, pipeline.settings)
+                    except Exception as inner:  # noqa: BLE001
+                        raise _RenderFailed(f"{type(inner).__name__}: {inner}") from inner
+                    continue
+                for mail, (subject, raw) in zip(drafts, results, strict=True):
+                    mail.subject, mail.raw = subject, raw
+            store_drafts(session, outbox.drafts)
+        return outcomes
+
+    def _process_row(self, session: Session, pipeline: Pipeline, row: InboxMessage, outbox: OutboxBatch, *,
+                     render: bool, parsed: ParsedMessage | None = None) -> Outcome:
         now = _utcnow()
+        mark = outbox.mark()
         try:
             # Each savepoint flushes once at its end (batched INSERTs); reads inside one message
             # never depend on that message's own unflushed rows, so autoflush would only add cost.
             with session.begin_nested(), session.no_autoflush:
-                change = pipeline.process(session, row, now)
+                change = pipeline.process(session, row, now, outbox, parsed)
+                if render:  # here a template failure rolls this message back and quarantines it
+                    fill_drafts(outbox.drafts[mark:], pipeline.renderer, pipeline.settings)
         except Rejected as exc:
+            outbox.rollback_to(mark)
             return self._quarantine(session, row, str(exc), "rejected", now)
         except Exception as exc:  # noqa: BLE001 - anything unprocessable goes to quarantine, with why
+            outbox.rollback_to(mark)
             log.exception("message_quarantined", inbox=row.id, message_key=row.message_key)
             return self._quarantine(session, row, f"{type(exc).__name__}: {exc}"[:2000], "held", now)
         row.state, row.processed_at = "done", now

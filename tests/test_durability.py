@@ -230,7 +230,7 @@ def test_kill_9_during_a_burst_loses_nothing_and_duplicates_nothing(tmp_path, si
 class ExplodingPipeline(Pipeline):
     """A pipeline whose processing fails, as a bug in any stage would."""
 
-    def process(self, session, row, now):
+    def process(self, session, row, now, outbox, parsed=None):
         raise RuntimeError("stage exploded")
 
 

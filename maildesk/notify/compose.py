@@ -104,6 +104,31 @@ def _fold_ids(name: str, ids: Sequence[str]) -> str:
     return "\n ".join(lines)
 
 
+def compose_body(rendered: RenderedMail) -> bytes:
+    """The MIME body of a rendered mail (its own Content-* headers included), CRLF line ends.
+
+    Split from :func:`compose` so that one rendering sent to several people
+    (a level's members) is encoded once.
+    """
+    text_part = MIMEText(_normalise_body(rendered.text), "plain", _UTF8_QP)
+    if rendered.html is not None:
+        body: MIMEBase = MIMEMultipart("alternative")
+        body.attach(text_part)
+        body.attach(MIMEText(_normalise_body(rendered.html), "html", _UTF8_QP))
+        for part in body.get_payload():
+            del part["MIME-Version"]  # only the top level needs it
+    else:
+        body = text_part
+    return body.as_bytes(policy=POLICY)
+
+
+def new_message_id(domain: str) -> str:
+    """A fresh Message-ID for a mail of the desk; ValueError when the domain is not a host name."""
+    if not _DOMAIN.match(domain):
+        raise ValueError(f"message id domain: {domain!r} is not a host name")
+    return make_msgid(domain=domain)
+
+
 def compose(
     rendered: RenderedMail,
     *,
@@ -117,6 +142,8 @@ def compose(
     references: Sequence[str],
     message_id_domain: str,
     now: datetime,
+    message_id: str | None = None,
+    body: bytes | None = None,
 ) -> tuple[str, bytes]:
     """``(message_id, bytes)`` of the mail, CRLF line ends, ready for SMTP.
 
@@ -124,27 +151,22 @@ def compose(
     are reduced to one clean line, so nothing a requester wrote can add a header.
     Built on the compat32 ``email.mime`` classes: they produce the same
     standard MIME at half the cost of the modern header registry, which
-    matters when every request sends three mails.
+    matters when every request sends three mails. ``message_id`` is given
+    when it was minted earlier (the outbox records it before composing);
+    ``body`` when :func:`compose_body` already encoded the same rendering.
     """
     sender_local, sender_domain = check_address(from_addr, "from")
     to_local, to_domain = check_address(to, "to")
     check_address(loop_address, "loop address")
-    if not _DOMAIN.match(message_id_domain):
-        raise ValueError(f"message id domain: {message_id_domain!r} is not a host name")
+    if message_id is None:
+        message_id = new_message_id(message_id_domain)
+    elif not _MSGID.match(message_id):
+        raise ValueError(f"message id: {message_id!r} is not a valid Message-ID")
     if now.tzinfo is None:
         now = now.replace(tzinfo=timezone.utc)
-
-    text_part = MIMEText(_normalise_body(rendered.text), "plain", _UTF8_QP)
-    if rendered.html is not None:
-        body: MIMEBase = MIMEMultipart("alternative")
-        body.attach(text_part)
-        body.attach(MIMEText(_normalise_body(rendered.html), "html", _UTF8_QP))
-        for part in body.get_payload():
-            del part["MIME-Version"]  # only the top level needs it
-    else:
-        body = text_part
+    if body is None:
+        body = compose_body(rendered)
     subject = clean_header_text(rendered.subject)
-    message_id = make_msgid(domain=message_id_domain)
     # Every value below is either checked (addresses, ids) or reduced to one clean line,
     # so the header block is written directly instead of through the slower folding machinery.
     headers = [
@@ -174,7 +196,7 @@ def compose(
     if ticket is not None:
         headers.append(("X-Maildesk-Ticket", str(int(ticket))))
     head = "".join(f"{name}: {value}\r\n" for name, value in headers)
-    return message_id, head.encode("ascii") + body.as_bytes(policy=POLICY)
+    return message_id, head.encode("ascii") + body
 
 
 def encode_words(text: str) -> str:

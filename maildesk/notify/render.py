@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 import traceback
 from collections.abc import Iterable, Mapping
@@ -255,6 +256,9 @@ def _template_line(exc: BaseException, fallback: str) -> tuple[str, int]:
     return fallback, 1
 
 
+_GENERATIONS = itertools.count(1)
+
+
 class Renderer:
     """Every template of every language, compiled and test-rendered at construction.
 
@@ -265,6 +269,7 @@ class Renderer:
     def __init__(self, templates_dir: Path | str, languages: Iterable[str] = ("en", "fr"),
                  default_language: str = "en") -> None:
         self.templates_dir = Path(templates_dir)
+        self.generation = next(_GENERATIONS)  # tells worker processes which templates to load
         self.languages = tuple(languages)
         self.default_language = default_language
         self._templates: dict[tuple[str, str, str], jinja2.Template] = {}

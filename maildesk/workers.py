@@ -1,0 +1,82 @@
+"""Worker processes for the CPU-bound stages: parsing stored mail and rendering the mail it causes.
+
+One Python process uses one core, and most of a message's cost is pure
+computation (the MIME parser, Jinja2, the MIME generator) that needs no
+database. The processor hands that work to this pool and keeps only the
+ticket changes for itself, so a burst uses every core and the database
+write lock is held for the short part only. Workers hold no state but
+compiled templates; anything that fails in a worker is redone in the
+calling process, where failures have their usual consequences.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass
+
+from maildesk.notify.mailjob import DeskIdentity, MailJob, render_mails
+from maildesk.notify.render import Renderer
+from maildesk.parse import parse_message
+from maildesk.types import ParsedMessage
+
+
+@dataclass(frozen=True)
+class TemplateSet:
+    """Which templates a worker must render with: a reload makes a new generation."""
+
+    templates_dir: str
+    languages: tuple[str, ...]
+    default_language: str
+    generation: int
+
+    @classmethod
+    def of(cls, renderer: Renderer) -> TemplateSet:
+        return cls(str(renderer.templates_dir), renderer.languages, renderer.default_language, renderer.generation)
+
+
+_renderers: dict[TemplateSet, Renderer] = {}  # in a worker: the templates of the generations it has seen
+
+
+def _parse_chunk(raws: Sequence[bytes]) -> list[ParsedMessage]:
+    return [parse_message(raw) for raw in raws]
+
+
+def _render_chunk(templates: TemplateSet, desk: DeskIdentity, jobs: Sequence[MailJob]) -> list[tuple[str, bytes]]:
+    renderer = _renderers.get(templates)
+    if renderer is None:
+        _renderers.clear()  # an older generation is never asked for again
+        renderer = _renderers[templates] = Renderer(templates.templates_dir, templates.languages,
+                                                    default_language=templates.default_language)
+    return render_mails(renderer, desk, jobs)
+
+
+class WorkerPool:
+    """A process pool started on first use (a quiet desk or a one-message pipe delivery never starts it)."""
+
+    def __init__(self, workers: int) -> None:
+        self.workers = workers
+        self._executor: ProcessPoolExecutor | None = None
+
+    def _pool(self) -> ProcessPoolExecutor:
+        if self._executor is None:
+            # forkserver, not fork: the daemon has threads (listeners, sender, scheduler) whose
+            # locks a forked child would inherit in whatever state they were.
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(["maildesk.workers"])
+            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+        return self._executor
+
+    def parse(self, raws: Sequence[bytes], chunk: int = 4) -> list[Future]:
+        """One future per chunk of ``chunk`` messages, in order; each gives a list of ParsedMessage."""
+        pool = self._pool()
+        return [pool.submit(_parse_chunk, list(raws[i:i + chunk])) for i in range(0, len(raws), chunk)]
+
+    def render(self, renderer: Renderer, desk: DeskIdentity, jobs: Sequence[MailJob]) -> Future:
+        return self._pool().submit(_render_chunk, TemplateSet.of(renderer), desk, list(jobs))
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=True, cancel_futures=True)
+            self._executor = None
