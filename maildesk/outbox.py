@@ -51,7 +51,7 @@ def _suppression_reason(session: Session, notification: Notification, settings: 
             return f"address bounced permanently ({suppressed.reason}); suppressed until {suppressed.until:%Y-%m-%d %H:%M}Z"
     if notification.automatic:
         cap = settings.security.auto_mail_per_recipient_per_hour
-        recent = session.scalar(
+        recent = session.connection().scalar(
             select(func.count()).select_from(Outbox).where(
                 Outbox.to_addr == address, Outbox.automatic.is_(True), Outbox.status.in_(("queued", "sent")),
                 Outbox.created_at > now - timedelta(hours=1),

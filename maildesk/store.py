@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from maildesk.config import format_duration
@@ -24,6 +26,11 @@ class TicketStore:
         self._threaded: set[str] = set()
         self.is_postgres = session.get_bind().dialect.name == "postgresql"
 
+    @property
+    def _connection(self):
+        """The transaction's connection, for Core statements (they skip the ORM's per-row bookkeeping)."""
+        return self.session.connection()
+
     # -- lookups used by correlation --------------------------------------
 
     def ticket_exists(self, number: int) -> bool:
@@ -33,7 +40,7 @@ class TicketStore:
         ids = [mid for mid in dict.fromkeys(message_ids) if mid][:50]
         if not ids:
             return None
-        found = dict(self.session.execute(
+        found = dict(self._connection.execute(
             select(ThreadMessage.message_id, ThreadMessage.ticket).where(ThreadMessage.message_id.in_(ids))
         ).all())
         return next((found[mid] for mid in ids if mid in found), None)
@@ -57,42 +64,41 @@ class TicketStore:
 
     def add_event(self, ticket: Ticket, type_: str, at: datetime, *, from_addr: str | None = None,
                   message_id: str | None = None, inbox_id: int | None = None, text: str | None = None,
-                  data: dict | None = None) -> Event:
-        event = Event(ticket=ticket.number, type=type_, at=at, from_addr=from_addr, message_id=message_id,
-                      inbox_id=inbox_id, text=(text or "")[:MAX_EVENT_TEXT] if text is not None else None,
-                      data=data or {})
-        self.session.add(event)
-        ticket.updated_at = at
-        return event
+                  data: dict | None = None) -> int:
+        """Append an event to the ticket's history; returns its id.
 
-    def add_attachments(self, ticket: Ticket, event: Event, attachments: Iterable[Attachment]) -> None:
-        attachments = list(attachments)
-        if not attachments:
-            return
-        self.session.flush()  # the event needs its id
-        for item in attachments:
-            self.session.add(AttachmentRow(ticket=ticket.number, event_id=event.id, filename=item.filename,
-                                           content_type=item.content_type, size=item.size, data=item.data))
+        Written at once with a Core INSERT: history rows are never changed
+        afterwards, so the ORM's change tracking would only add cost.
+        """
+        result = self._connection.execute(insert(Event).values(
+            ticket=ticket.number, type=type_, at=at, from_addr=from_addr, message_id=message_id, inbox_id=inbox_id,
+            text=(text or "")[:MAX_EVENT_TEXT] if text is not None else None, data=data or {}))
+        ticket.updated_at = at
+        return result.inserted_primary_key[0]
+
+    def add_attachments(self, ticket: Ticket, event_id: int, attachments: Iterable[Attachment]) -> None:
+        rows = [{"ticket": ticket.number, "event_id": event_id, "filename": item.filename,
+                 "content_type": item.content_type, "size": item.size, "data": item.data} for item in attachments]
+        if rows:
+            self._connection.execute(insert(AttachmentRow), rows)
 
     def record_thread(self, message_id: str, ticket_number: int) -> None:
         """Remember that ``message_id`` belongs to the ticket (first writer wins)."""
         if not message_id or message_id in self._threaded:
             return
         self._threaded.add(message_id)
-        # Earlier messages of a batch were flushed when their savepoint closed; no need to flush now.
-        with self.session.no_autoflush:
-            if self.session.get(ThreadMessage, message_id) is not None:
-                return
-        self.session.add(ThreadMessage(message_id=message_id, ticket=ticket_number))
+        dialect_insert = postgresql_insert if self.is_postgres else sqlite_insert
+        self._connection.execute(dialect_insert(ThreadMessage).values(message_id=message_id, ticket=ticket_number)
+                                 .on_conflict_do_nothing(index_elements=["message_id"]))
 
     def record_sent(self, message_id: str, ticket_number: int) -> None:
-        """Remember a Message-ID the desk just minted: unique by construction, so no lookup first."""
+        """Remember a Message-ID the desk just minted: unique by construction, so no conflict to expect."""
         if message_id and message_id not in self._threaded:
             self._threaded.add(message_id)
-            self.session.add(ThreadMessage(message_id=message_id, ticket=ticket_number))
+            self._connection.execute(insert(ThreadMessage).values(message_id=message_id, ticket=ticket_number))
 
     def has_event_for_message(self, number: int, message_id: str) -> bool:
-        return self.session.scalar(
+        return self._connection.scalar(
             select(func.count()).select_from(Event).where(Event.ticket == number, Event.message_id == message_id)
         ) > 0
 
@@ -116,13 +122,15 @@ class TicketStore:
         if not words:
             return ()
         shared = func.count().label("shared")
-        best = self.session.execute(
+        best = self._connection.execute(
             select(KbTerm.article_id, shared).where(KbTerm.term.in_(words)).group_by(KbTerm.article_id)
             .order_by(shared.desc(), KbTerm.article_id).limit(limit)
         ).all()
         if not best:
             return ()
-        rows = {a.id: a for a in self.session.scalars(select(KbArticle).where(KbArticle.id.in_([b[0] for b in best])))}
+        rows = {a.id: a for a in self._connection.execute(
+            select(KbArticle.id, KbArticle.slug, KbArticle.title, KbArticle.body)
+            .where(KbArticle.id.in_([b[0] for b in best])))}
         return tuple(Article(slug=a.slug, title=a.title, body=a.body, excerpt=_excerpt(a.body))
                      for article_id, _count in best if (a := rows.get(article_id)) is not None)
 

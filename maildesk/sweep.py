@@ -17,7 +17,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from maildesk import timers
 from maildesk.config import Settings, format_duration
 from maildesk.db import Database
-from maildesk.models import ThreadMessage, Ticket
+from maildesk.models import Ticket
 from maildesk.notify.plan import plan
 from maildesk.outbox import queue
 from maildesk.store import TicketStore
@@ -84,8 +84,7 @@ def sweep(db: Database, pipeline, now: datetime, *, batch: int = 500) -> int:
                         flag_modified(ticket, column)
                     for notification in plan(change, settings, pipeline.secret):
                         row = queue(session, notification, renderer=pipeline.renderer, settings=settings, now=now)
-                        if row.message_id:  # freshly made: no need to look for it first
-                            session.add(ThreadMessage(message_id=row.message_id, ticket=ticket.number))
+                        store.record_sent(row.message_id, ticket.number)
                     moved += 1
         handled += moved
         if len(tickets) < batch or not moved:
