@@ -26,15 +26,21 @@ def known_articles(db: Database) -> set[str]:
 
 
 def build_pipeline(settings: Settings, db: Database) -> Pipeline:
-    """Load rules, templates and the secret; raises ConfigError (with FILE:LINE) on any fault."""
-    if settings.kb.dir is not None and settings.kb.dir.is_dir():
-        from maildesk.kb import sync_articles
+    """Load rules, templates and the secret; raises ConfigError (with FILE:LINE) on any fault.
 
-        sync_articles(db, settings.kb.dir)
+    Everything is validated before anything is written: the article files are
+    copied into the knowledge base only then, so a refused reload changes nothing.
+    """
+    from maildesk.kb import article_file_slugs, sync_articles
+
+    # an `answer` may name an article already stored or one about to be synced from the files
     ruleset: RuleSet = load_ruleset(list(settings.rule_files), levels={lvl.id for lvl in settings.levels},
-                                    articles=known_articles(db))
+                                    articles=known_articles(db) | article_file_slugs(settings.kb.dir),
+                                    members=settings.technicians, own_addresses=settings.desk_addresses)
     renderer = Renderer(settings.templates_dir, default_language=settings.desk.language)
     secret = load_or_create_secret(settings.security.secret_file)
+    if settings.kb.dir is not None and settings.kb.dir.is_dir():
+        sync_articles(db, settings.kb.dir)
     return Pipeline(settings=settings, ruleset=ruleset, renderer=renderer, secret=secret)
 
 

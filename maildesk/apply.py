@@ -78,7 +78,7 @@ def open_ticket(store: TicketStore, parsed: ParsedMessage, keys: TicketKeys, dec
     if linked_to:
         data["linked_to"] = linked_to
     _record_message(store, ticket, parsed, ctx, "message", parsed.text, data)
-    store.add_event(ticket, "rules", ctx.now, data=decision.as_dict())
+    store.add_event(ticket, "rules", ctx.now, data=decision.event_data())
     answered = None
     if decision.answer and automation is None:
         answered = store.find_article(decision.answer)

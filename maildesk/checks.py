@@ -8,13 +8,14 @@ from maildesk.config import ConfigError, Settings
 from maildesk.types import Automation, Decision, RawMessage
 
 
-def _articles(settings: Settings) -> set[str] | None:
-    """Known knowledge-base slugs (database and article files), or None when the database cannot be read."""
-    from_files: set[str] = set()
-    if settings.kb.dir is not None and settings.kb.dir.is_dir():
-        from maildesk.kb import read_article_files
+def _articles(settings: Settings) -> tuple[set[str], str | None]:
+    """Known knowledge-base slugs (database and article files), and why the database could not add its own.
 
-        from_files = {slug for slug, _title, _body in read_article_files(settings.kb.dir)}
+    The reason is None when the database was read; else the slugs are those of the article files only.
+    """
+    from maildesk.kb import article_file_slugs
+
+    from_files = article_file_slugs(settings.kb.dir)
     try:
         from maildesk.app import known_articles
         from maildesk.db import Database
@@ -22,26 +23,58 @@ def _articles(settings: Settings) -> set[str] | None:
         db = Database(settings.database_url)
         try:
             db.ensure_schema()
-            return known_articles(db) | from_files
+            return known_articles(db) | from_files, None
         finally:
             db.dispose()
-    except Exception:  # noqa: BLE001 - a check must still run without a database
-        return None
+    except Exception as exc:  # noqa: BLE001 - a check must still run without a database
+        return from_files, _why_unreadable(settings.database_url, exc)
 
 
-def load_rules(settings: Settings, articles: set[str] | None):
+def _why_unreadable(url: str, exc: Exception) -> str:
+    """One line naming the database (without its password) and what went wrong."""
+    from maildesk.db import DatabaseUnavailable, SchemaOutdated
+
+    if isinstance(exc, DatabaseUnavailable | SchemaOutdated):
+        return " ".join(str(exc).split())  # already one line naming the database, password hidden
+    try:
+        from sqlalchemy.engine import make_url
+
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - the URL and the error could both hold a password: show neither
+        return f"cannot open database (the [database] url does not parse): {type(exc).__name__}"
+    lines = str(exc).strip().splitlines()
+    detail = lines[0] if lines else ""
+    if parsed.password:
+        detail = detail.replace(str(parsed.password), "***")
+    reason = f"cannot open database {parsed.render_as_string(hide_password=True)}: {type(exc).__name__}"
+    return " ".join((reason + (f": {detail}" if detail else "")).split())
+
+
+def load_rules(settings: Settings, articles: set[str] | None, articles_unverified: str | None = None):
+    """The rule set, checked against everything the daemon checks it against."""
     from maildesk.rules import load_ruleset
 
-    return load_ruleset(list(settings.rule_files), levels={lvl.id for lvl in settings.levels}, articles=articles)
+    return load_ruleset(list(settings.rule_files), levels={lvl.id for lvl in settings.levels}, articles=articles,
+                        members=settings.technicians, own_addresses=settings.desk_addresses,
+                        articles_unverified=articles_unverified)
 
 
-def check_everything(settings: Settings) -> list[str]:
-    """Every problem in rules and templates as FILE:LINE: message (config was checked on load)."""
+def check_everything(settings: Settings, warn=None) -> list[str]:
+    """Every problem in rules and templates as FILE:LINE: message (config was checked on load).
+
+    When the database cannot be read, ``warn`` gets one line saying so; rule
+    answers are then checked against the article files only, and one naming
+    no article file is a problem (it cannot be verified).
+    """
     from maildesk.notify.render import Renderer
 
     problems: list[str] = []
+    articles, unreadable = _articles(settings)
+    if unreadable is not None and warn is not None:
+        warn(f"warning: {unreadable}; rule answers were checked against the article files only")
     try:
-        load_rules(settings, _articles(settings))
+        load_rules(settings, articles,
+                   None if unreadable is None else "no such article file, and the database cannot be read")
     except ConfigError as exc:
         problems.extend(exc.problems)
     try:

@@ -316,7 +316,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
             for problem in exc.problems:
                 print(problem, file=sys.stderr)
             return EX_CONFIG
-        problems = check_everything(settings)
+        problems = check_everything(settings, warn=lambda line: print(f"maildesk: {line}", file=sys.stderr))
         for problem in problems:
             print(problem, file=sys.stderr)
         if problems:

@@ -75,6 +75,15 @@ def read_article_files(directory) -> list[tuple[str, str, str]]:
     return articles
 
 
+def article_file_slugs(directory) -> set[str]:
+    """The slugs of the ``*.md`` article files of ``directory`` (none when it is unset or absent)."""
+    from pathlib import Path
+
+    if directory is None or not Path(directory).is_dir():
+        return set()
+    return {slug for slug, _title, _body in read_article_files(directory)}
+
+
 def sync_articles(db, directory) -> int:
     """Load the admins' article files into the knowledge base (insert new, update changed)."""
     from datetime import datetime, timezone

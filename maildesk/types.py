@@ -127,6 +127,26 @@ class TicketKeys:
 
 
 @dataclass(frozen=True)
+class RuleEffect:
+    """What one matching rule said, for the trace on the ticket: only what that rule itself set."""
+
+    rule: str
+    settings: tuple[tuple[str, object], ...] = ()  # set.* other than tags, as (Decision field, value)
+    tags: tuple[str, ...] = ()
+    forward: tuple[str, ...] = ()
+    answer: str | None = None  # None: this rule does not say
+    drop: bool | None = None  # None: this rule does not say
+    stop: bool = False
+
+    def as_dict(self) -> dict:
+        said = dict(self.settings)
+        if self.tags:
+            said["tags"] = list(self.tags)
+        return {"rule": self.rule, "set": said, "forward": list(self.forward), "answer": self.answer,
+                "drop": self.drop, "stop": self.stop}
+
+
+@dataclass(frozen=True)
 class Decision:
     """What the rules decided for a new request."""
 
@@ -142,6 +162,8 @@ class Decision:
     forward: tuple[str, ...] = ()
     answer: str | None = None
     drop: bool = False
+    # each matching rule in order with what it set; not part of the decision itself (nor of equality)
+    trace: tuple[RuleEffect, ...] = field(default=(), compare=False)
 
     def as_dict(self) -> dict:
         """The JSON shape of ``rules test --format json`` (SPEC section 8)."""
@@ -161,6 +183,13 @@ class Decision:
             "answer": self.answer,
             "drop": self.drop,
         }
+
+    def event_data(self) -> dict:
+        """The ``rules`` event on a new ticket: the decision, and which rule set what (``trace``).
+
+        A setting no rule in the trace names is a default.
+        """
+        return {**self.as_dict(), "trace": [effect.as_dict() for effect in self.trace]}
 
 
 @dataclass(frozen=True)

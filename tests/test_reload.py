@@ -132,6 +132,29 @@ def test_sighup_with_a_broken_rules_file_keeps_config_and_rules_and_logs_the_fau
         config.write_text(good_config)
 
 
+def test_a_refused_reload_leaves_the_knowledge_base_alone(running, shared_sink):
+    rules, article = running.dir / "rules.toml", running.dir / "kb" / "password-reset.md"
+    shipped = article.read_text()
+    stored = cli_json(running.config, "kb", "show", "password-reset")
+    edited = shipped.replace("How to reset your password", "How to reset your password (edited)", 1)
+    assert edited != shipped
+    article.write_text(edited)
+    rules.write_text(BROKEN_RULES)
+    try:
+        assert reload(running) == "reload_refused"
+        assert cli_json(running.config, "kb", "show", "password-reset") == stored
+
+        rules.write_text(OLD_RULES)  # once everything is valid, the edited article is loaded
+        assert reload(running) == "config_reloaded"
+        shown = cli_json(running.config, "kb", "show", "password-reset")
+        assert shown["title"] == "How to reset your password (edited)" and shown["body"] == stored["body"]
+    finally:
+        rules.write_text(OLD_RULES)
+        article.write_text(shipped)
+        assert reload(running) == "config_reloaded"
+    assert cli_json(running.config, "kb", "show", "password-reset")["title"] == stored["title"]
+
+
 def test_sighup_with_a_broken_template_keeps_the_old_templates(running, shared_sink):
     ack_txt = running.dir / "templates" / "en" / "ack.txt.j2"
     shipped = ack_txt.read_text()

@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from tests.support import MAILDESK, ROOT, Desk, db_rows, make_message, run_cli
+from tests.support import MAILDESK, ROOT, Desk, db_rows, free_port, make_message, run_cli
 
 RULE_KEYS = "name, if, set, forward, answer, drop, stop"
 CONDITION_NAMES = "body, from, from_domain, has_attachment, header, subject, to"
@@ -176,6 +176,76 @@ def test_a_config_error_is_reported_as_file_line_key_with_exit_78(tmp_path):
     assert problems(result.stderr.decode()) == [
         f'{desk.config}:{line_of(text, "reopen_within")}: desk.reopen_within: '
         "'two weeks' is not a duration like \"90s\", \"30m\", \"4h\" or \"2d\""]
+
+
+def test_an_assignee_outside_the_levels_and_a_forward_to_the_desk_itself_are_refused(tmp_path):
+    rules = """\
+[[rule]]
+name = "to dave"
+if.subject = "(?i)printer"
+set.assignee = "dave@example.org"
+
+[[rule]]
+name = "loop"
+if.subject = "(?i)vpn"
+forward = ["cert@example.org", "support-l2@example.org"]
+
+[[rule]]
+name = "fine"
+set.assignee = "carol@example.org"
+forward = "cert@example.org"
+"""
+    desk = Desk(tmp_path / "desk", rules=rules)
+    path = desk.dir / "rules.toml"
+
+    code, out, err = run_cli(desk.config, "rules", "check")
+    assert (code, out) == (78, "")
+    assert problems(err) == [
+        f'{path}:{line_of(rules, "dave@")}: rule "to dave": set.assignee: dave@example.org is not a member of '
+        "any level",
+        f'{path}:{line_of(rules, "support-l2@")}: rule "loop": forward: support-l2@example.org is one of the '
+        "desk's own addresses (the desk would mail itself)",
+    ]
+
+
+def _unreachable_database(desk: Desk) -> str:
+    """Point the desk at a PostgreSQL server that is not there; the URL the check may show."""
+    port = free_port()
+    desk.config.write_text(desk.config.read_text().replace(
+        f'url = "{desk.db_url}"', f'url = "postgresql+psycopg://admin:s3cret@127.0.0.1:{port}/desk"'))
+    return f"postgresql+psycopg://admin:***@127.0.0.1:{port}/desk"
+
+
+def test_without_a_database_the_check_says_so_and_checks_answers_against_the_article_files(tmp_path):
+    rules = '[[rule]]\nname = "pw"\nif.subject = "(?i)password"\nanswer = "password-reset"\n'
+    desk = Desk(tmp_path / "desk", rules=rules)
+    shown = _unreachable_database(desk)
+
+    code, out, err = run_cli(desk.config, "rules", "check")
+    assert code == 0, err  # password-reset is a file in kb/: the daemon will load it
+    warning, = problems(err)
+    assert warning.startswith(f"maildesk: warning: cannot open database {shown}: "), warning
+    assert warning.endswith("; rule answers were checked against the article files only"), warning
+    assert "s3cret" not in err
+    assert out == f"{desk.config}: config, rules and templates are valid\n"
+
+
+def test_without_a_database_an_answer_that_cannot_be_verified_fails_the_check(tmp_path):
+    rules = '[[rule]]\nname = "pw"\nif.subject = "(?i)password"\nanswer = "stored-only"\nset.level = 3\n'
+    desk = Desk(tmp_path / "desk", rules=rules)
+    shown = _unreachable_database(desk)
+    path = desk.dir / "rules.toml"
+
+    code, out, err = run_cli(desk.config, "rules", "check")
+    assert (code, out) == (78, "")
+    warning, *found = problems(err)
+    assert warning.startswith(f"maildesk: warning: cannot open database {shown}: "), warning
+    assert found == [  # and the rest is still checked
+        f'{path}:5: rule "pw": set.level: 3 is not a configured level (levels: 1, 2)',
+        f'{path}:4: rule "pw": answer: cannot verify article slug "stored-only": '
+        "no such article file, and the database cannot be read",
+    ]
+    assert "s3cret" not in err
 
 
 # -- rules test ------------------------------------------------------------------------------

@@ -40,6 +40,11 @@ set.tags = ["password"]
 answer = "password-reset"
 
 [[rule]]
+name = "ERP questions"
+if.subject = '(?i)\\berp\\b'
+set.application = "ERP"
+
+[[rule]]
 name = "lottery spam"
 if.subject = '(?i)lottery'
 drop = true
@@ -120,6 +125,25 @@ def test_rules_qualify_a_live_ticket_and_the_decision_is_recorded(running, share
     assert sorted(outbox_rows(running, ticket["number"])) == [("ack", sender), ("notify_level", "carol@example.org")]
 
 
+def test_the_rules_event_traces_which_rule_set_what(running, shared_sink):
+    sender = requester()
+    send(running, sender, "VPN drops whenever I open the ERP")
+    ticket = ticket_of(running, sender)
+
+    assert ticket["application"] == "ERP"  # two rules set it: the later one wins, and the trace shows both
+    data = rules_event(ticket)["data"]
+    assert data["matched"] == ["VPN incidents to the back desk", "ERP questions"]
+    assert data["set"]["application"] == "ERP" and data["set"]["language"] is None
+    assert data["trace"] == [
+        {"rule": "VPN incidents to the back desk",
+         "set": {"category": "technical", "kind": "incident", "urgency": "high", "application": "VPN", "level": 2,
+                 "assignee": "carol@example.org", "tags": ["network", "remote-access"]},
+         "forward": [], "answer": None, "drop": None, "stop": False},
+        {"rule": "ERP questions", "set": {"application": "ERP"}, "forward": [], "answer": None, "drop": None,
+         "stop": False},
+    ]
+
+
 def test_no_matching_rule_gives_the_defaults_and_still_records_the_decision(running, shared_sink):
     sender = requester()
     send(running, sender, "Printer on floor 3 is jammed")
@@ -131,6 +155,7 @@ def test_no_matching_rule_gives_the_defaults_and_still_records_the_decision(runn
     assert event["data"]["matched"] == []
     assert event["data"]["set"] == {"category": None, "kind": "request", "urgency": "normal", "application": None,
                                     "level": 1, "assignee": None, "language": None, "tags": []}
+    assert event["data"]["trace"] == []  # every value above is a default: no rule set it
     ack, = shared_sink.wait_for(lambda m: sender in str(m["To"]).lower(), what=f"ack to {sender}")
     assert "Request received" in str(ack["Subject"])
 

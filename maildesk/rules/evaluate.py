@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from maildesk.rules.conditions import MatchInput
 from maildesk.rules.ruleset import RuleSet
-from maildesk.types import Decision, ParsedMessage
+from maildesk.types import Decision, ParsedMessage, RuleEffect
 
 
 def evaluate(parsed: ParsedMessage, rcpt_tos: Sequence[str], ruleset: RuleSet, *,
@@ -16,10 +16,12 @@ def evaluate(parsed: ParsedMessage, rcpt_tos: Sequence[str], ruleset: RuleSet, *
     Later settings override earlier ones; tags and forward addresses
     accumulate; ``answer`` and ``drop`` come from the last rule that sets
     them. ``default_level`` is the level of the address the message was sent to.
+    The decision's ``trace`` lists each matching rule with what it alone set.
     """
     message = MatchInput(parsed, rcpt_tos)
     settings: dict[str, object] = {}
     matched: list[str] = []
+    trace: list[RuleEffect] = []
     tags: list[str] = []
     forward: list[str] = []
     answer: str | None = None
@@ -30,6 +32,7 @@ def evaluate(parsed: ParsedMessage, rcpt_tos: Sequence[str], ruleset: RuleSet, *
                 break
         else:
             matched.append(rule.name)
+            trace.append(rule.trace_entry())
             settings.update(rule.settings)
             for tag in rule.tags:
                 if tag not in tags:
@@ -45,4 +48,4 @@ def evaluate(parsed: ParsedMessage, rcpt_tos: Sequence[str], ruleset: RuleSet, *
                 break
     settings.setdefault("level", default_level)
     return Decision(**settings, tags=tuple(tags), matched=tuple(matched),  # type: ignore[arg-type]
-                    forward=tuple(forward), answer=answer, drop=drop)
+                    forward=tuple(forward), answer=answer, drop=drop, trace=tuple(trace))

@@ -10,6 +10,7 @@ from maildesk.config import CATEGORIES, KINDS, LANGUAGES, URGENCIES
 from maildesk.rules.conditions import CONDITIONS, ConditionError, Predicate, show
 from maildesk.rules.ruleset import Rule, RuleSet, RulesError
 from maildesk.tomlpos import KeyLines, TomlSyntaxError, format_path, read_toml
+from maildesk.types import RuleEffect
 
 _RULE_KEYS = ("name", "if", "set", "forward", "answer", "drop", "stop")
 _SET_CHOICES = {"category": CATEGORIES, "kind": KINDS, "urgency": URGENCIES, "language": LANGUAGES}
@@ -21,11 +22,17 @@ _Origin = tuple[Path, int, str]  # file, index of the rule in it, "FILE:LINE"
 
 
 def load_ruleset(files: Sequence[Path], *, levels: Collection[int],
-                 articles: Collection[str] | None) -> RuleSet:
+                 articles: Collection[str] | None, members: Collection[str] | None = None,
+                 own_addresses: Collection[str] | None = None, articles_unverified: str | None = None) -> RuleSet:
     """Load and compile the rules of ``files`` (TOML files, or directories of ``*.toml``) in order.
 
     ``levels`` are the level ids ``set.level`` may name; ``articles`` the
-    knowledge-base slugs ``answer`` may name, or None to skip that check.
+    knowledge-base slugs ``answer`` may name, or None to skip that check;
+    ``members`` the technicians ``set.assignee`` may name, and
+    ``own_addresses`` the desk's addresses ``forward`` may not name (the
+    desk would mail itself), each None to skip that check. When
+    ``articles`` is known to be incomplete, ``articles_unverified`` says
+    why, and a slug missing from it is reported as unverified rather than unknown.
     Raises ``RulesError`` listing every problem found in every file.
     """
     problems: list[str] = []
@@ -40,7 +47,11 @@ def load_ruleset(files: Sequence[Path], *, levels: Collection[int],
             continue
         sources.append(path)
         reader = _FileReader(path, lines, problems, frozenset(levels),
-                             None if articles is None else frozenset(articles), origins)
+                             None if articles is None else frozenset(articles), origins,
+                             members=None if members is None else frozenset(a.lower() for a in members),
+                             own_addresses=None if own_addresses is None
+                             else frozenset(a.lower() for a in own_addresses),
+                             articles_unverified=articles_unverified)
         rules.extend(reader.read(data))
     if problems:
         raise RulesError(problems)
@@ -58,17 +69,29 @@ def _rule_files(entries: Sequence[Path]) -> Iterator[Path]:
                 yield path
 
 
+def _is_own(address: str, own: frozenset[str]) -> bool:
+    """Whether ``address`` is a desk address, or one with a ``+suffix`` (a signed reply address reaches it too)."""
+    local, _at, domain = address.rpartition("@")
+    parts = local.split("+")
+    return any(f"{'+'.join(parts[:n])}@{domain}" in own for n in range(1, len(parts) + 1))
+
+
 class _FileReader:
     """Compiles the [[rule]] tables of one file, appending each problem with its line."""
 
     def __init__(self, path: Path, lines: KeyLines, problems: list[str],
-                 levels: frozenset[int], articles: frozenset[str] | None, origins: dict[str, _Origin]) -> None:
+                 levels: frozenset[int], articles: frozenset[str] | None, origins: dict[str, _Origin], *,
+                 members: frozenset[str] | None = None, own_addresses: frozenset[str] | None = None,
+                 articles_unverified: str | None = None) -> None:
         self.path = path
         self.lines = lines
         self.problems = problems
         self.levels = levels
         self.articles = articles
         self.origins = origins  # rule name -> where it was first defined, across files
+        self.members = members
+        self.own_addresses = own_addresses
+        self.articles_unverified = articles_unverified
 
     def read(self, data: dict) -> Iterator[Rule]:
         for key in data:
@@ -129,8 +152,10 @@ class _RuleReader:
         if self.failed:
             return None
         line = self.file.lines.line_of(("rule", self.index))
+        effect = RuleEffect(rule=name, settings=settings, tags=tags, forward=forward, answer=answer, drop=drop,
+                            stop=bool(stop))
         return Rule(name=name, origin=f"{self.file.path}:{line}", tests=tests, settings=settings,
-                    tags=tags, forward=forward, answer=answer, drop=drop, stop=bool(stop))
+                    tags=tags, forward=forward, answer=answer, drop=drop, stop=bool(stop), effect=effect)
 
     def _conditions(self, table: object) -> tuple[Predicate, ...]:
         if not isinstance(table, dict):
@@ -175,10 +200,12 @@ class _RuleReader:
                 else:
                     settings.append((name, value))
             elif name == "assignee":
-                if isinstance(value, str) and _ADDRESS.fullmatch(value.strip()):
-                    settings.append((name, value.strip().lower()))
-                else:
+                if not (isinstance(value, str) and _ADDRESS.fullmatch(value.strip())):
                     self.fail(key, f"{show(value)} is not an email address")
+                elif self.file.members is not None and value.strip().lower() not in self.file.members:
+                    self.fail(key, f"{value.strip().lower()} is not a member of any level")
+                else:
+                    settings.append((name, value.strip().lower()))
             elif name == "application":
                 if isinstance(value, str) and value.strip():
                     settings.append((name, value.strip()))
@@ -200,9 +227,13 @@ class _RuleReader:
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
             self.fail((name,), f"must be an address or a list of addresses, not {show(value)}")
             return ()
+        own = self.file.own_addresses or frozenset()
         for item in items:
             if not _ADDRESS.fullmatch(item.strip()):
                 self.fail((name,), f"{show(item)} is not an email address")
+            elif _is_own(item.strip().lower(), own):
+                self.fail((name,), f"{item.strip().lower()} is one of the desk's own addresses "
+                                   "(the desk would mail itself)")
         return tuple(dict.fromkeys(item.strip().lower() for item in items))
 
     def _answer(self, table: dict) -> str | None:
@@ -213,7 +244,10 @@ class _RuleReader:
             self.fail(("answer",), f"must be a knowledge-base article slug, not {show(value)}")
             return None
         if self.file.articles is not None and value not in self.file.articles:
-            self.fail(("answer",), f"no knowledge-base article with slug {show(value)}")
+            if self.file.articles_unverified is not None:
+                self.fail(("answer",), f"cannot verify article slug {show(value)}: {self.file.articles_unverified}")
+            else:
+                self.fail(("answer",), f"no knowledge-base article with slug {show(value)}")
         return value
 
     def _bool(self, table: dict, name: str) -> bool | None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from maildesk.config import ConfigError
 from maildesk.rules.conditions import Predicate
+from maildesk.types import RuleEffect
 
 
 class RulesError(ConfigError):
@@ -26,6 +27,12 @@ class Rule:
     answer: str | None = None  # None: this rule does not say
     drop: bool | None = None  # None: this rule does not say
     stop: bool = False
+    effect: RuleEffect | None = None  # what it sets, for the trace; made once at load
+
+    def trace_entry(self) -> RuleEffect:
+        return self.effect if self.effect is not None else RuleEffect(
+            rule=self.name, settings=self.settings, tags=self.tags, forward=self.forward, answer=self.answer,
+            drop=self.drop, stop=self.stop)
 
 
 @dataclass(frozen=True, slots=True)

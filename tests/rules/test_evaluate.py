@@ -192,6 +192,49 @@ forward = "cert@example.org"
     }
 
 
+def test_trace_says_which_rule_set_what(load: Load) -> None:
+    ruleset = load("""
+[[rule]]
+name = "vpn"
+if.subject = "(?i)vpn"
+set.kind = "incident"
+set.application = "VPN"
+set.tags = ["network"]
+
+[[rule]]
+name = "never"
+if.subject = "nothing like this"
+set.application = "Nope"
+
+[[rule]]
+name = "erp"
+if.subject = "(?i)erp"
+set.application = "ERP"
+forward = "erp-team@example.org"
+answer = "erp-login"
+drop = false
+stop = true
+
+[[rule]]
+name = "after stop"
+set.urgency = "low"
+""")
+    decision = evaluate(make_message(subject="VPN drops inside the ERP"), (), ruleset, default_level=1)
+    assert decision.application == "ERP"
+    assert [effect.as_dict() for effect in decision.trace] == [
+        {"rule": "vpn", "set": {"kind": "incident", "application": "VPN", "tags": ["network"]},
+         "forward": [], "answer": None, "drop": None, "stop": False},
+        {"rule": "erp", "set": {"application": "ERP"}, "forward": ["erp-team@example.org"],
+         "answer": "erp-login", "drop": False, "stop": True},
+    ]
+    # defaults (urgency, level) are in the decision but in no rule's entry
+    assert decision.event_data() == {**decision.as_dict(), "trace": [e.as_dict() for e in decision.trace]}
+    assert "trace" not in decision.as_dict()  # the rules test JSON shape stays as SPEC section 8 has it
+    assert decision == Decision(kind="incident", application="ERP", level=1, tags=("network",),
+                                matched=("vpn", "erp"), forward=("erp-team@example.org",), answer="erp-login")
+    assert evaluate(make_message(subject="Printer"), (), RuleSet(), default_level=1).event_data()["trace"] == []
+
+
 def test_in_flight_evaluation_keeps_its_rule_set(load: Load, write_rules: Callable[..., Path]) -> None:
     old = load('[[rule]]\nname = "old"\nset.urgency = "low"\n')
     new = load_ruleset([write_rules('[[rule]]\nname = "new"\nset.urgency = "high"\n', "new.toml")],

@@ -252,6 +252,45 @@ def test_unknown_article(load: Callable[..., RuleSet], tmp_path: Path) -> None:
                        'no knowledge-base article with slug "pasword-reset"')
 
 
+def test_unverifiable_article(write_rules: Callable[..., Path], tmp_path: Path) -> None:
+    path = write_rules('[[rule]]\nname = "pw"\nanswer = "pasword-reset"\n')
+    why = "no such article file, and the database cannot be read"
+    assert load_ruleset([path], levels=(1,), articles={"pasword-reset"},
+                        articles_unverified=why).rules[0].answer == "pasword-reset"
+    with pytest.raises(RulesError) as caught:
+        load_ruleset([path], levels=(1,), articles={"password-reset"}, articles_unverified=why)
+    assert caught.value.problems == [f'{tmp_path / "rules.toml"}:3: rule "pw": answer: '
+                                     f'cannot verify article slug "pasword-reset": {why}']
+
+
+def test_assignee_must_be_a_member_of_a_level(write_rules: Callable[..., Path], tmp_path: Path) -> None:
+    path = write_rules('[[rule]]\nname = "a"\n\nset.assignee = "Dave@Example.org"\n')
+    assert load_ruleset([path], levels=(1,), articles=None).rules[0].settings == (("assignee", "dave@example.org"),)
+    assert load_ruleset([path], levels=(1,), articles=None, members={"dave@example.org"}).rules[0].settings == \
+        (("assignee", "dave@example.org"),)
+    with pytest.raises(RulesError) as caught:
+        load_ruleset([path], levels=(1,), articles=None, members={"alice@example.org", "carol@example.org"})
+    assert caught.value.problems == [
+        f'{tmp_path / "rules.toml"}:4: rule "a": set.assignee: dave@example.org is not a member of any level']
+
+
+@pytest.mark.parametrize("address", ["support@example.org", "Support-L2@example.org",
+                                     "support+42-abcdefghij@example.org"])
+def test_forward_to_the_desk_itself_is_refused(write_rules: Callable[..., Path], tmp_path: Path,
+                                               address: str) -> None:
+    path = write_rules(f'[[rule]]\nname = "f"\nforward = ["cert@example.org",\n  "{address}"]\n')
+    own = {"support@example.org", "support-l2@example.org"}
+    assert load_ruleset([path], levels=(1,), articles=None).rules[0].forward[1] == address.lower()
+    with pytest.raises(RulesError) as caught:
+        load_ruleset([path], levels=(1,), articles=None, own_addresses=own)
+    assert caught.value.problems == [
+        f'{tmp_path / "rules.toml"}:3: rule "f": forward: {address.lower()} is one of the desk\'s own addresses '
+        "(the desk would mail itself)"]
+    other = write_rules('[[rule]]\nname = "f"\nforward = "support-team@example.org"\n', "other.toml")
+    assert load_ruleset([other], levels=(1,), articles=None, own_addresses=own).rules[0].forward == \
+        ("support-team@example.org",)
+
+
 def test_level_checked_against_the_configured_levels(load: Callable[..., RuleSet]) -> None:
     text = '[[rule]]\nname = "l3"\nset.level = 3\n'
     assert load(text, levels=(1, 2, 3)).rules[0].settings == (("level", 3),)
