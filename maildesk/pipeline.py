@@ -65,8 +65,16 @@ class Pipeline:
                          source=row.source, received_at=row.received_at)
         if parsed is None:
             parsed = parse_message(raw.data)
-        bound = log.bind(message_id=parsed.message_id, inbox=row.id)
         store = TicketStore(session)
+        change = self._apply(store, row, raw, parsed, now, outbox)
+        store.flush()
+        return change
+
+    def _apply(self, store: TicketStore, row: InboxMessage, raw: RawMessage, parsed: ParsedMessage, now: datetime,
+               outbox: OutboxBatch) -> TicketChange | None:
+        settings = self.settings
+        session = store.session
+        bound = log.bind(message_id=parsed.message_id, inbox=row.id)
         automation = detect_automation(parsed, raw, settings.desk_addresses)
         keys = correlate(parsed, raw, tag=settings.desk.tag, desk_addresses=settings.desk_addresses,
                          secret=self.secret, lookup=store)

@@ -24,6 +24,8 @@ class TicketStore:
     def __init__(self, session: Session) -> None:
         self.session = session
         self._threaded: set[str] = set()
+        self._events: list[dict] = []  # history rows not yet written (see flush)
+        self._threads: list[dict] = []  # thread ids not yet written
         self.is_postgres = session.get_bind().dialect.name == "postgresql"
 
     @property
@@ -64,38 +66,55 @@ class TicketStore:
 
     def add_event(self, ticket: Ticket, type_: str, at: datetime, *, from_addr: str | None = None,
                   message_id: str | None = None, inbox_id: int | None = None, text: str | None = None,
-                  data: dict | None = None) -> int:
-        """Append an event to the ticket's history; returns its id.
+                  data: dict | None = None) -> dict:
+        """Append an event to the ticket's history (written by :meth:`flush`); returns its row.
 
-        Written at once with a Core INSERT: history rows are never changed
-        afterwards, so the ORM's change tracking would only add cost.
+        History rows are never changed afterwards, so they skip the ORM and
+        go out as one multi-row INSERT per message.
         """
-        result = self._connection.execute(insert(Event).values(
-            ticket=ticket.number, type=type_, at=at, from_addr=from_addr, message_id=message_id, inbox_id=inbox_id,
-            text=(text or "")[:MAX_EVENT_TEXT] if text is not None else None, data=data or {}))
+        row = {"ticket": ticket.number, "type": type_, "at": at, "from_addr": from_addr, "message_id": message_id,
+               "inbox_id": inbox_id, "text": (text or "")[:MAX_EVENT_TEXT] if text is not None else None,
+               "data": data or {}}
+        self._events.append(row)
         ticket.updated_at = at
-        return result.inserted_primary_key[0]
+        return row
 
-    def add_attachments(self, ticket: Ticket, event_id: int, attachments: Iterable[Attachment]) -> None:
-        rows = [{"ticket": ticket.number, "event_id": event_id, "filename": item.filename,
-                 "content_type": item.content_type, "size": item.size, "data": item.data} for item in attachments]
-        if rows:
-            self._connection.execute(insert(AttachmentRow), rows)
+    def add_attachments(self, ticket: Ticket, event: dict, attachments: Iterable[Attachment]) -> None:
+        """Store files attached to the message of ``event`` (which is written now: they need its id)."""
+        attachments = list(attachments)
+        if not attachments:
+            return
+        position = self._events.index(event)
+        self._write_events(self._events[:position])
+        del self._events[:position + 1]
+        event_id = self._connection.execute(insert(Event).values(**event)).inserted_primary_key[0]
+        self._connection.execute(insert(AttachmentRow), [
+            {"ticket": ticket.number, "event_id": event_id, "filename": item.filename,
+             "content_type": item.content_type, "size": item.size, "data": item.data} for item in attachments])
 
     def record_thread(self, message_id: str, ticket_number: int) -> None:
-        """Remember that ``message_id`` belongs to the ticket (first writer wins)."""
-        if not message_id or message_id in self._threaded:
-            return
-        self._threaded.add(message_id)
-        dialect_insert = postgresql_insert if self.is_postgres else sqlite_insert
-        self._connection.execute(dialect_insert(ThreadMessage).values(message_id=message_id, ticket=ticket_number)
-                                 .on_conflict_do_nothing(index_elements=["message_id"]))
-
-    def record_sent(self, message_id: str, ticket_number: int) -> None:
-        """Remember a Message-ID the desk just minted: unique by construction, so no conflict to expect."""
+        """Remember that ``message_id`` belongs to the ticket (first writer wins; written by :meth:`flush`)."""
         if message_id and message_id not in self._threaded:
             self._threaded.add(message_id)
-            self._connection.execute(insert(ThreadMessage).values(message_id=message_id, ticket=ticket_number))
+            self._threads.append({"message_id": message_id, "ticket": ticket_number})
+
+    def record_sent(self, message_id: str, ticket_number: int) -> None:
+        """Remember a Message-ID the desk just minted."""
+        self.record_thread(message_id, ticket_number)
+
+    def flush(self) -> None:
+        """Write the buffered history and thread ids; the pipeline and the sweep call it before they finish."""
+        self._write_events(self._events)
+        self._events.clear()
+        if self._threads:
+            dialect_insert = postgresql_insert if self.is_postgres else sqlite_insert
+            self._connection.execute(dialect_insert(ThreadMessage).on_conflict_do_nothing(
+                index_elements=["message_id"]), self._threads)
+            self._threads.clear()
+
+    def _write_events(self, rows: list[dict]) -> None:
+        if rows:
+            self._connection.execute(insert(Event), rows)
 
     def has_event_for_message(self, number: int, message_id: str) -> bool:
         return self._connection.scalar(

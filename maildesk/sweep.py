@@ -86,6 +86,7 @@ def sweep(db: Database, pipeline, now: datetime, *, batch: int = 500) -> int:
                         row = queue(session, notification, renderer=pipeline.renderer, settings=settings, now=now)
                         store.record_sent(row.message_id, ticket.number)
                     moved += 1
+                store.flush()
         handled += moved
         if len(tickets) < batch or not moved:
             return handled
