@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +60,8 @@ class App:
     def __post_init__(self) -> None:
         # A change of [processing] workers takes a restart, like the listeners.
         self.workers = WorkerPool(self.settings.workers) if self.settings.workers > 0 else None
+        self._outgoing, self._base_dir = self.settings.outgoing, self.settings.base_dir
+        self._sending: Future | None = None
         # The processor asks for the pipeline in force at each batch, so a reload reaches it.
         self.processor = Processor(self.db, lambda: self.pipeline, self.workers)
 
@@ -85,6 +88,35 @@ class App:
         settings = load_settings(path or self.settings.path)
         pipeline = build_pipeline(settings, self.db)
         self.settings, self.pipeline = settings, pipeline  # in-flight messages keep the Pipeline they took
+
+    def send_due(self) -> int:
+        """Deliver what is due now: in a worker process once a burst has started the pool, else here."""
+        if self.workers is None or not self.workers.started:
+            return self.sender.send_due()
+        # The settings the app started with: like the listeners, the transport changes with a restart.
+        return self.workers.send_due(self.db.url, self._outgoing, self._base_dir).result()
+
+    def send_in_background(self) -> None:
+        """Backlog imports: start delivering what is queued while the next batch is processed."""
+        if self.workers is None:
+            while self.sender.send_due():
+                pass
+            return
+        if self._sending is not None and not self._sending.done():
+            return  # the running call will pick up this batch's mail too, or the final one will
+        self._finish_background_send()
+        self._sending = self.workers.send_due(self.db.url, self._outgoing, self._base_dir)
+
+    def finish_sending(self) -> None:
+        """Wait for background delivery, then deliver whatever is still due."""
+        self._finish_background_send()
+        while self.send_due():
+            pass
+
+    def _finish_background_send(self) -> None:
+        sending, self._sending = self._sending, None
+        if sending is not None:
+            sending.result()
 
     def process_pending(self) -> int:
         return len(self.processor.process_pending())

@@ -65,7 +65,7 @@ class Daemon:
     def _send_loop(self) -> None:
         while not self.stop.is_set():
             try:
-                sent = self.app.sender.send_due()
+                sent = self.app.send_due()
             except Exception as exc:  # noqa: BLE001
                 log.error("outbox_failed", error=f"{type(exc).__name__}: {exc}")
                 self.stop.wait(2)

@@ -8,9 +8,19 @@ import sys
 import structlog
 
 
+_settings = ("info", False)
+
+
+def logging_settings() -> tuple[str, bool]:
+    """(level, JSON?) as last configured, for worker processes to log the same way."""
+    return _settings
+
+
 def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
+    global _settings
     if json is None:
         json = not sys.stderr.isatty()
+    _settings = (level, json)
     renderer = structlog.processors.JSONRenderer() if json else structlog.dev.ConsoleRenderer(colors=False)
     structlog.configure(
         processors=[

@@ -7,6 +7,7 @@ either fully applied (ticket, events, queued mail) or not at all.
 
 from __future__ import annotations
 
+from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -153,6 +154,7 @@ class Processor:
     """
 
     POOL_MIN_BATCH = 4  # below this the round trips to the workers cost more than they save
+    RENDER_CHUNK = 8  # drafts sent to a worker at a time: fewer round trips, still rendered while applying
 
     def __init__(self, db: Database, pipeline_source, workers: WorkerPool | None = None) -> None:
         self.db = db
@@ -226,7 +228,8 @@ class Processor:
         ids = [inbox_id for inbox_id, _raw in pending]
         outcomes: list[Outcome] = []
         outbox = OutboxBatch()
-        renders: list[tuple[int, int, object]] = []  # (first draft, end, future)
+        renders: list[tuple[int, int, Future]] = []  # (first draft, end, future)
+        rendered = 0  # drafts before this one are on their way to a worker
         desk = MailJob.desk_of(pipeline.settings)
         with self.db.session() as session:
             # Another daemon (PostgreSQL) may have taken some of these rows since: claim what is left.
@@ -240,12 +243,14 @@ class Processor:
                             parsed_by_id[ids[chunk_start + offset]] = parsed
                     except Exception as exc:  # noqa: BLE001 - parse again here, where a failure quarantines
                         log.warning("worker_parse_failed", inbox=row.id, error=f"{type(exc).__name__}: {exc}")
-                first = outbox.mark()
                 outcomes.append(self._process_row(session, pipeline, row, outbox, render=False,
                                                   parsed=parsed_by_id.get(row.id)))
-                if outbox.mark() > first:
-                    jobs = [MailJob.of(d) for d in outbox.drafts[first:]]
-                    renders.append((first, outbox.mark(), workers.render(pipeline.renderer, desk, jobs)))
+                if outbox.mark() - rendered >= self.RENDER_CHUNK:
+                    # Rendered in a worker while the next messages are applied here.
+                    renders.append(self._render_in_worker(pipeline, desk, outbox, rendered))
+                    rendered = outbox.mark()
+            if outbox.mark() > rendered:
+                renders.append(self._render_in_worker(pipeline, desk, outbox, rendered))
             for first, end, future in renders:
                 drafts = outbox.drafts[first:end]
                 try:
@@ -261,6 +266,10 @@ class Processor:
                     mail.subject, mail.raw = subject, raw
             store_drafts(session, outbox.drafts)
         return outcomes
+
+    def _render_in_worker(self, pipeline: Pipeline, desk, outbox: OutboxBatch, first: int) -> tuple[int, int, Future]:
+        jobs = [MailJob.of(d) for d in outbox.drafts[first:]]
+        return first, outbox.mark(), self.workers.render(pipeline.renderer, desk, jobs)
 
     def _process_row(self, session: Session, pipeline: Pipeline, row: InboxMessage, outbox: OutboxBatch, *,
                      render: bool, parsed: ParsedMessage | None = None) -> Outcome:

@@ -1,4 +1,4 @@
-"""Worker processes for the CPU-bound stages: parsing stored mail and rendering the mail it causes.
+"""Worker processes for the CPU-bound stages: parsing stored mail, rendering the mail it causes, sending it.
 
 One Python process uses one core, and most of a message's cost is pure
 computation (the MIME parser, Jinja2, the MIME generator) that needs no
@@ -15,9 +15,15 @@ import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
+from maildesk.config import OutgoingSettings
+from maildesk.db import Database
+from maildesk.logs import configure_logging, logging_settings
 from maildesk.notify.mailjob import DeskIdentity, MailJob, render_mails
 from maildesk.notify.render import Renderer
+from maildesk.notify.transport import make_transport
+from maildesk.outbox import OutboxSender
 from maildesk.parse import parse_message
 from maildesk.types import ParsedMessage
 
@@ -37,6 +43,11 @@ class TemplateSet:
 
 
 _renderers: dict[TemplateSet, Renderer] = {}  # in a worker: the templates of the generations it has seen
+_senders: dict[tuple, OutboxSender] = {}  # in a worker: the outbox sender, with its open relay connection
+
+
+def _init_worker(log_level: str, json_logs: bool) -> None:
+    configure_logging(log_level, json=json_logs)
 
 
 def _parse_chunk(raws: Sequence[bytes]) -> list[ParsedMessage]:
@@ -52,6 +63,23 @@ def _render_chunk(templates: TemplateSet, desk: DeskIdentity, jobs: Sequence[Mai
     return render_mails(renderer, desk, jobs)
 
 
+def _send_due(database_url: str, outgoing: OutgoingSettings, base_dir: Path) -> int:
+    """Deliver every mail due now; the sender (and its SMTP connection) stays for the next call."""
+    key = (database_url, outgoing, base_dir)
+    sender = _senders.get(key)
+    if sender is None:
+        for old in _senders.values():
+            old.transport.close()
+            old.db.dispose()
+        _senders.clear()
+        sender = _senders[key] = OutboxSender(Database(database_url), make_transport(outgoing, base_dir),
+                                              outgoing.retry)
+    handled = 0
+    while sent := sender.send_due():
+        handled += sent
+    return handled
+
+
 class WorkerPool:
     """A process pool started on first use (a quiet desk or a one-message pipe delivery never starts it)."""
 
@@ -59,13 +87,19 @@ class WorkerPool:
         self.workers = workers
         self._executor: ProcessPoolExecutor | None = None
 
+    @property
+    def started(self) -> bool:
+        return self._executor is not None
+
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
             # forkserver, not fork: the daemon has threads (listeners, sender, scheduler) whose
             # locks a forked child would inherit in whatever state they were.
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["maildesk.workers"])
-            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            level, json_logs = logging_settings()
+            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
+                                                 initializer=_init_worker, initargs=(level, json_logs))
         return self._executor
 
     def parse(self, raws: Sequence[bytes], chunk: int = 4) -> list[Future]:
@@ -75,6 +109,10 @@ class WorkerPool:
 
     def render(self, renderer: Renderer, desk: DeskIdentity, jobs: Sequence[MailJob]) -> Future:
         return self._pool().submit(_render_chunk, TemplateSet.of(renderer), desk, list(jobs))
+
+    def send_due(self, database_url: str, outgoing: OutgoingSettings, base_dir: Path) -> Future:
+        """Deliver the due outbox rows in a worker: sending costs CPU too (MIME to the relay, files)."""
+        return self._pool().submit(_send_due, database_url, outgoing, base_dir)
 
     def close(self) -> None:
         if self._executor is not None:

@@ -76,13 +76,20 @@ def ingest_command(app: App, *, messages: list[tuple[bytes, str]] | None, mbox: 
     return EX_OK
 
 
-def _process_and_send(app: App, inbox_ids: list[int]) -> None:
-    """Process what was just stored, then hand its mail to the transport (the daemon retries failures)."""
+def _process_and_send(app: App, inbox_ids: list[int], *, backlog: bool = False) -> None:
+    """Process what was just stored, then hand its mail to the transport (the daemon retries failures).
+
+    A backlog import delivers in a worker process while it processes the next batch.
+    """
     outcomes = app.process(inbox_ids)
     for outcome in outcomes:
         log.info("message_ingested", inbox=outcome.inbox_id, state=outcome.state, ticket=outcome.ticket)
+    _send(app.send_in_background if backlog else app.sender.send_due)
+
+
+def _send(deliver) -> None:
     try:
-        while app.sender.send_due():
+        while deliver():
             pass
     except Exception as exc:  # noqa: BLE001 - stored mail stays queued for the daemon
         log.warning("outbox_send_deferred", error=str(exc))
@@ -113,7 +120,7 @@ def _import_backlog(app: App, path: str, kind: str, progress: bool) -> int:
             if stored is None:
                 failed += len(batch)
             else:
-                _process_and_send(app, stored)
+                _process_and_send(app, stored, backlog=True)
             bar.update(len(batch))
             batch.clear()
 
@@ -123,6 +130,7 @@ def _import_backlog(app: App, path: str, kind: str, progress: bool) -> int:
                 flush()
         if batch:
             flush()
+    _send(app.finish_sending)
     if failed:
         print(f"maildesk: {failed} message(s) could not be stored; import again to retry them "
               "(already stored ones are skipped)", file=sys.stderr)
