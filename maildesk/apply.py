@@ -23,7 +23,7 @@ from maildesk.commands import (
 from maildesk.config import Settings
 from maildesk.models import Ticket
 from maildesk.store import TicketStore
-from maildesk.types import Automation, Decision, ParsedMessage, TicketChange, TicketKeys
+from maildesk.types import Automation, Command, Decision, ParsedMessage, TicketChange, TicketKeys
 
 MAX_SUBJECT = 500
 
@@ -114,7 +114,7 @@ def add_follow_up(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, key
         _record_message(store, ticket, parsed, ctx, "message", text, {"automatic": str(automation)})
         return _change(ticket, parsed, text, automatic=True)
     _record_message(store, ticket, parsed, ctx, "message", text)
-    commands, _unknown = parse_commands(parsed.subject, settings.desk.tag)
+    commands, _unknown = parse_commands(parsed.subject, settings.desk.tag, ticket.subject)
     is_requester = parsed.from_addr == ticket.requester
     if is_requester and any(c.name == "close" and c.value is None for c in commands):
         if ticket.status == "closed":
@@ -159,36 +159,47 @@ def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessag
                         ctx: ApplyContext) -> TicketChange:
     settings = ctx.settings
     text = parsed.reply_text or parsed.text
-    commands, unknown = parse_commands(parsed.subject, settings.desk.tag)
+    commands, unknown = parse_commands(parsed.subject, settings.desk.tag, ticket.subject)
     refusal = authenticate_technician(parsed, keys, settings, ticket)
     if refusal is not None:
         _record_message(store, ticket, parsed, ctx, "comment", text, {"refused": refusal})
         return _change(ticket, parsed, text, command_errors=(refusal,))
     outcome = Outcome(errors=[f"{tag}: unknown command" for tag in unknown])
+    for tag in unknown:
+        _record_refusal(store, ticket, parsed, ctx, tag, None, f"{tag}: unknown command")
     command_ctx = CommandContext(store=store, ticket=ticket, settings=settings, now=ctx.now,
                                  author=parsed.from_addr, text=text, outcome=outcome)
-    internal = any(c.name in ("comment", "spam") for c in commands)
-    if ticket.status == "closed" and not internal and not any(c.name in ("open", "reopen") for c in commands):
-        # A technician answering on a closed ticket reopens it, as in RT; a note or [time=] after closing does not.
-        set_status(ticket, "open", settings, ctx.now)
-        store.add_event(ticket, "status", ctx.now, from_addr=parsed.from_addr,
-                        data={"status": "open", "from": "closed", "reason": "technician replied"})
+    held_back = False
     for command in commands:
+        label = f"[{command.name}{'=' + command.value if command.value is not None else ''}]"
         try:
             COMMANDS[command.name](command_ctx, command)
         except CommandRefused as refused:
-            outcome.errors.append(str(refused))
+            reason = str(refused)
+            if command.name in _DECIDES_THE_ANSWER and text.strip():
+                # The text was written to go with this command (an article, a note, silence):
+                # sent alone it would say something the technician did not mean to.
+                held_back = True
+                reason += "; your text was not sent to the requester"
+            outcome.errors.append(reason)
+            _record_refusal(store, ticket, parsed, ctx, label, command, reason)
             continue
-        label = f"[{command.name}{'=' + command.value if command.value is not None else ''}]"
         outcome.applied.append(label)
         store.add_event(ticket, "command", ctx.now, from_addr=parsed.from_addr, text=label,
                         data={"command": command.name, "value": command.value})
-    if _route_by_address(command_ctx, keys):
+    routed = _route_by_address(command_ctx, keys)
+    if routed:
         # A hand-off to another level is between technicians: never relay it (a forwarded
         # request would otherwise go back to its own requester).
         outcome.comment = True
-    event_type = "comment" if outcome.comment or outcome.silent else "reply"
-    relay = not outcome.comment and not outcome.silent and bool(text.strip())
+    event_type = "comment" if outcome.comment or outcome.silent or held_back else "reply"
+    relay = not outcome.comment and not outcome.silent and not held_back and bool(text.strip())
+    if ticket.status == "closed" and not outcome.closed and (relay or routed):
+        # A technician answering on a closed ticket (or handing it to another level) reopens it, as
+        # in RT; a note, or a mail with only commands such as [time=] and no text, does not.
+        set_status(ticket, "open", settings, ctx.now)
+        store.add_event(ticket, "status", ctx.now, from_addr=parsed.from_addr,
+                        data={"status": "open", "from": "closed", "reason": "technician replied"})
     _record_message(store, ticket, parsed, ctx, event_type, text, {"commands": outcome.applied} if outcome.applied
                     else None)
     if relay or outcome.answered_with or (outcome.closed and not outcome.silent):
@@ -210,6 +221,18 @@ def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessag
         silent=outcome.silent, level_reached=outcome.level_reached, command_errors=tuple(outcome.errors),
         answered_with=outcome.answered_with, notify_exclude=(parsed.from_addr,),
     )
+
+
+# Commands that decide what the requester gets; when one is refused, the text is not relayed.
+_DECIDES_THE_ANSWER = frozenset({"known", "comment", "spam"})
+
+
+def _record_refusal(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, ctx: ApplyContext, label: str,
+                    command: Command | None, reason: str) -> None:
+    """A refused command changes nothing, but the ticket's history says what was asked and why not."""
+    data = {"command": command.name, "value": command.value} if command is not None else {}
+    data["refused"] = reason
+    store.add_event(ticket, "command", ctx.now, from_addr=parsed.from_addr, text=label, data=data)
 
 
 def _route_by_address(ctx: CommandContext, keys: TicketKeys) -> bool:

@@ -7,6 +7,7 @@ raises ``CommandRefused`` with a short reason the technician is mailed.
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -52,23 +53,38 @@ class CommandContext:
     outcome: Outcome
 
 
-def parse_commands(subject: str, tag: str) -> tuple[list[Command], list[str]]:
+def parse_commands(subject: str, tag: str, ticket_subject: str = "") -> tuple[list[Command], list[str]]:
     """Bracketed words of a subject: (known commands, names of unknown ``[word=value]`` tags).
 
     A bare unknown ``[word]`` is ordinary subject text (``[EXTERNAL]``, ``[URGENT]``);
     an unknown ``[word=value]`` is a mistake the technician should hear about.
+
+    Bracketed words the ticket's own subject already has are subject text too:
+    "How do I [close] my account?" comes back in every ``Re:`` and must not close
+    the ticket each time. They are counted, so a ``[close]`` added to such a
+    subject (two in the reply, one in the ticket's subject) still counts once.
     """
+    already = Counter(_key(match) for match in _BRACKETED.finditer(ticket_subject or ""))
     commands: list[Command] = []
     unknown: list[str] = []
     for match in _BRACKETED.finditer(subject):
         name, value = match.group(1).lower(), match.group(2)
         if name == tag.lower():
             continue
+        key = _key(match)
+        if already[key]:
+            already[key] -= 1
+            continue
         if name in COMMANDS:
             commands.append(Command(name, value.strip() if value is not None else None))
         elif value is not None:
             unknown.append(f"[{match.group(1)}={value}]")
     return commands, unknown
+
+
+def _key(match: re.Match) -> tuple[str, str | None]:
+    value = match.group(2)
+    return match.group(1).lower(), " ".join(value.split()).lower() if value is not None else None
 
 
 # -- handlers -----------------------------------------------------------------
@@ -151,9 +167,10 @@ def _choice(field_name: str, allowed: tuple[str, ...]) -> Callable[[CommandConte
         value = _needs_value(command).lower()
         if value not in allowed:
             raise CommandRefused(f"[{command.name}={command.value}]: must be one of {', '.join(allowed)}")
+        previous = getattr(ctx.ticket, field_name)
         setattr(ctx.ticket, field_name, value)
-        if field_name == "urgency" and ctx.ticket.status != "closed":
-            timers.start_targets(ctx.ticket, ctx.settings)
+        if field_name == "urgency" and value != previous:
+            timers.change_urgency(ctx.ticket, previous, ctx.settings, ctx.now)
     return handler
 
 
@@ -223,18 +240,24 @@ def _set_status(ctx: CommandContext, status: str) -> None:
 
 
 def set_status(ticket: Ticket, status: str, settings: Settings, now: datetime) -> None:
-    """Change status and move the clocks with it (pending pauses, closing stops)."""
+    """Change status and move the clocks with it.
+
+    Pending and closed both stop the first-response and resolve clocks and keep
+    the time left; open again (a reopen, or back from pending) runs them on
+    from there, so the time a ticket spent waiting or closed never counts
+    against its targets. The level's escalate_after clock restarts in full.
+    """
     previous = ticket.status
     ticket.status = status
     if status == "closed":
         ticket.closed_at = now
-        timers.stop_all(ticket)
-    elif status == "pending":
+        timers.pause(ticket, now)
+        return
+    if previous == "closed":
+        ticket.closed_at = None
+    if status == "pending":
         timers.pause(ticket, now)
     elif previous in ("pending", "closed"):
-        if previous == "closed":
-            ticket.closed_at = None
-            timers.start_targets(ticket, settings)
         timers.resume(ticket, settings, now)
 
 

@@ -128,7 +128,9 @@ class Ticket(Base):
     escalate_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     first_response_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     resolve_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    resolve_remaining_s: Mapped[int | None] = mapped_column(Integer)  # kept while pending pauses the clock
+    # Time left on a clock while it is stopped (pending, or closed until a reopen).
+    first_response_remaining_s: Mapped[int | None] = mapped_column(Integer)
+    resolve_remaining_s: Mapped[int | None] = mapped_column(Integer)
     resolve_breached: Mapped[bool] = mapped_column(Boolean, default=False)
     root_message_id: Mapped[str | None] = mapped_column(String(1000))
 

@@ -158,6 +158,23 @@ def test_requester_other_brackets_are_plain_text(local, words):
     assert "Still broken!" in message.text
 
 
+def test_requester_reply_to_a_subject_with_close_in_it_does_not_close(local):
+    subject = "How do I [close] my account?"
+    number = local.new_ticket(subject=subject)
+    mark = local.last_outbox_id()
+
+    local.deliver(requester_mail(number, subject, body="Any news?\n"))
+
+    ticket = local.ticket(number)
+    assert ticket.status == "new" and ticket.closed_at is None
+    assert local.outbox("closed", since=mark) == []
+    assert len(local.events(number, "message")) == 2
+
+    local.deliver(requester_mail(number, f"{subject} [close]", body="Found it myself, thanks.\n"))
+    assert local.ticket(number).status == "closed"
+    assert len(local.outbox("closed", REQUESTER, since=mark)) == 1
+
+
 def test_someone_elses_close_does_nothing(local):
     number = local.new_ticket()
     local.deliver(requester_mail(number, "VPN down [close]", sender="other@client.com", body="close it\n"),

@@ -127,3 +127,19 @@ def test_a_note_or_time_after_closing_keeps_the_ticket_closed(local):
     assert (ticket.status, ticket.closed_at, ticket.time_spent_s) == ("closed", closed_at, 900)
     assert [a.body for a in local.articles() if a.source_ticket == number][-1] == "Restart the VPN gateway service."
     assert local.outbox(since=mark) == []
+
+
+def test_a_command_without_text_after_closing_keeps_the_ticket_closed(local):
+    number = local.new_ticket()
+    local.technician(number, ALICE, "[close]")
+    closed_at = local.ticket(number).closed_at
+    mark = local.last_outbox_id()
+
+    local.technician(number, ALICE, "[time=15m]", body="")
+    local.technician(number, BOB, "[category=functional] [problem=vpn-outage]", body="\n")
+
+    ticket = local.ticket(number)
+    assert (ticket.status, ticket.closed_at, ticket.time_spent_s) == ("closed", closed_at, 900)
+    assert (ticket.category, ticket.problem) == ("functional", "vpn-outage")
+    assert [e for e in local.events(number, "status") if e.data.get("status") == "open"] == []
+    assert local.outbox(since=mark) == []

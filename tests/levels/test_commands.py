@@ -40,6 +40,16 @@ def test_unknown_word_with_a_value_is_reported_but_a_bare_one_is_text():
     assert unknown == ["[foo=bar]"]
 
 
+def test_bracketed_words_of_the_tickets_own_subject_are_subject_text():
+    original = "How do I [close] my account? Error [code=42]"
+    reply = f"Re: [Support #5] {original}"
+    assert parse_commands(reply, "Support", original) == ([], [])
+    # A technician adding the same word again means it: one [close] is the subject's, the other counts.
+    assert parse_commands(f"{reply} [close] [time=5m]", "Support", original) == \
+        ([Command("close"), Command("time", "5m")], [])
+    assert parse_commands(f"{reply} [ CLOSE ]", "Support", original)[0] == [Command("close")]
+
+
 # -- first reply, relay, stripping ------------------------------------------------------
 
 
@@ -158,6 +168,31 @@ def test_spam_closes_silently(local):
     assert local.outbox(to=REQUESTER, since=mark) == []
     assert local.outbox(since=mark) == []
     assert [a for a in local.articles() if a.source_ticket == number] == []
+
+
+BRACKETED_SUBJECT = "How do I [close] my account? Is this [spam]?"
+
+
+def test_a_technician_reply_to_a_subject_with_bracketed_commands_runs_none_of_them(local):
+    number = local.new_ticket(subject=BRACKETED_SUBJECT)
+    mark = local.last_outbox_id()
+
+    local.technician(number, ALICE, subject=BRACKETED_SUBJECT)
+
+    ticket = local.ticket(number)
+    assert ticket.status == "open" and ticket.closed_at is None
+    (reply,) = local.outbox("reply", REQUESTER, since=mark)
+    assert RELAYED in body_text(parse(reply))
+    assert local.outbox("closed", since=mark) == []
+    assert local.events(number, "command") == []
+    assert local.outbox("command_error", since=mark) == []
+
+    local.technician(number, BOB, "[close]", subject=BRACKETED_SUBJECT, body="Done: the account is closed.\n")
+
+    ticket = local.ticket(number)
+    assert ticket.status == "closed"
+    assert len(local.outbox("closed", REQUESTER, since=mark)) == 1
+    assert [e.text for e in local.events(number, "command")] == ["[close]"]
 
 
 # -- assignee -----------------------------------------------------------------------------
@@ -285,6 +320,22 @@ def test_out_of_range_values_change_nothing_and_mail_the_technician(local, comma
     assert local.outbox("command_error", to=REQUESTER) == []
 
 
+def test_a_refused_command_is_recorded_on_the_ticket_with_the_reason(local):
+    number = local.new_ticket()
+    local.technician(number, BOB, "[urgency=extreme] [foo=bar] [take] [comment]", body="x\n")
+
+    shown = local.desk.ticket(number)
+    commands = [(e["text"], e["data"]) for e in shown["events"] if e["type"] == "command"]
+    refused = {text: data["refused"] for text, data in commands if "refused" in data}
+    assert refused == {"[foo=bar]": "[foo=bar]: unknown command",
+                       "[urgency=extreme]": "[urgency=extreme]: must be one of critical, high, normal, low"}
+    assert [text for text, data in commands if "refused" not in data] == ["[take]", "[comment]"]
+    assert all(e["from"] == BOB for e in shown["events"] if e["type"] == "command")
+    assert local.ticket(number).urgency == "normal"
+    shown_text = local.desk.cli("tickets", "show", str(number)).stdout.decode()
+    assert "refused=[urgency=extreme]: must be one of" in shown_text
+
+
 def test_urgency_change_moves_the_targets(local):
     number = local.new_ticket()
     assert local.ticket(number).first_response_due_at is None  # normal urgency has no target in this config
@@ -324,9 +375,26 @@ def test_known_with_an_unknown_slug_is_refused(local):
     number = local.new_ticket()
     mark = local.last_outbox_id()
     local.technician(number, ALICE, "[known=no-such-article]", body="See below.\n")
-    assert local.ticket(number).status != "closed"
+    ticket = local.ticket(number)
+    assert ticket.status != "closed"
+    assert ticket.first_response_at is None  # nothing reached the requester
     (error,) = local.outbox("command_error", ALICE, since=mark)
     assert "no-such-article" in body_text(parse(error))
+    assert "not sent to the requester" in body_text(parse(error))
+    # "See below." with no article below would puzzle the requester: the text is held back, kept as a note.
+    assert local.outbox(to=REQUESTER, since=mark) == []
+    assert local.events(number, "reply") == []
+    (note,) = local.events(number, "comment")
+    assert note.text.strip() == "See below."
+
+
+def test_a_refused_comment_does_not_relay_the_note(local):
+    number = local.new_ticket()
+    mark = local.last_outbox_id()
+    local.technician(number, ALICE, "[comment=yes]", body="Between us: the client is outdated.\n")
+    assert local.outbox(to=REQUESTER, since=mark) == []
+    (error,) = local.outbox("command_error", ALICE, since=mark)
+    assert "takes no value" in body_text(parse(error))
 
 
 def test_kb_files_the_answer_now_without_closing(local):

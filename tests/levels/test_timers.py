@@ -15,6 +15,7 @@ from maildesk.models import Event, Ticket
 from maildesk.sweep import sweep
 from tests.levels.helpers import (
     ALICE,
+    BOB,
     CAROL,
     LEVEL2,
     REQUESTER,
@@ -180,10 +181,118 @@ def test_open_command_restores_the_paused_resolve_clock(local):
 def test_urgency_change_while_pending_keeps_the_clock_paused(local):
     number = local.new_ticket()
     local.technician(number, ALICE, "[pending] [comment]", body="x\n")
+    # Normal urgency has no targets here: the critical ones count from creation, an hour ago.
+    _set(local, number, created_at=_now() - timedelta(hours=1))
     local.technician(number, ALICE, "[urgency=critical] [comment]", body="y\n")
     ticket = local.ticket(number)
-    assert ticket.status == "pending" and ticket.resolve_due_at is None
-    assert ticket.resolve_remaining_s is not None and ticket.resolve_remaining_s <= 4 * 3600
+    assert ticket.status == "pending" and ticket.resolve_due_at is None and ticket.first_response_due_at is None
+    assert abs(ticket.resolve_remaining_s - 3 * 3600) < 60
+    assert ticket.first_response_remaining_s == 0  # 30m target, an hour gone: due as soon as it is open
+
+
+HIGH_TARGETS = """
+[urgency.high]
+first_response = "2h"
+resolve = "8h"
+"""
+
+
+def test_urgency_change_carries_the_time_used_over_to_the_new_targets(tmp_path, sink):
+    local = Local(Desk(tmp_path / "desk", sink=sink, extra=HIGH_TARGETS))
+    try:
+        number = local.new_ticket()
+        local.technician(number, ALICE, "[urgency=high] [comment]", body="x\n")
+        created = _now() - timedelta(hours=1)  # one hour used: 1h of 2h and 7h of 8h left
+        _set(local, number, created_at=created, first_response_due_at=created + timedelta(hours=2),
+             resolve_due_at=created + timedelta(hours=8))
+
+        local.technician(number, ALICE, "[pending] [comment]", body="x\n")
+        local.technician(number, ALICE, "[urgency=critical] [comment]", body="y\n")
+
+        ticket = local.ticket(number)
+        assert ticket.status == "pending" and ticket.resolve_due_at is None
+        assert abs(ticket.resolve_remaining_s - 3 * 3600) < 60  # 4h target, 1h used
+        assert ticket.first_response_remaining_s == 0  # 30m target, 1h used
+
+        local.technician(number, ALICE, "[urgency=high] [comment]", body="z\n")  # and back: 7h again
+        ticket = local.ticket(number)
+        assert abs(ticket.resolve_remaining_s - 7 * 3600) < 60
+
+        local.technician(number, ALICE, "[open] [urgency=critical] [comment]", body="w\n")  # running now
+        ticket = local.ticket(number)
+        assert abs((ticket.resolve_due_at - _now()) - timedelta(hours=3)) < timedelta(minutes=1)
+    finally:
+        local.close()
+
+
+def test_pending_pauses_the_first_response_target(local):
+    number = local.new_ticket(subject="Everything is down")
+    local.technician(number, ALICE, "[urgency=critical] [pending] [comment]", body="Waiting for the logs.\n")
+    ticket = local.ticket(number)
+    assert ticket.first_response_at is None and ticket.first_response_due_at is None
+    assert 29 * 60 < ticket.first_response_remaining_s <= 30 * 60
+
+    # Past the 30 minutes, and long after: nothing fires while the ticket waits on the requester.
+    assert _sweep(local, ticket.created_at + timedelta(minutes=31)) == 0
+    assert _sweep(local, _now() + timedelta(days=2)) == 0
+    assert local.ticket(number).level == 1 and local.events(number, "escalation") == []
+
+    # The requester answers: the first-response clock goes on with what was left.
+    local.deliver(requester_mail(number, "Everything is down", body="Here are the logs.\n"))
+    ticket = local.ticket(number)
+    assert ticket.status == "open" and ticket.first_response_remaining_s is None
+    assert timedelta(minutes=29) < ticket.first_response_due_at - _now() <= timedelta(minutes=30)
+    assert _sweep(local, ticket.first_response_due_at + timedelta(seconds=1)) == 1
+    (event,) = local.events(number, "escalation")
+    assert "first-response target" in event.data["reason"]
+
+
+def _reopen_by_requester(local, number):
+    local.deliver(requester_mail(number, body="It is broken again.\n"))
+
+
+def _reopen_by_command(local, number):
+    local.technician(number, BOB, "[reopen] [comment]", body="Not fixed after all.\n")
+
+
+def _reopen_by_technician_answer(local, number):
+    local.technician(number, BOB, body="One more thing: please update the client too.\n")
+
+
+@pytest.mark.parametrize("reopen", [_reopen_by_requester, _reopen_by_command, _reopen_by_technician_answer])
+def test_reopening_an_old_ticket_runs_its_clocks_on_from_where_they_stopped(local, reopen):
+    number = local.new_ticket()
+    local.technician(number, ALICE, "[urgency=critical] [comment]", body="critical\n")
+    # Three days old, paused most of that time: one hour of its 4h resolve target was left at closing.
+    _set(local, number, created_at=_now() - timedelta(days=3), resolve_due_at=_now() + timedelta(hours=1))
+    local.technician(number, ALICE, "[close]")
+    closed = local.ticket(number)
+    assert closed.resolve_due_at is None and abs(closed.resolve_remaining_s - 3600) < 60
+
+    reopen(local, number)
+
+    ticket = local.ticket(number)
+    assert ticket.status == "open" and ticket.resolve_remaining_s is None
+    assert timedelta(minutes=59) < ticket.resolve_due_at - _now() <= timedelta(hours=1)
+    assert ticket.escalate_due_at is not None
+    assert _sweep(local, _now() + timedelta(minutes=5)) == 0  # not escalated at the next sweep
+    assert local.ticket(number).level == 1
+    assert _sweep(local, ticket.resolve_due_at + timedelta(seconds=1)) == 1
+
+
+def test_a_reopened_ticket_gets_back_the_first_response_time_left_at_closing(local):
+    number = local.new_ticket()
+    local.technician(number, ALICE, "[urgency=critical] [comment]", body="critical\n")
+    _set(local, number, created_at=_now() - timedelta(days=1), first_response_due_at=_now() + timedelta(minutes=20))
+    local.deliver(requester_mail(number, "VPN down [close]", body="Works again.\n"))  # closed, never answered
+    assert local.ticket(number).status == "closed"
+
+    local.deliver(requester_mail(number, body="No, it does not.\n"))
+
+    ticket = local.ticket(number)
+    assert ticket.status == "open"
+    assert timedelta(minutes=19) < ticket.first_response_due_at - _now() <= timedelta(minutes=20)
+    assert _sweep(local, _now() + timedelta(minutes=5)) == 0
 
 
 # -- several sweepers ---------------------------------------------------------------------
