@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -69,6 +70,9 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        # SQLite has one writer at a time. Threads of this process queue here, in order, instead of in
+        # SQLite's busy handler, which sleeps in growing steps and leaves the lock idle after it is freed.
+        self._writer = threading.RLock() if not self.is_postgres else contextlib.nullcontext()
 
     @property
     def is_postgres(self) -> bool:
@@ -77,7 +81,7 @@ class Database:
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A transaction: committed when the block ends, rolled back if it raises."""
-        with self._sessions() as session, session.begin():
+        with self._writer, self._sessions() as session, session.begin():
             yield session
 
     def dispose(self) -> None:

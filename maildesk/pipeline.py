@@ -186,7 +186,8 @@ class Processor:
         pipeline: Pipeline = self._pipeline_source()
         if self.workers is not None:
             pending = self._peek_pending(size, only_ids)
-            if len(pending) >= self.POOL_MIN_BATCH:
+            # Once a burst has started the workers, even a short batch is worth their help.
+            if len(pending) >= (1 if self.workers.started else self.POOL_MIN_BATCH):
                 try:
                     return self._process_with_workers(pipeline, pending)
                 except _RenderFailed as exc:
