@@ -64,16 +64,18 @@ def open_ticket(store: TicketStore, parsed: ParsedMessage, keys: TicketKeys, dec
     settings = ctx.settings
     level = decision.level if decision.level is not None else default_level(keys, settings)
     requester = parsed.from_addr or "unknown@invalid"
-    ticket = store.add_ticket(Ticket(
+    ticket = Ticket(
         subject=(parsed.subject or "(no subject)")[:MAX_SUBJECT], status="new", level=level,
         urgency=decision.urgency, category=decision.category, kind=decision.kind,
         application=decision.application, requester=requester, requester_name=parsed.from_name[:500],
         organisation=requester.rpartition("@")[2] or None, assignee=decision.assignee,
         tags=list(decision.tags), language=decision.language or settings.desk.language, linked_to=linked_to,
         created_at=ctx.now, updated_at=ctx.now, time_spent_s=0, root_message_id=parsed.message_id,
-    ))
+    )
+    # Clocks first, so the row is written whole by one INSERT rather than an INSERT and an UPDATE.
     timers.enter_level(ticket, level, settings, ctx.now)
     timers.start_targets(ticket, settings)
+    store.add_ticket(ticket)
     data = {"automatic": str(automation)} if automation else {}
     if linked_to:
         data["linked_to"] = linked_to
