@@ -507,7 +507,7 @@ def _workers(r: _Reader, table: dict) -> int:
     if value == "auto":
         cores = os.cpu_count() or 1
         return min(cores, 4) if cores > 1 else 0
-    if isinstance(value, str) or not 0 <= value <= 32:
+    if isinstance(value, (str, bool)) or not 0 <= value <= 32:
         r.fail(("processing", "workers"), f"{value!r} must be \"auto\" or a number from 0 to 32")
         return 0
     return value

@@ -14,8 +14,11 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+
+import structlog
 
 from maildesk.config import OutgoingSettings
 from maildesk.db import Database
@@ -42,6 +45,7 @@ class TemplateSet:
         return cls(str(renderer.templates_dir), renderer.languages, renderer.default_language, renderer.generation)
 
 
+log = structlog.get_logger("maildesk.workers")
 _renderers: dict[TemplateSet, Renderer] = {}  # in a worker: the templates of the generations it has seen
 _senders: dict[tuple, OutboxSender] = {}  # in a worker: the outbox sender, with its open relay connection
 
@@ -102,17 +106,25 @@ class WorkerPool:
                                                  initializer=_init_worker, initargs=(level, json_logs))
         return self._executor
 
+    def _submit(self, function, *args) -> Future:
+        """Submit to the pool; a pool broken by a dead worker (OOM killer, kill -9) is replaced once."""
+        try:
+            return self._pool().submit(function, *args)
+        except BrokenProcessPool:
+            log.warning("worker_pool_restarted", reason="a worker process died")
+            self._executor = None
+            return self._pool().submit(function, *args)
+
     def parse(self, raws: Sequence[bytes], chunk: int = 4) -> list[Future]:
         """One future per chunk of ``chunk`` messages, in order; each gives a list of ParsedMessage."""
-        pool = self._pool()
-        return [pool.submit(_parse_chunk, list(raws[i:i + chunk])) for i in range(0, len(raws), chunk)]
+        return [self._submit(_parse_chunk, list(raws[i:i + chunk])) for i in range(0, len(raws), chunk)]
 
     def render(self, renderer: Renderer, desk: DeskIdentity, jobs: Sequence[MailJob]) -> Future:
-        return self._pool().submit(_render_chunk, TemplateSet.of(renderer), desk, list(jobs))
+        return self._submit(_render_chunk, TemplateSet.of(renderer), desk, list(jobs))
 
     def send_due(self, database_url: str, outgoing: OutgoingSettings, base_dir: Path) -> Future:
         """Deliver the due outbox rows in a worker: sending costs CPU too (MIME to the relay, files)."""
-        return self._pool().submit(_send_due, database_url, outgoing, base_dir)
+        return self._submit(_send_due, database_url, outgoing, base_dir)
 
     def close(self) -> None:
         if self._executor is not None:

@@ -150,3 +150,19 @@ def test_relative_ca_file_resolves_against_the_config_directory(tmp_path, monkey
     monkeypatch.chdir("/")
     settings = load_settings(write(tmp_path, BASE + IMAP_ACCOUNT.format(ca_file="certs/ca.pem")))
     assert settings.imap[0].ca_file == str(tmp_path / "certs" / "ca.pem")
+
+
+@pytest.mark.parametrize("value", ['"lots"', "-1", "99", "true"])
+def test_processing_workers_must_be_auto_or_a_small_number(tmp_path, value):
+    text = BASE + f"\n[processing]\nworkers = {value}\n"
+    problems = problems_of(tmp_path, text)
+    assert len(problems) == 1, problems
+    assert f":{line_of(text, 'workers =')}: processing.workers: " in problems[0]
+
+
+def test_processing_workers_defaults_to_one_per_core(tmp_path, monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert load_settings(write(tmp_path, BASE)).workers == 2
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    assert load_settings(write(tmp_path, BASE)).workers == 0  # one core: nothing to gain from a pool
+    assert load_settings(write(tmp_path, BASE + "\n[processing]\nworkers = 3\n")).workers == 3
