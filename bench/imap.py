@@ -220,9 +220,10 @@ def main() -> int:
             raw_latencies = raw_idle_latencies(server, args.samples)
         finally:
             if app is not None:
-                app.close()
+                app.close()  # reaps the worker processes, so their peak shows in RUSAGE_CHILDREN
             else:
                 db.dispose()
+        worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     drain_rate = stored / drain_seconds
     base_rate = base_messages / base_seconds
@@ -237,6 +238,7 @@ def main() -> int:
         print("processing to tickets: not measured (maildesk.app missing or --no-process): inbox drain only")
     print(f"peak RSS: {rss_before:.0f} MiB before the drain, {rss_after:.0f} MiB after "
           f"(+{rss_after - rss_before:.0f} MiB for {stored} messages)")
+    print(f"largest worker process (parse/render): peak RSS {worker_rss:.0f} MiB")
     print(f"APPEND -> stored with IDLE: median {statistics.median(latencies) * 1000:.0f} ms, "
           f"min {min(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms over {len(latencies)}")
     print(f"baseline APPEND -> EXISTS pushed to a bare idling client: median "
