@@ -23,7 +23,7 @@ from maildesk.commands import (
 from maildesk.config import Settings
 from maildesk.models import Ticket
 from maildesk.store import TicketStore
-from maildesk.types import Automation, Command, Decision, ParsedMessage, TicketChange, TicketKeys
+from maildesk.types import Automation, Command, Decision, ParsedMessage, Reason, TicketChange, TicketKeys
 
 MAX_SUBJECT = 500
 
@@ -140,20 +140,19 @@ def is_closed_too_long(ticket: Ticket, settings: Settings, now: datetime) -> boo
 
 
 def authenticate_technician(parsed: ParsedMessage, keys: TicketKeys, settings: Settings,
-                            ticket: Ticket) -> str | None:
+                            ticket: Ticket) -> Reason | None:
     """None when the technician's mail may act on the ticket; otherwise why not."""
     if settings.security.command_auth == "signed":
         signed = keys.signed
         if signed is None or signed.ticket != ticket.number:
-            return (f"commands and answers for ticket #{ticket.number} are only accepted when you reply to the "
-                    "signed reply address the desk gave you")
+            return Reason.of("not_signed", ticket=ticket.number)
         if signed.valid_for != parsed.from_addr:
-            return f"the reply address you wrote to was not issued to {parsed.from_addr}"
+            return Reason.of("signed_for_other", sender=parsed.from_addr)
     if settings.security.dkim_required:
         from maildesk.dkim import dkim_passes
 
         if not dkim_passes(parsed, settings.security.trusted_authserv_ids):
-            return f"no trusted DKIM pass for {parsed.from_addr.rpartition('@')[2]} in Authentication-Results"
+            return Reason.of("no_dkim", domain=parsed.from_addr.rpartition("@")[2])
     return None
 
 
@@ -164,11 +163,11 @@ def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessag
     commands, unknown = parse_commands(parsed.subject, settings.desk.tag, ticket.subject)
     refusal = authenticate_technician(parsed, keys, settings, ticket)
     if refusal is not None:
-        _record_message(store, ticket, parsed, ctx, "comment", text, {"refused": refusal})
+        _record_message(store, ticket, parsed, ctx, "comment", text, {"refused": refusal.text})
         return _change(ticket, parsed, text, command_errors=(refusal,))
-    outcome = Outcome(errors=[f"{tag}: unknown command" for tag in unknown])
-    for tag in unknown:
-        _record_refusal(store, ticket, parsed, ctx, tag, None, f"{tag}: unknown command")
+    outcome = Outcome(errors=[Reason.of("unknown_command", tag=tag) for tag in unknown])
+    for tag, reason in zip(unknown, outcome.errors, strict=True):
+        _record_refusal(store, ticket, parsed, ctx, tag, None, reason)
     command_ctx = CommandContext(store=store, ticket=ticket, settings=settings, now=ctx.now,
                                  author=parsed.from_addr, text=text, outcome=outcome)
     held_back = False
@@ -177,12 +176,12 @@ def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessag
         try:
             COMMANDS[command.name](command_ctx, command)
         except CommandRefused as refused:
-            reason = str(refused)
+            reason = refused.reason
             if command.name in _DECIDES_THE_ANSWER and text.strip():
                 # The text was written to go with this command (an article, a note, silence):
                 # sent alone it would say something the technician did not mean to.
                 held_back = True
-                reason += "; your text was not sent to the requester"
+                reason = reason.with_params(held_back=True)
             outcome.errors.append(reason)
             _record_refusal(store, ticket, parsed, ctx, label, command, reason)
             continue
@@ -230,10 +229,10 @@ _DECIDES_THE_ANSWER = frozenset({"known", "comment", "spam"})
 
 
 def _record_refusal(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, ctx: ApplyContext, label: str,
-                    command: Command | None, reason: str) -> None:
-    """A refused command changes nothing, but the ticket's history says what was asked and why not."""
+                    command: Command | None, reason: Reason) -> None:
+    """A refused command changes nothing, but the ticket's history says what was asked and why not (in English)."""
     data = {"command": command.name, "value": command.value} if command is not None else {}
-    data["refused"] = reason
+    data["refused"] = reason.text
     store.add_event(ticket, "command", ctx.now, from_addr=parsed.from_addr, text=label, data=data)
 
 

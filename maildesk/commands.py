@@ -1,7 +1,9 @@
 """Technician commands from subject tags (SPEC section 6): parsing and the COMMANDS registry.
 
 Each handler validates its value and applies itself to the ticket, or
-raises ``CommandRefused`` with a short reason the technician is mailed.
+raises ``CommandRefused`` with the reason the technician is mailed: a code and
+parameters (:class:`maildesk.types.Reason`), so that the mail can say it in
+its own language; the English sentence goes into the ticket's events.
 """
 
 from __future__ import annotations
@@ -11,20 +13,25 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from maildesk import timers
 from maildesk.config import CATEGORIES, KINDS, URGENCIES, Settings, parse_duration
 from maildesk.kb import index_article
 from maildesk.models import KbArticle, Ticket
 from maildesk.store import TicketStore
-from maildesk.types import Article, Command
+from maildesk.types import Article, Command, Reason
 
 _BRACKETED = re.compile(r"\[\s*([A-Za-z][A-Za-z_-]*)\s*(?:=\s*([^\]\r\n]*?))?\s*\]")
 _ADDRESS = re.compile(r"[^@\s<>,;\[\]]+@[^@\s<>,;\[\]]+")
 
 
 class CommandRefused(Exception):
-    """A command that changes nothing; the message is what the technician is told."""
+    """A command that changes nothing; ``reason`` is what the technician is told (``str()``: in English)."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        self.reason = Reason.of(code, **params)
+        super().__init__(self.reason.text)
 
 
 @dataclass
@@ -39,7 +46,7 @@ class Outcome:
     level_reached: int | None = None
     past_last_level: bool = False
     applied: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
+    errors: list[Reason] = field(default_factory=list)
 
 
 @dataclass
@@ -92,13 +99,13 @@ def _key(match: re.Match) -> tuple[str, str | None]:
 
 def _needs_value(command: Command) -> str:
     if not command.value:
-        raise CommandRefused(f"[{command.name}=...] needs a value")
+        raise CommandRefused("needs_value", name=command.name)
     return command.value
 
 
 def _no_value(command: Command) -> None:
     if command.value is not None:
-        raise CommandRefused(f"[{command.name}] takes no value")
+        raise CommandRefused("takes_no_value", name=command.name)
 
 
 def _close(ctx: CommandContext, command: Command) -> None:
@@ -139,9 +146,9 @@ def _take(ctx: CommandContext, command: Command) -> None:
 def _assign(ctx: CommandContext, command: Command) -> None:
     value = _needs_value(command).strip("<> ").lower()
     if not _ADDRESS.fullmatch(value):
-        raise CommandRefused(f"[assign={command.value}]: not an email address")
+        raise CommandRefused("not_an_address", value=command.value)
     if value not in ctx.settings.technicians:
-        raise CommandRefused(f"[assign={command.value}]: {value} is not a member of any level")
+        raise CommandRefused("not_a_member", value=command.value, address=value)
     ctx.ticket.assignee = value
 
 
@@ -149,7 +156,7 @@ def _escalate(ctx: CommandContext, command: Command) -> None:
     _no_value(command)
     nxt = ctx.settings.next_level(ctx.ticket.level)
     if nxt is None:
-        raise CommandRefused(f"[escalate]: ticket is already at the last level ({ctx.ticket.level})")
+        raise CommandRefused("last_level", level=ctx.ticket.level)
     move_to_level(ctx, nxt.id)
 
 
@@ -157,7 +164,7 @@ def _level(ctx: CommandContext, command: Command) -> None:
     value = _needs_value(command)
     if not value.isdigit() or ctx.settings.level(int(value)) is None:
         known = ", ".join(str(level.id) for level in ctx.settings.levels)
-        raise CommandRefused(f"[level={value}]: no such level (levels are {known})")
+        raise CommandRefused("no_such_level", value=value, levels=known)
     if int(value) != ctx.ticket.level:
         move_to_level(ctx, int(value))
 
@@ -166,7 +173,7 @@ def _choice(field_name: str, allowed: tuple[str, ...]) -> Callable[[CommandConte
     def handler(ctx: CommandContext, command: Command) -> None:
         value = _needs_value(command).lower()
         if value not in allowed:
-            raise CommandRefused(f"[{command.name}={command.value}]: must be one of {', '.join(allowed)}")
+            raise CommandRefused("not_one_of", name=command.name, value=command.value, allowed=", ".join(allowed))
         previous = getattr(ctx.ticket, field_name)
         setattr(ctx.ticket, field_name, value)
         if field_name == "urgency" and value != previous:
@@ -187,9 +194,9 @@ def _time(ctx: CommandContext, command: Command) -> None:
     try:
         spent = parse_duration(value)
     except ValueError:
-        raise CommandRefused(f"[time={value}]: not a duration like 20m or 1h") from None
+        raise CommandRefused("not_a_duration", value=value) from None
     if spent.total_seconds() > 7 * 86400:
-        raise CommandRefused(f"[time={value}]: more than a week in one mail looks like a mistake")
+        raise CommandRefused("too_long", value=value)
     ctx.ticket.time_spent_s = (ctx.ticket.time_spent_s or 0) + int(spent.total_seconds())
 
 
@@ -197,7 +204,7 @@ def _known(ctx: CommandContext, command: Command) -> None:
     slug = _needs_value(command)
     article = ctx.store.find_article(slug)
     if article is None:
-        raise CommandRefused(f"[known={slug}]: no knowledge-base article has that slug")
+        raise CommandRefused("no_such_article", slug=slug)
     ctx.outcome.answered_with = article
     _set_status(ctx, "closed")
     ctx.outcome.closed = True
@@ -206,7 +213,7 @@ def _known(ctx: CommandContext, command: Command) -> None:
 def _kb(ctx: CommandContext, command: Command) -> None:
     _no_value(command)
     if not ctx.text.strip():
-        raise CommandRefused("[kb]: the mail has no text to file")
+        raise CommandRefused("nothing_to_file")
     ctx.outcome.file_in_kb = True
 
 

@@ -21,7 +21,7 @@ from maildesk.models import Ticket
 from maildesk.notify.plan import plan
 from maildesk.outbox import queue
 from maildesk.store import TicketStore
-from maildesk.types import TicketChange
+from maildesk.types import Reason, TicketChange
 
 log = structlog.get_logger("maildesk.timers")
 _CHANGED_BY_ESCALATION = ("level", "level_since", "escalate_due_at", "first_response_due_at", "resolve_due_at",
@@ -42,22 +42,27 @@ def due_tickets_query(now: datetime, limit: int):
             .order_by(Ticket.number).limit(limit))
 
 
-def _fired_reason(ticket: Ticket, settings: Settings, now: datetime) -> str:
+def _after(seconds: int) -> str:
+    """A level's escalate_after as "4h", "1h30m", or "2s" below a minute."""
+    return format_duration(seconds) if seconds >= 60 else f"{seconds}s"
+
+
+def _fired_reasons(ticket: Ticket, settings: Settings, now: datetime) -> tuple[Reason, ...]:
     """Clear every due time that has passed and say why the ticket moves."""
     reasons = []
     if ticket.escalate_due_at is not None and ticket.escalate_due_at <= now:
         level = settings.level(ticket.level)
-        after = format_duration(int(level.escalate_after.total_seconds())) if level and level.escalate_after else "?"
-        reasons.append(f"no technician reply at level {ticket.level} within {after}")
+        after = _after(int(level.escalate_after.total_seconds())) if level and level.escalate_after else "?"
+        reasons.append(Reason.of("no_reply_at_level", level=ticket.level, after=after))
         ticket.escalate_due_at = None
     if ticket.first_response_due_at is not None and ticket.first_response_due_at <= now:
-        reasons.append(f"first-response target for {ticket.urgency} urgency passed")
+        reasons.append(Reason.of("first_response_passed", urgency=ticket.urgency))
         ticket.first_response_due_at = None
     if ticket.resolve_due_at is not None and ticket.resolve_due_at <= now:
-        reasons.append(f"resolution target for {ticket.urgency} urgency passed")
+        reasons.append(Reason.of("resolve_passed", urgency=ticket.urgency))
         ticket.resolve_due_at = None
         ticket.resolve_breached = True
-    return "; ".join(reasons)
+    return tuple(reasons)
 
 
 def sweep(db: Database, pipeline, now: datetime, *, batch: int = 500) -> int:
@@ -93,17 +98,18 @@ def sweep(db: Database, pipeline, now: datetime, *, batch: int = 500) -> int:
 
 
 def _escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: datetime) -> TicketChange | None:
-    reason = _fired_reason(ticket, settings, now)
-    if not reason:
+    reasons = _fired_reasons(ticket, settings, now)
+    if not reasons:
         return None  # nothing had passed after all: never move a ticket without a reason
     nxt = settings.next_level(ticket.level)
     previous = ticket.level
     if nxt is not None:
         timers.enter_level(ticket, nxt.id, settings, now)
+    reason = "; ".join(r.text for r in reasons)  # in English: events and logs
     store.add_event(ticket, "escalation", now, text=reason,
                     data={"from": previous, "to": nxt.id if nxt else None, "by": "timer", "reason": reason})
     log.info("ticket_escalated", ticket=ticket.number, from_level=previous, to_level=nxt.id if nxt else None,
              reason=reason)
     return TicketChange(ticket=store.view(ticket), message_id=ticket.root_message_id or "",
                         references=(), author="", author_name="", text="",
-                        level_reached=nxt.id if nxt else None, past_last_level=nxt is None, reason=reason)
+                        level_reached=nxt.id if nxt else None, past_last_level=nxt is None, reasons=reasons)

@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from string import Formatter
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -200,6 +202,81 @@ class Command:
     value: str | None = None
 
 
+#: The English sentence for each reason code, with its parameters in braces. It is the text of events and logs,
+#: and what a template prints for a code it has no sentence for. The templates of each language say the same
+#: in their own words: the ``reason`` macro of ``templates/<language>/_common.j2``.
+REASON_TEXTS: dict[str, str] = {
+    # command refusals (command_error)
+    "unknown_command": "{tag}: unknown command",
+    "needs_value": "[{name}=...] needs a value",
+    "takes_no_value": "[{name}] takes no value",
+    "not_an_address": "[assign={value}]: not an email address",
+    "not_a_member": "[assign={value}]: {address} is not a member of any level",
+    "last_level": "[escalate]: ticket is already at the last level ({level})",
+    "no_such_level": "[level={value}]: no such level (levels are {levels})",
+    "not_one_of": "[{name}={value}]: must be one of {allowed}",
+    "not_a_duration": "[time={value}]: not a duration like 20m or 1h",
+    "too_long": "[time={value}]: more than a week in one mail looks like a mistake",
+    "no_such_article": "[known={slug}]: no knowledge-base article has that slug",
+    "nothing_to_file": "[kb]: the mail has no text to file",
+    # authentication refusals (command_error)
+    "not_signed": ("commands and answers for ticket #{ticket} are only accepted when you reply to the "
+                   "signed reply address the desk gave you"),
+    "signed_for_other": "the reply address you wrote to was not issued to {sender}",
+    "no_dkim": "no trusted DKIM pass for {domain} in Authentication-Results",
+    # why a ticket moved or a level is told (notify_level, escalated)
+    "no_reply_at_level": "no technician reply at level {level} within {after}",
+    "first_response_passed": "first-response target for {urgency} urgency passed",
+    "resolve_passed": "resolution target for {urgency} urgency passed",
+    "requester_replied": "{requester} replied",
+}
+#: Added to any reason whose ``held_back`` parameter is true (a refused command the text was written for).
+HELD_BACK_TEXT = "; your text was not sent to the requester"
+
+
+@dataclass(frozen=True)
+class Reason:
+    """Why something happened or was refused, as a code and parameters, so each language can say it.
+
+    ``text`` is the English sentence (events, logs); :meth:`as_context` is the
+    plain dictionary templates get: ``{"code", "params", "text"}``.
+    """
+
+    code: str
+    params: tuple[tuple[str, Any], ...] = ()
+
+    @classmethod
+    def of(cls, code: str, **params: Any) -> Reason:
+        return cls(code, tuple(params.items()))
+
+    def with_params(self, **params: Any) -> Reason:
+        return Reason(self.code, tuple({**dict(self.params), **params}.items()))
+
+    @property
+    def text(self) -> str:
+        params = dict(self.params)
+        pattern = REASON_TEXTS.get(self.code)
+        try:
+            text = pattern.format(**params) if pattern is not None else None
+        except (KeyError, IndexError, ValueError):
+            text = None
+        if text is None:  # an unknown code, or parameters that do not fit: say what there is
+            shown = ", ".join(f"{key}={value}" for key, value in params.items() if key != "held_back")
+            text = f"{self.code} ({shown})" if shown else self.code
+        return text + (HELD_BACK_TEXT if params.get("held_back") else "")
+
+    def as_context(self) -> dict[str, Any]:
+        return {"code": self.code, "params": dict(self.params), "text": self.text}
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def reason_parameters(code: str) -> tuple[str, ...]:
+    """The parameter names the English sentence of ``code`` uses."""
+    return tuple(name for _text, name, _spec, _conv in Formatter().parse(REASON_TEXTS.get(code, "")) if name)
+
+
 @dataclass(frozen=True)
 class Notification:
     """A mail the desk decided to send; rendered and queued in the outbox."""
@@ -263,10 +340,15 @@ class TicketChange:
     silent: bool = False  # closed as spam: nothing to the requester
     level_reached: int | None = None  # a level the ticket was created at or moved to
     past_last_level: bool = False  # an escalation ran out of levels: tell the supervisors
-    reason: str | None = None  # why an escalation happened
-    command_errors: tuple[str, ...] = ()
+    reasons: tuple[Reason, ...] = ()  # why an escalation happened
+    command_errors: tuple[Reason, ...] = ()  # why commands were refused
     forward: tuple[str, ...] = ()
     articles: tuple[Article, ...] = ()  # suggestions for the acknowledgement
     answered_with: Article | None = None  # a knowledge-base article sent as the answer
     notify_exclude: tuple[str, ...] = ()  # level members not to notify (e.g. the technician who escalated)
     requester_replied: bool = False  # tell the assignee (else the level) that the requester wrote
+
+    @property
+    def reason(self) -> str | None:
+        """The reasons as one English sentence, or None."""
+        return "; ".join(reason.text for reason in self.reasons) or None

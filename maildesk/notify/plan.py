@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from maildesk.config import Settings
 from maildesk.notify.signing import signed_address
-from maildesk.types import Article, Notification, TicketChange, TicketView
+from maildesk.types import Article, Notification, Reason, TicketChange, TicketView
 
 
 def _level_address(settings: Settings, ticket: TicketView) -> str:
@@ -35,8 +35,12 @@ def base_context(settings: Settings, ticket: TicketView | None, change: TicketCh
                               "subject": ticket.subject if ticket else ""}
         context["articles"] = [{"slug": a.slug, "title": a.title, "excerpt": a.excerpt} for a in change.articles]
         context["article"] = _article(change.answered_with)
+        # Each reason twice: the English sentence (``reason``, ``errors``) and code with parameters
+        # (``reasons``, ``refusals``), which the templates' ``reason`` macro says in their language.
         context["reason"] = change.reason
-        context["errors"] = list(change.command_errors)
+        context["reasons"] = [reason.as_context() for reason in change.reasons]
+        context["errors"] = [reason.text for reason in change.command_errors]
+        context["refusals"] = [reason.as_context() for reason in change.command_errors]
     return context
 
 
@@ -81,7 +85,8 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
         # As in RT: the owner hears of the requester's reply, or the whole level when nobody owns it.
         level = settings.level(ticket.level)
         watchers = (ticket.assignee,) if ticket.assignee else (level.members if level else ())
-        reply_context = {**context, "reason": f"{ticket.requester} replied",
+        replied = Reason.of("requester_replied", requester=ticket.requester)
+        reply_context = {**context, "reason": replied.text, "reasons": [replied.as_context()],
                          "level": {"id": ticket.level, "name": level.name if level else str(ticket.level),
                                    "address": level_address}}
         for watcher in watchers:

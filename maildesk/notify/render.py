@@ -14,6 +14,7 @@ from typing import Any
 import jinja2
 
 from maildesk.config import ConfigError
+from maildesk.types import REASON_TEXTS, Reason, reason_parameters
 
 #: Every mail the desk sends; each needs NAME.subject.j2 and NAME.txt.j2 per language.
 NAMES = ("ack", "closed", "reply", "notify_level", "escalated", "command_error", "forward", "report")
@@ -29,8 +30,10 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "articles": [],
     "article": None,
     "level": None,
-    "errors": [],
-    "reason": None,
+    "errors": [],  # why commands were refused, in English
+    "refusals": [],  # the same as reasons (below), for the template's language
+    "reason": None,  # why the ticket moved or the level is told, in English
+    "reasons": [],  # the same, each {"code", "params", "text"}: the ``reason`` macro of _common.j2 says it
     "report": None,
 }
 
@@ -43,6 +46,7 @@ MESSAGE_KEYS = ("from_addr", "from_name", "text", "subject")
 ARTICLE_KEYS = ("slug", "title", "excerpt")
 ANSWER_KEYS = ("slug", "title", "body")
 LEVEL_KEYS = ("id", "name", "address")
+REASON_KEYS = ("code", "params", "text")
 
 _SUBJECT_SPACE = re.compile(r"[\s\x00-\x1f\x7f\x85\u2028\u2029]+")
 
@@ -153,7 +157,41 @@ def complete_context(context: Mapping[str, Any]) -> dict[str, Any]:
     full["level"] = _complete(full["level"], LEVEL_KEYS)
     full["articles"] = [_complete(item, ARTICLE_KEYS) for item in full["articles"] or []]
     full["errors"] = list(full["errors"] or [])
+    full["reasons"] = [_complete_reason(item) for item in full["reasons"] or []]
+    full["refusals"] = [_complete_reason(item) for item in full["refusals"] or []]
     return full
+
+
+def _complete_reason(value: Any) -> Any:
+    """A reason with code, params (a dictionary) and text; a plain string stays as it is."""
+    if not isinstance(value, Mapping):
+        return value
+    full = {**{key: None for key in REASON_KEYS}, **value}
+    full["params"] = dict(full["params"] or {})
+    if full["text"] is None:
+        full["text"] = full["code"] or ""
+    return full
+
+
+#: Sample values of reason parameters, by name (a name not listed gets "sample").
+_SAMPLE_PARAMS: dict[str, Any] = {
+    "tag": "[colour=blue]", "name": "urgency", "value": "extreme", "address": "eve@example.com", "level": 2,
+    "levels": "1, 2, 3", "allowed": "critical, high, normal, low", "slug": "vpn-rest", "ticket": 42,
+    "sender": "alice@example.org", "domain": "example.org", "after": "4h", "urgency": "high",
+    "requester": "user@example.com",
+}
+#: A code no template knows: it must still render (its English text, or the code).
+_SAMPLE_UNKNOWN = {"code": "maildesk-sample-unknown", "params": {"value": 1},
+                   "text": "a reason no template has a sentence for"}
+
+
+def sample_reasons() -> list[dict[str, Any]]:
+    """One reason of every code with sample parameters, one refused command whose text was held back,
+    and one code no template knows: rendering them checks each language's sentence for each code."""
+    reasons = [Reason.of(code, **{name: _SAMPLE_PARAMS.get(name, "sample") for name in reason_parameters(code)})
+               for code in REASON_TEXTS]
+    held = Reason.of("no_such_article", slug="vpn-rest", held_back=True)
+    return [*(reason.as_context() for reason in reasons), held.as_context(), dict(_SAMPLE_UNKNOWN)]
 
 
 def _sample_report() -> dict[str, Any]:
@@ -203,25 +241,28 @@ def sample_context(name: str, *, sparse: bool = False) -> dict[str, Any]:
         "article": {"slug": "vpn-reset", "title": "Resetting your VPN password",
                     "body": "1. Open the self-service portal.\n2. Choose \"Reset\"."},
         "level": {"id": 2, "name": "Back desk", "address": "support-l2@example.org"},
-        "errors": ["[urgency=extreme]: \"extreme\" is not one of critical, high, normal, low"],
-        "reason": "no technician reply within 4h",
+        "errors": [reason["text"] for reason in sample_reasons()],
+        "refusals": sample_reasons(),
+        "reason": "; ".join(reason["text"] for reason in sample_reasons()),
+        "reasons": sample_reasons(),
         "report": None,
     }
     if name == "report":
-        context.update(ticket=None, message=None, articles=[], article=None, level=None, errors=[])
+        context.update(ticket=None, message=None, articles=[], article=None, level=None, errors=[], refusals=[],
+                       reason=None, reasons=[])
         context["report"] = _sample_report()
         return context
     if sparse:
         assert ticket is not None
         ticket.update(subject="", level_name=None, category=None, application=None, assignee=None,
                       closed_at=None, time_spent="0m")
-        context.update(articles=[], article=None, reason=None)
+        context.update(articles=[], article=None, reason=None, reasons=[])
         if name not in ("ack", "reply", "forward"):
             context["message"] = None
         if name not in ("notify_level", "escalated"):
             context["level"] = None
         if name != "command_error":
-            context["errors"] = []
+            context.update(errors=[], refusals=[])
         else:
             context["ticket"] = None  # a command mail that names no ticket
     return context

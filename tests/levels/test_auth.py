@@ -13,11 +13,14 @@ From is accepted there by design; ``dkim_required`` is what closes that gap.
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.levels.helpers import (
     ALICE,
     BOB,
+    CAROL,
     LEVEL1,
     LEVEL2,
     REQUESTER,
@@ -260,5 +263,55 @@ def test_forged_from_is_refused_end_to_end_and_the_real_technician_is_told(desk,
         assert [e["from"] for e in shown["events"] if e["type"] == "command"] == [BOB]
         assert not [m for m in sink.parsed() if m["To"] == REQUESTER and "Commands" in str(m["Subject"])]
         assert len([m for m in sink.parsed() if m["To"] == ALICE and "Commands" in str(m["Subject"])]) == 1
+    finally:
+        desk.stop()
+
+
+@pytest.mark.slow
+def test_requester_limits_end_to_end(desk, sink):
+    from tests.support import wait_until
+
+    other = "other@client.com"
+
+    def events_from(number, sender):
+        return [e for e in desk.ticket(number)["events"] if e["from"] == sender and e["type"] == "message"]
+
+    def command_errors():
+        return [m for m in sink.parsed() if "Commands not applied" in str(m["Subject"])]
+
+    desk.start()
+    try:
+        desk.send(requester_mail(None), mail_from=REQUESTER)
+        (ticket,) = desk.wait_for_tickets(1)
+        number = ticket["number"]
+        (ack,) = sink.wait_for(lambda m: m["To"] == REQUESTER, what="acknowledgement")
+        reply_to = str(ack["Reply-To"])
+
+        # Someone else's [close], tagged with this ticket, closes nothing.
+        desk.send(requester_mail(number, "VPN down [close]", sender=other, body="Close it, please.\n"),
+                  mail_from=other, to=[LEVEL1])
+        wait_until(lambda: events_from(number, other), what="the other sender's message on the ticket")
+        shown = desk.ticket(number)
+        assert shown["status"] == "new" and shown["closed_at"] is None
+
+        # The requester's other bracketed words are subject text: nothing moves, nobody is told off.
+        desk.send(requester_mail(number, "VPN down [escalate] [level=2] [urgency=critical]",
+                                 body="Still broken, this is urgent!\n"), mail_from=REQUESTER, to=[reply_to])
+        wait_until(lambda: len(events_from(number, REQUESTER)) == 2, what="the requester's follow-up")
+        shown = desk.ticket(number)
+        assert (shown["status"], shown["level"], shown["urgency"]) == ("new", 1, "normal")
+        assert [e for e in shown["events"] if e["type"] in ("command", "escalation")] == []
+        assert "Still broken, this is urgent!" in events_from(number, REQUESTER)[-1]["text"]
+
+        # The requester's own [close] closes the ticket, with the closure mail and no error mail.
+        desk.send(requester_mail(number, "VPN down [close]", body="It works again, thanks.\n"),
+                  mail_from=REQUESTER, to=[reply_to])
+        sink.wait_for(lambda m: m["To"] == REQUESTER and "Resolved" in str(m["Subject"]), what="closure mail")
+        shown = desk.ticket(number)
+        assert shown["status"] == "closed" and shown["closed_at"] is not None
+        time.sleep(1.0)  # an error mail would be queued in the same transaction; give the outbox a moment
+        assert command_errors() == []
+        assert sink.to(CAROL) == []  # level 2 never heard of the ticket
+        assert sink.to(other) == []
     finally:
         desk.stop()

@@ -401,3 +401,118 @@ def test_timer_fires_once_across_a_restart_then_reaches_the_supervisors(tmp_path
         assert "2 (Back desk)" in body_text(lead)
     finally:
         desk.stop()
+
+
+def _escalations(shown: dict) -> list[tuple]:
+    steps = [e.get("data") or {} for e in shown["events"] if e["type"] == "escalation"]
+    return [(data.get("from"), data.get("to", data.get("level")), data.get("by")) for data in steps]
+
+
+ONE_FAST_LEVEL = """
+[[levels]]
+id = 1
+name = "Front desk"
+address = "support@example.org"
+members = ["alice@example.org", "bob@example.org"]
+escalate_after = "2s"
+
+[[levels]]
+id = 2
+name = "Back desk"
+address = "support-l2@example.org"
+members = ["carol@example.org"]
+escalate_after = "1h"
+"""
+
+
+@pytest.mark.slow
+def test_a_timer_that_fired_does_not_fire_again_after_a_restart(tmp_path, sink):
+    desk = Desk(tmp_path / "desk", sink=sink, levels=ONE_FAST_LEVEL, check_every="1s")
+    desk.start()
+    try:
+        desk.send(requester_mail(None), mail_from=REQUESTER)
+        (ticket,) = desk.wait_for_tickets(1)
+        number = ticket["number"]
+        sink.wait_for(lambda m: m["To"] == CAROL, timeout=20, what="level 2 notice from the 2s timer")
+        desk.stop()
+        assert len(sink.to(CAROL)) == 1
+        assert _escalations(desk.ticket(number)) == [(1, 2, "timer")]
+
+        desk.start()
+        time.sleep(3.5)  # three or four sweeps of the restarted daemon
+        desk.stop()
+
+        assert len(sink.to(CAROL)) == 1
+        assert sink.to(SUPERVISOR) == []
+        shown = desk.ticket(number)
+        assert shown["level"] == 2
+        assert _escalations(shown) == [(1, 2, "timer")]
+    finally:
+        desk.stop()
+
+
+# Level 2's clock is the short one: the technician who hands the ticket there and puts it pending in the
+# same mail leaves no moment in which the 2s clock could run out before the ticket is pending.
+PENDING_LEVELS = """
+[[levels]]
+id = 1
+name = "Front desk"
+address = "support@example.org"
+members = ["alice@example.org", "bob@example.org"]
+escalate_after = "1h"
+
+[[levels]]
+id = 2
+name = "Back desk"
+address = "support-l2@example.org"
+members = ["carol@example.org"]
+escalate_after = "2s"
+
+[[levels]]
+id = 3
+name = "Experts"
+address = "support-l3@example.org"
+members = ["dave@example.org"]
+escalate_after = "1h"
+"""
+
+
+@pytest.mark.slow
+def test_pending_pauses_the_escalation_clock_end_to_end_and_the_requesters_reply_restarts_it(tmp_path, sink):
+    from tests.levels.helpers import technician_mail
+
+    desk = Desk(tmp_path / "desk", sink=sink, levels=PENDING_LEVELS, check_every="1s")
+    desk.start()
+    try:
+        desk.send(requester_mail(None), mail_from=REQUESTER)
+        (ticket,) = desk.wait_for_tickets(1)
+        number = ticket["number"]
+
+        data, recipients = technician_mail(desk, number, ALICE, "[level=2] [pending]",
+                                           body="Which error message do you see?\n")
+        desk.send(data, mail_from=ALICE, to=recipients)
+        sink.wait_for(lambda m: m["To"] == CAROL, what="level 2 notice")
+        (question,) = sink.wait_for(lambda m: m["To"] == REQUESTER and "Which error message" in body_text(m),
+                                    what="the question relayed to the requester")
+        shown = desk.ticket(number)
+        assert (shown["status"], shown["level"]) == ("pending", 2)
+
+        time.sleep(4.5)  # more than twice the 2s clock, four sweeps: nothing fires while pending
+        shown = desk.ticket(number)
+        assert (shown["status"], shown["level"]) == ("pending", 2)
+        assert sink.to(DAVE) == []
+        assert [step for step in _escalations(shown) if step[2] == "timer"] == []
+
+        desk.send(requester_mail(number, body="Here it is: error 809.\n"), mail_from=REQUESTER,
+                  to=[str(question["Reply-To"])])
+        (notice,) = sink.wait_for(lambda m: m["To"] == DAVE, timeout=20, what="level 3 notice once the clock ran")
+        assert "Ticket for Experts" in str(notice["Subject"])
+        assert "no technician reply at level 2 within 2s" in body_text(notice)
+        shown = desk.ticket(number)
+        assert shown["level"] == 3 and shown["status"] == "open"
+        assert [step for step in _escalations(shown) if step[2] == "timer"] == [(2, 3, "timer")]
+        kinds = [(e["type"], (e.get("data") or {}).get("status"), (e.get("data") or {}).get("by"))
+                 for e in shown["events"]]  # in the order they happened
+        assert kinds.index(("status", "open", None)) < kinds.index(("escalation", None, "timer"))
+    finally:
+        desk.stop()
