@@ -86,6 +86,33 @@ def open_app(workdir: Path):  # noqa: ANN201 - App when maildesk.app is there, e
     return App.from_settings(settings)
 
 
+class WorkerMemory:
+    """Samples the peak RSS (VmHWM) of the app's worker processes while a block runs."""
+
+    def __init__(self, app) -> None:  # noqa: ANN001
+        self.app, self.peak_mib, self._done = app, 0.0, threading.Event()
+
+    def _sample(self) -> None:
+        while not self._done.wait(0.1):
+            executor = self.app.workers._executor if self.app.workers else None
+            for pid in list(getattr(executor, "_processes", None) or ()):
+                try:
+                    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                        if line.startswith("VmHWM:"):
+                            self.peak_mib = max(self.peak_mib, int(line.split()[1]) / 1024)
+                except OSError:
+                    pass
+
+    def __enter__(self) -> "WorkerMemory":
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self._done.set()
+        self._thread.join()
+
+
 def baseline_fetch(server: Dovecot, folder: str, batch_size: int) -> tuple[int, int, float]:
     """Raw imapclient: fetch every body of a folder in batches, store nothing; (messages, bytes, seconds)."""
     started = time.perf_counter()
@@ -209,9 +236,12 @@ def main() -> int:
 
             process_seconds = None
             if app is not None:
+                sampler = WorkerMemory(app)
                 started = time.perf_counter()
-                processed = app.process_pending()
+                with sampler:
+                    processed = app.process_pending()
                 process_seconds = time.perf_counter() - started
+                worker_rss = sampler.peak_mib
                 assert processed == stored, (processed, stored)
 
             base_messages, base_bytes, base_seconds = baseline_fetch(server, "Processed", args.batch_size)
@@ -223,7 +253,6 @@ def main() -> int:
                 app.close()  # reaps the worker processes, so their peak shows in RUSAGE_CHILDREN
             else:
                 db.dispose()
-        worker_rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
     drain_rate = stored / drain_seconds
     base_rate = base_messages / base_seconds
@@ -238,7 +267,8 @@ def main() -> int:
         print("processing to tickets: not measured (maildesk.app missing or --no-process): inbox drain only")
     print(f"peak RSS: {rss_before:.0f} MiB before the drain, {rss_after:.0f} MiB after "
           f"(+{rss_after - rss_before:.0f} MiB for {stored} messages)")
-    print(f"largest worker process (parse/render): peak RSS {worker_rss:.0f} MiB")
+    if process_seconds is not None:
+        print(f"worker processes (parse/render) while processing: largest peak RSS {worker_rss:.0f} MiB each")
     print(f"APPEND -> stored with IDLE: median {statistics.median(latencies) * 1000:.0f} ms, "
           f"min {min(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms over {len(latencies)}")
     print(f"baseline APPEND -> EXISTS pushed to a bare idling client: median "

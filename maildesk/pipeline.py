@@ -145,6 +145,10 @@ class _RenderFailed(Exception):
     """A mail of the batch could not be rendered after its message was applied: redo the batch one by one."""
 
 
+class _NeedsSavepoints(Exception):
+    """A message of an optimistic batch failed: roll the batch back and redo it with a savepoint each."""
+
+
 class Processor:
     """Drains pending inbox rows through the current pipeline, in batches of one transaction each.
 
@@ -222,11 +226,35 @@ class Processor:
             return [(inbox_id, raw) for inbox_id, raw in session.execute(query)]
 
     def _process_with_workers(self, pipeline: Pipeline, pending: list[tuple[int, bytes]]) -> list[Outcome]:
-        workers = self.workers
+        """Parse in the workers, apply here, render in the workers while the next messages are applied.
+
+        The first attempt runs without per-message savepoints (each costs two
+        statements and a flush); if any message fails or is rejected, the
+        transaction is rolled back and the batch is done again with them, so
+        a failure still touches only its own message.
+        """
         chunk = 4
-        parse_futures = workers.parse([raw for _id, raw in pending], chunk=chunk)
-        parsed_by_id: dict[int, ParsedMessage] = {}
+        parse_futures = self.workers.parse([raw for _id, raw in pending], chunk=chunk)
         ids = [inbox_id for inbox_id, _raw in pending]
+        parsed_by_id: dict[int, ParsedMessage] = {}
+
+        def parsed_of(inbox_id: int) -> ParsedMessage | None:
+            if inbox_id not in parsed_by_id:
+                position = ids.index(inbox_id)
+                try:
+                    start = position - position % chunk
+                    for offset, parsed in enumerate(parse_futures[position // chunk].result()):
+                        parsed_by_id[ids[start + offset]] = parsed
+                except Exception as exc:  # noqa: BLE001 - parse again here, where a failure quarantines
+                    log.warning("worker_parse_failed", inbox=inbox_id, error=f"{type(exc).__name__}: {exc}")
+            return parsed_by_id.get(inbox_id)
+
+        try:
+            return self._apply_with_workers(pipeline, ids, parsed_of, savepoints=False)
+        except _NeedsSavepoints:
+            return self._apply_with_workers(pipeline, ids, parsed_of, savepoints=True)
+
+    def _apply_with_workers(self, pipeline: Pipeline, ids: list[int], parsed_of, *, savepoints: bool) -> list[Outcome]:
         outcomes: list[Outcome] = []
         outbox = OutboxBatch()
         renders: list[tuple[int, int, Future]] = []  # (first draft, end, future)
@@ -236,16 +264,11 @@ class Processor:
             # Another daemon (PostgreSQL) may have taken some of these rows since: claim what is left.
             rows = session.scalars(self._pending_query(len(ids), ids)).all()
             for row in rows:
-                position = ids.index(row.id)
-                if row.id not in parsed_by_id:
-                    try:
-                        chunk_start = position - position % chunk
-                        for offset, parsed in enumerate(parse_futures[position // chunk].result()):
-                            parsed_by_id[ids[chunk_start + offset]] = parsed
-                    except Exception as exc:  # noqa: BLE001 - parse again here, where a failure quarantines
-                        log.warning("worker_parse_failed", inbox=row.id, error=f"{type(exc).__name__}: {exc}")
-                outcomes.append(self._process_row(session, pipeline, row, outbox, render=False,
-                                                  parsed=parsed_by_id.get(row.id)))
+                if savepoints:
+                    outcome = self._process_row(session, pipeline, row, outbox, render=False, parsed=parsed_of(row.id))
+                else:
+                    outcome = self._process_row_optimistically(session, pipeline, row, outbox, parsed_of(row.id))
+                outcomes.append(outcome)
                 if outbox.mark() - rendered >= self.RENDER_CHUNK:
                     # Rendered in a worker while the next messages are applied here.
                     renders.append(self._render_in_worker(pipeline, desk, outbox, rendered))
@@ -267,6 +290,17 @@ class Processor:
                     mail.subject, mail.raw = subject, raw
             store_drafts(session, outbox.drafts)
         return outcomes
+
+    def _process_row_optimistically(self, session: Session, pipeline: Pipeline, row: InboxMessage,
+                                    outbox: OutboxBatch, parsed: ParsedMessage | None) -> Outcome:
+        """Apply one message with no savepoint; any failure or rejection asks for the careful way."""
+        now = _utcnow()
+        try:
+            with session.no_autoflush:
+                change = pipeline.process(session, row, now, outbox, parsed)
+        except Exception as exc:  # noqa: BLE001 - Rejected included: it must not leave half a message behind
+            raise _NeedsSavepoints(row.id) from exc
+        return self._mark_done(row, change, now)
 
     def _render_in_worker(self, pipeline: Pipeline, desk, outbox: OutboxBatch, first: int) -> tuple[int, int, Future]:
         jobs = [MailJob.of(d) for d in outbox.drafts[first:]]
@@ -290,6 +324,10 @@ class Processor:
             outbox.rollback_to(mark)
             log.exception("message_quarantined", inbox=row.id, message_key=row.message_key)
             return self._quarantine(session, row, f"{type(exc).__name__}: {exc}"[:2000], "held", now)
+        return self._mark_done(row, change, now)
+
+    @staticmethod
+    def _mark_done(row: InboxMessage, change: TicketChange | None, now: datetime) -> Outcome:
         row.state, row.processed_at = "done", now
         if change is not None:  # None: applied before, and the row already names its ticket
             row.ticket = change.ticket.number
