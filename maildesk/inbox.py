@@ -7,6 +7,7 @@ is the ledger that makes redelivery idempotent.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from sqlalchemy import insert, select
@@ -29,14 +30,66 @@ def _row(key: str, raw: RawMessage) -> dict:
             "rcpt_tos": list(raw.rcpt_tos), "raw": raw.data, "state": "pending"}
 
 
+class _Waiting:
+    """One message waiting for the group commit that stores it."""
+
+    def __init__(self, raw: RawMessage) -> None:
+        self.raw = raw
+        self.done = threading.Event()
+        self.result: Accepted | None = None
+        self.error: BaseException | None = None
+
+
 class Inbox:
-    """Written with Core statements: this is the path every intake waits on before it says yes."""
+    """Written with Core statements: this is the path every intake waits on before it says yes.
+
+    Messages arriving together (several SMTP sessions, an IMAP batch) are
+    stored by one transaction, one commit and one fsync: the first caller
+    writes whatever the others queued meanwhile (a group commit), and each
+    caller returns only once its own message is committed.
+    """
 
     def __init__(self, db: Database) -> None:
         self.db = db
+        self._lock = threading.Lock()
+        self._queue: list[_Waiting] = []
+        self._writing = False
 
     def accept(self, raw: RawMessage) -> Accepted:
         """Store the message durably (or find it already stored); raises if storage fails."""
+        mine = _Waiting(raw)
+        with self._lock:
+            self._queue.append(mine)
+            leader = not self._writing
+            self._writing = True
+        if leader:
+            self._write_queued()
+        mine.done.wait()
+        if mine.error is not None:
+            raise mine.error
+        return mine.result
+
+    def _write_queued(self) -> None:
+        """Store what is queued, in groups, until the queue is empty."""
+        while True:
+            with self._lock:
+                group, self._queue = self._queue, []
+                if not group:
+                    self._writing = False
+                    return
+            try:
+                results = self.accept_many([waiting.raw for waiting in group]) if len(group) > 1 \
+                    else [self._accept_one(group[0].raw)]
+            except BaseException as exc:  # noqa: BLE001 - every waiting caller must hear of it
+                for waiting in group:
+                    waiting.error = exc
+                    waiting.done.set()
+                continue
+            for waiting, result in zip(group, results, strict=True):
+                waiting.result = result
+                waiting.done.set()
+
+    def _accept_one(self, raw: RawMessage) -> Accepted:
         key = message_key(raw.data)
         for _attempt in range(3):
             try:
@@ -69,4 +122,4 @@ class Inbox:
                     results.append(Accepted(known[key], duplicate=False))
                 return results
         except IntegrityError:
-            return [self.accept(raw) for raw in raws]
+            return [self._accept_one(raw) for raw in raws]

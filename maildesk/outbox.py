@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
 import structlog
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import Settings
@@ -25,6 +25,10 @@ from maildesk.types import Notification
 
 log = structlog.get_logger("maildesk.outbox")
 CLAIM_FOR = timedelta(minutes=5)
+# Built once: it runs for every automatic mail.
+_RECENT_AUTOMATIC = select(func.count()).select_from(Outbox).where(
+    Outbox.to_addr == bindparam("address"), Outbox.automatic.is_(True), Outbox.status.in_(("queued", "sent")),
+    Outbox.created_at > bindparam("since"))
 
 
 def _utcnow() -> datetime:
@@ -52,11 +56,7 @@ def _suppression_reason(session: Session, notification: Notification, settings: 
     if notification.automatic:
         cap = settings.security.auto_mail_per_recipient_per_hour
         recent = session.connection().scalar(
-            select(func.count()).select_from(Outbox).where(
-                Outbox.to_addr == address, Outbox.automatic.is_(True), Outbox.status.in_(("queued", "sent")),
-                Outbox.created_at > now - timedelta(hours=1),
-            )
-        ) + pending_automatic
+            _RECENT_AUTOMATIC, {"address": address, "since": now - timedelta(hours=1)}) + pending_automatic
         if recent >= cap:
             return f"hourly cap of {cap} automatic mails to {address} reached"
     return None

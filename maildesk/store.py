@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -16,6 +16,18 @@ from maildesk.models import AttachmentRow, Event, KbArticle, KbTerm, ThreadMessa
 from maildesk.types import Article, Attachment, TicketView
 
 MAX_EVENT_TEXT = 200_000
+
+# The per-message lookups, built once: building a statement costs more than running it on an index.
+_THREAD_TICKETS = select(ThreadMessage.message_id, ThreadMessage.ticket) \
+    .where(ThreadMessage.message_id.in_(bindparam("ids", expanding=True)))
+_EVENTS_FOR_MESSAGE = select(func.count()).select_from(Event) \
+    .where(Event.ticket == bindparam("ticket"), Event.message_id == bindparam("message_id"))
+_SHARED = func.count().label("shared")
+_BEST_ARTICLES = select(KbTerm.article_id, _SHARED).where(KbTerm.term.in_(bindparam("words", expanding=True))) \
+    .group_by(KbTerm.article_id).order_by(_SHARED.desc(), KbTerm.article_id).limit(bindparam("limit")).subquery()
+_SUGGESTIONS = select(KbArticle.slug, KbArticle.title, KbArticle.body) \
+    .join(_BEST_ARTICLES, KbArticle.id == _BEST_ARTICLES.c.article_id) \
+    .order_by(_BEST_ARTICLES.c.shared.desc(), KbArticle.id)
 
 
 class TicketStore:
@@ -42,9 +54,7 @@ class TicketStore:
         ids = [mid for mid in dict.fromkeys(message_ids) if mid][:50]
         if not ids:
             return None
-        found = dict(self._connection.execute(
-            select(ThreadMessage.message_id, ThreadMessage.ticket).where(ThreadMessage.message_id.in_(ids))
-        ).all())
+        found = dict(self._connection.execute(_THREAD_TICKETS, {"ids": ids}).all())
         return next((found[mid] for mid in ids if mid in found), None)
 
     # -- tickets -------------------------------------------------------------
@@ -117,9 +127,7 @@ class TicketStore:
             self._connection.execute(insert(Event), rows)
 
     def has_event_for_message(self, number: int, message_id: str) -> bool:
-        return self._connection.scalar(
-            select(func.count()).select_from(Event).where(Event.ticket == number, Event.message_id == message_id)
-        ) > 0
+        return self._connection.scalar(_EVENTS_FOR_MESSAGE, {"ticket": number, "message_id": message_id}) > 0
 
     # -- knowledge base --------------------------------------------------------
 
@@ -140,18 +148,8 @@ class TicketStore:
         words = keywords(text)[:8]
         if not words:
             return ()
-        shared = func.count().label("shared")
-        best = self._connection.execute(
-            select(KbTerm.article_id, shared).where(KbTerm.term.in_(words)).group_by(KbTerm.article_id)
-            .order_by(shared.desc(), KbTerm.article_id).limit(limit)
-        ).all()
-        if not best:
-            return ()
-        rows = {a.id: a for a in self._connection.execute(
-            select(KbArticle.id, KbArticle.slug, KbArticle.title, KbArticle.body)
-            .where(KbArticle.id.in_([b[0] for b in best])))}
-        return tuple(Article(slug=a.slug, title=a.title, body=a.body, excerpt=_excerpt(a.body))
-                     for article_id, _count in best if (a := rows.get(article_id)) is not None)
+        rows = self._connection.execute(_SUGGESTIONS, {"words": words, "limit": limit}).all()
+        return tuple(Article(slug=a.slug, title=a.title, body=a.body, excerpt=_excerpt(a.body)) for a in rows)
 
     # -- views -----------------------------------------------------------------
 

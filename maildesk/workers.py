@@ -12,6 +12,9 @@ calling process, where failures have their usual consequences.
 from __future__ import annotations
 
 import multiprocessing
+import os
+import threading
+import time
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -50,8 +53,25 @@ _renderers: dict[TemplateSet, Renderer] = {}  # in a worker: the templates of th
 _senders: dict[tuple, OutboxSender] = {}  # in a worker: the outbox sender, with its open relay connection
 
 
-def _init_worker(log_level: str, json_logs: bool) -> None:
+def _init_worker(log_level: str, json_logs: bool, owner: int) -> None:
     configure_logging(log_level, json=json_logs)
+    threading.Thread(target=_exit_with_owner, args=(owner,), name="owner-watch", daemon=True).start()
+
+
+def _exit_with_owner(owner: int) -> None:
+    """Leave when the process that owns the pool is gone.
+
+    A worker waits on its task queue forever, and the forkserver waits for its
+    workers: a daemon killed with SIGKILL would otherwise leave both behind.
+    """
+    while True:
+        time.sleep(1)
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            os._exit(0)
+        except PermissionError:
+            pass  # the pid exists (a process of another user took it only if ours is gone; rare enough)
 
 
 def _parse_chunk(raws: Sequence[bytes]) -> list[ParsedMessage]:
@@ -103,7 +123,7 @@ class WorkerPool:
             context.set_forkserver_preload(["maildesk.workers"])
             level, json_logs = logging_settings()
             self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                                 initializer=_init_worker, initargs=(level, json_logs))
+                                                 initializer=_init_worker, initargs=(level, json_logs, os.getpid()))
         return self._executor
 
     def _submit(self, function, *args) -> Future:

@@ -111,3 +111,41 @@ def test_a_worker_killed_between_bursts_is_replaced_and_nothing_is_lost(tmp_path
         assert len(desk.json("tickets", "list")) == 15
     finally:
         app.close()
+
+
+def worker_pids(process: subprocess.Popen) -> list[int]:
+    """The daemon's forkserver and the workers below it."""
+    found: list[int] = []
+    pending = [process.pid]
+    while pending:
+        pid = pending.pop()
+        for task in Path(f"/proc/{pid}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            found.extend(children)
+            pending.extend(children)
+    return found
+
+
+def test_workers_leave_when_the_daemon_is_killed(tmp_path):
+    import time
+
+    from .support import wait_until
+
+    desk = Desk(tmp_path / "desk", extra="\n[processing]\nworkers = 1\n")
+    app = App.from_config(desk.config)
+    accept_burst(app, 8, "waiting")  # stored before the start: the daemon's first batch starts the pool
+    app.close()
+    desk.start()
+    try:
+        wait_until(lambda: len(worker_pids(desk.process)) >= 2, what="the forkserver and a worker")
+        helpers = worker_pids(desk.process)
+    finally:
+        desk.process.kill()  # SIGKILL: no clean shutdown of the pool
+        desk.process.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in helpers):
+        time.sleep(0.2)
+    assert not [pid for pid in helpers if Path(f"/proc/{pid}").exists()]
