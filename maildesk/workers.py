@@ -126,6 +126,12 @@ class WorkerPool:
                                                  initializer=_init_worker, initargs=(level, json_logs, os.getpid()))
         return self._executor
 
+    def start(self) -> None:
+        """Start every worker now rather than on first use (a backlog import knows it will need them)."""
+        pool = self._pool()
+        for _ in range(self.workers):
+            pool.submit(int)  # the pool starts its processes as work arrives
+
     def _submit(self, function, *args) -> Future:
         """Submit to the pool; a pool broken by a dead worker (OOM killer, kill -9) is replaced once."""
         try:

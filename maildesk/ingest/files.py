@@ -21,33 +21,17 @@ EX_OK, EX_TEMPFAIL = 0, 75
 BATCH = 100
 
 
-def _mbox_messages(path: str) -> Iterator[bytes]:
+def _open_backlog(path: str, kind: str):
+    """The mailbox, opened once: its table of contents is read once, for the count and the messages."""
     import mailbox
 
-    box = mailbox.mbox(path, create=False)
-    try:
-        for key in box.iterkeys():
-            yield box.get_bytes(key)
-    finally:
-        box.close()
+    return mailbox.mbox(path, create=False) if kind == "mbox" else mailbox.Maildir(path, factory=None, create=False)
 
 
-def _maildir_messages(path: str) -> Iterator[bytes]:
-    import mailbox
-
-    box = mailbox.Maildir(path, factory=None, create=False)
-    for key in sorted(box.iterkeys()):
+def _backlog_messages(box, kind: str) -> Iterator[bytes]:
+    keys = box.iterkeys() if kind == "mbox" else sorted(box.iterkeys())
+    for key in keys:
         yield box.get_bytes(key)
-
-
-def _count(path: str, kind: str) -> int | None:
-    import mailbox
-
-    try:
-        box = mailbox.mbox(path, create=False) if kind == "mbox" else mailbox.Maildir(path, factory=None, create=False)
-        return len(box)
-    except Exception:  # noqa: BLE001 - the bar just has no total then
-        return None
 
 
 def _store(app: App, data: bytes, source: str, mail_from: str | None = None,
@@ -109,10 +93,13 @@ def _import_backlog(app: App, path: str, kind: str, progress: bool) -> int:
     """Store and process a backlog in batches: one transaction per batch, bounded memory."""
     from tqdm import tqdm
 
-    messages = _mbox_messages(path) if kind == "mbox" else _maildir_messages(path)
+    if app.workers is not None:
+        app.workers.start()  # the workers boot while the backlog's table of contents is read
+    box = _open_backlog(path, kind)
+    messages = _backlog_messages(box, kind)
     failed = 0
     batch: list[bytes] = []
-    with tqdm(total=_count(path, kind), unit="msg", disable=not progress, desc=f"importing {kind}",
+    with tqdm(total=len(box), unit="msg", disable=not progress, desc=f"importing {kind}",
               file=sys.stderr) as bar:
         def flush() -> None:
             nonlocal failed
@@ -130,6 +117,7 @@ def _import_backlog(app: App, path: str, kind: str, progress: bool) -> int:
                 flush()
         if batch:
             flush()
+    box.close()
     _send(app.finish_sending)
     if failed:
         print(f"maildesk: {failed} message(s) could not be stored; import again to retry them "
