@@ -40,6 +40,13 @@ class Daemon:
         self._scheduler = None
         self._scheduled_every = None
         self.ports: list[int] = []
+        self._processing = None  # the processing process, when [processing] workers > 0
+
+    def _stored(self) -> None:
+        """An intake stored a message (or a pipe client nudged us): wake whoever processes."""
+        self.inbox_wakeup.set()
+        if self._processing is not None:
+            self._processing.wake()
 
     @property
     def settings(self) -> Settings:
@@ -78,8 +85,21 @@ class Daemon:
         try:
             if sweep(self.app.db, self.app.pipeline, datetime.now(timezone.utc)):
                 self.outbox_wakeup.set()
+                if self._processing is not None:
+                    self._processing.wake()
         except Exception as exc:  # noqa: BLE001 - the next run tries again
             log.error("timer_sweep_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _start_processing(self) -> None:
+        """The processor and sender: in a process of their own when there are workers, else threads here."""
+        if self.settings.workers > 0:
+            from maildesk.processing import ProcessingProcess
+
+            self._processing = ProcessingProcess(self.settings.path.resolve())
+            self._processing.start()
+        else:
+            self._start_thread("processor", self._process_loop)
+            self._start_thread("sender", self._send_loop)
 
     def _start_thread(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
@@ -94,7 +114,7 @@ class Daemon:
         if database is None:
             return
         stack.callback(hold_daemon_lock(database).close)
-        listener = WakeListener(database, self.inbox_wakeup.set)
+        listener = WakeListener(database, self._stored)
         if listener.start():
             stack.callback(listener.close)
 
@@ -104,7 +124,7 @@ class Daemon:
         from maildesk.ingest.imap import ImapPoller
 
         for account in self.settings.imap:
-            poller = ImapPoller(account, self.app.inbox, self.app.db, on_stored=self.inbox_wakeup.set)
+            poller = ImapPoller(account, self.app.inbox, self.app.db, on_stored=self._stored)
             self._start_thread(f"imap-{account.name}", lambda p=poller: p.run(self.stop))
 
     def _start_scheduler(self):
@@ -140,6 +160,8 @@ class Daemon:
         finally:
             notify("READY=1")
         self._reschedule()
+        if self._processing is not None:
+            self._processing.reload()  # it loads the same files, which passed the checks just now
         log.info("config_reloaded", rules=len(self.app.pipeline.ruleset.rules))
         return True
 
@@ -182,19 +204,18 @@ class Daemon:
         # Taken before accepting anything, so that an edit made as soon as we listen is seen as a change.
         watched = self._watched_files() if self.watch else {}
         async with AsyncExitStack() as stack:
+            stack.callback(self._join_threads)
+            self._start_processing()  # before listening: it must hold the files this process checked
             servers = []
             for intake in self.settings.smtp:
                 domains = intake.domains or tuple(self.settings.desk_domains)
                 handler = IntakeHandler(self.app.inbox, domains=domains, protocol=intake.protocol,
-                                        on_stored=self.inbox_wakeup.set)
+                                        on_stored=self._stored)
                 server = await start_listener(intake, handler, hostname=hostname)
                 self.handlers.append(handler)
                 self.ports.append(server.sockets[0].getsockname()[1])
                 servers.append(server)
-            stack.callback(self._join_threads)
             self._listen_for_pipe_clients(stack)
-            self._start_thread("processor", self._process_loop)
-            self._start_thread("sender", self._send_loop)
             self._start_imap()
             self._scheduler = self._start_scheduler()
             stack.callback(self._scheduler.shutdown, wait=True)
@@ -205,9 +226,11 @@ class Daemon:
             while not self._stop_requested.is_set():
                 reload_wait = asyncio.create_task(self._reload_requested.wait())
                 stop_wait = asyncio.create_task(self._stop_requested.wait())
-                await asyncio.wait({reload_wait, stop_wait}, return_when=asyncio.FIRST_COMPLETED)
+                await asyncio.wait({reload_wait, stop_wait}, return_when=asyncio.FIRST_COMPLETED, timeout=1)
                 reload_wait.cancel()
                 stop_wait.cancel()
+                if self._processing is not None:
+                    self._processing.check()
                 if self._reload_requested.is_set() and not self._stop_requested.is_set():
                     self._reload_requested.clear()
                     await loop.run_in_executor(None, self.reload)
@@ -228,6 +251,8 @@ class Daemon:
         return 0
 
     def _join_threads(self) -> None:
+        if self._processing is not None:
+            self._processing.stop()
         self.stop.set()
         self.inbox_wakeup.set()
         self.outbox_wakeup.set()

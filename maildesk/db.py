@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import os
 import threading
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +65,44 @@ def create_db_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
 
 
+class _WriterTurn:
+    """Whose turn it is to write to a SQLite database.
+
+    SQLite has one writer at a time, and a writer that finds it busy sleeps in
+    SQLite's busy handler in growing steps, leaving the lock idle after it is
+    freed. Threads of this process queue on a lock, and processes (the
+    daemon's listeners and its processing process) on an flock beside the
+    database, which the kernel hands over at once.
+    """
+
+    def __init__(self, database: Path | None) -> None:
+        self._threads = threading.RLock()
+        self._file = database.with_name(database.name + ".writer") if database is not None else None
+        self._handle = None
+        self._depth = 0
+
+    def __enter__(self) -> None:
+        self._threads.acquire()
+        self._depth += 1
+        if self._depth == 1 and self._file is not None:
+            if self._handle is None:
+                self._file.parent.mkdir(parents=True, exist_ok=True)
+                self._handle = os.open(self._file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+                self._closer = weakref.finalize(self, os.close, self._handle)
+            fcntl.flock(self._handle, fcntl.LOCK_EX)
+
+    def __exit__(self, *exc) -> None:  # noqa: ANN002
+        self._depth -= 1
+        if self._depth == 0 and self._handle is not None:
+            fcntl.flock(self._handle, fcntl.LOCK_UN)
+        self._threads.release()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._closer()
+            self._handle = None
+
+
 class Database:
     """One engine and its session factory; pass it to whatever needs storage."""
 
@@ -70,9 +110,7 @@ class Database:
         self.url = url
         self.engine = create_db_engine(url)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
-        # SQLite has one writer at a time. Threads of this process queue here, in order, instead of in
-        # SQLite's busy handler, which sleeps in growing steps and leaves the lock idle after it is freed.
-        self._writer = threading.RLock() if not self.is_postgres else contextlib.nullcontext()
+        self._writer = _WriterTurn(_sqlite_path(url)) if not self.is_postgres else contextlib.nullcontext()
 
     @property
     def is_postgres(self) -> bool:
@@ -86,6 +124,8 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if isinstance(self._writer, _WriterTurn):
+            self._writer.close()
 
     # -- schema -------------------------------------------------------------
 

@@ -55,15 +55,19 @@ _senders: dict[tuple, OutboxSender] = {}  # in a worker: the outbox sender, with
 
 def _init_worker(log_level: str, json_logs: bool, owner: int) -> None:
     configure_logging(log_level, json=json_logs)
+    watch_owner(owner)
+
+
+def watch_owner(owner: int) -> None:
+    """In a helper process: leave when the process that owns it is gone.
+
+    A worker waits on its task queue forever, and the forkserver waits for its
+    workers: a daemon killed with SIGKILL would otherwise leave them behind.
+    """
     threading.Thread(target=_exit_with_owner, args=(owner,), name="owner-watch", daemon=True).start()
 
 
 def _exit_with_owner(owner: int) -> None:
-    """Leave when the process that owns the pool is gone.
-
-    A worker waits on its task queue forever, and the forkserver waits for its
-    workers: a daemon killed with SIGKILL would otherwise leave both behind.
-    """
     while True:
         time.sleep(1)
         try:
