@@ -152,16 +152,6 @@ def store_drafts(session: Session, drafts: list[DraftMail]) -> None:
     ])
 
 
-def queue(session: Session, notification: Notification, *, renderer: Renderer, settings: Settings,
-          now: datetime) -> DraftMail:
-    """Render, compose and store one mail now (the timer sweep, and batches too small for the workers)."""
-    batch = OutboxBatch()
-    mail = draft(session, notification, settings=settings, now=now, batch=batch)
-    fill_drafts(batch.drafts, renderer, settings)
-    store_drafts(session, batch.drafts)
-    return mail
-
-
 def fill_drafts(drafts: list[DraftMail], renderer: Renderer, settings: Settings) -> None:
     """Render and compose drafts in this process (``workers`` does the same in a pool)."""
     for mail, (subject, raw) in zip(drafts, render_mails(renderer, MailJob.desk_of(settings),

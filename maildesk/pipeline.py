@@ -35,7 +35,16 @@ log = structlog.get_logger("maildesk.pipeline")
 
 
 class Rejected(Exception):
-    """A message kept in quarantine on purpose (a drop rule, an orphan bounce)."""
+    """A message kept in quarantine on purpose (a drop rule, an orphan bounce).
+
+    ``suppressions`` are bounce suppressions to record all the same: the
+    message's own changes are rolled back, but an address that bounced for
+    good must stop getting automatic mail even if the report matched no ticket.
+    """
+
+    def __init__(self, reason: str, suppressions: tuple[tuple[str, datetime, str], ...] = ()) -> None:
+        super().__init__(reason)
+        self.suppressions = suppressions
 
 
 @dataclass(frozen=True)
@@ -124,13 +133,16 @@ class Pipeline:
 
     def _bounce(self, store: TicketStore, parsed, ticket_number: int | None, ctx) -> TicketChange:
         report = parsed.delivery_report
+        suppressions = ()
         if report.permanent:
             until = ctx.now + self.settings.security.bounce_suppress
-            for address in report.failed:
-                suppress_address(store.session, address, until, (report.diagnostic or "permanent delivery failure")[:500])
+            why = (report.diagnostic or "permanent delivery failure")[:500]
+            suppressions = tuple((address, until, why) for address in report.failed)
+            for address, _until, _why in suppressions:
+                suppress_address(store.session, address, until, why)
         if ticket_number is None:
             raise Rejected("delivery report that belongs to no ticket"
-                           + (f" (failed: {', '.join(report.failed)})" if report.failed else ""))
+                           + (f" (failed: {', '.join(report.failed)})" if report.failed else ""), suppressions)
         ticket = store.get_ticket(ticket_number)
         change = apply.note_bounce(store, ticket, parsed, ctx)
         log.info("bounce_noted", ticket=ticket_number, failed=list(report.failed), permanent=report.permanent)
@@ -319,6 +331,8 @@ class Processor:
                     fill_drafts(outbox.drafts[mark:], pipeline.renderer, pipeline.settings)
         except Rejected as exc:
             outbox.rollback_to(mark)
+            for address, until, why in exc.suppressions:
+                suppress_address(session, address, until, why)
             return self._quarantine(session, row, str(exc), "rejected", now)
         except Exception as exc:  # noqa: BLE001 - anything unprocessable goes to quarantine, with why
             outbox.rollback_to(mark)

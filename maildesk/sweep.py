@@ -19,7 +19,7 @@ from maildesk.config import Settings, format_duration
 from maildesk.db import Database
 from maildesk.models import Ticket
 from maildesk.notify.plan import plan
-from maildesk.outbox import queue
+from maildesk.outbox import OutboxBatch, draft, fill_drafts, store_drafts
 from maildesk.store import TicketStore
 from maildesk.types import Reason, TicketChange
 
@@ -77,6 +77,7 @@ def sweep(db: Database, pipeline, now: datetime, *, batch: int = 500) -> int:
                 query = query.with_for_update(skip_locked=True)
             tickets = list(session.scalars(query))
             store = TicketStore(session)
+            outbox = OutboxBatch()
             # One flush at commit for the whole batch, not one per lookup the mail queueing does.
             with session.no_autoflush:
                 for ticket in tickets:
@@ -88,10 +89,13 @@ def sweep(db: Database, pipeline, now: datetime, *, batch: int = 500) -> int:
                         # executemany instead of one statement per ticket.
                         flag_modified(ticket, column)
                     for notification in plan(change, settings, pipeline.secret):
-                        row = queue(session, notification, renderer=pipeline.renderer, settings=settings, now=now)
-                        store.record_sent(row.message_id, ticket.number)
+                        mail = draft(session, notification, settings=settings, now=now, batch=outbox)
+                        store.record_sent(mail.message_id, ticket.number)
                     moved += 1
                 store.flush()
+                # The batch's mail rendered, then written by one multi-row INSERT.
+                fill_drafts(outbox.drafts, pipeline.renderer, settings)
+                store_drafts(session, outbox.drafts)
         handled += moved
         if len(tickets) < batch or not moved:
             return handled

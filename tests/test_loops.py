@@ -238,3 +238,12 @@ def test_crlf_in_subject_or_name_injects_no_header(app):
     ack, = outbox(app, template="ack")
     assert ack.to_addr == "eve@client.com"
     assert "Hi Bcc: evil@x.com" in email.message_from_bytes(ack.raw, policy=email.policy.default)["Subject"]
+
+
+def test_a_permanent_dsn_for_nothing_we_sent_still_stops_automatic_mail_to_that_address(app):
+    outcome = deliver(app, make_dsn("<never-sent@example.org>", "stranger@client.com"), mail_from="")
+    assert outcome.state == "rejected"
+    later = deliver(app, make_message(subject="Hello?", sender="stranger@client.com"), mail_from="stranger@client.com")
+    assert later.state == "done"
+    ack, = outbox(app, to="stranger@client.com", template="ack")
+    assert ack.status == "suppressed" and "bounced" in ack.last_error
