@@ -122,21 +122,22 @@ class SmtpSink:
 
 # -- the desk ---------------------------------------------------------------------------
 
-DEFAULT_LEVELS = """
-[[levels]]
-id = 1
-name = "Front desk"
-address = "support@example.org"
-members = ["alice@example.org", "bob@example.org"]
-escalate_after = "4h"
+_LEVEL_NAMES = ((1, "Front desk", "support@example.org"), (2, "Back desk", "support-l2@example.org"),
+                (3, "Experts", "support-l3@example.org"))
 
-[[levels]]
-id = 2
-name = "Back desk"
-address = "support-l2@example.org"
-members = ["carol@example.org"]
-escalate_after = "1d"
-"""
+
+def levels_toml(*levels: tuple[tuple[str, ...], str]) -> str:
+    """``[[levels]]`` tables: the Nth (members, escalate_after) is level N, with its usual name and address."""
+    tables = []
+    for (number, name, address), (members, escalate_after) in zip(_LEVEL_NAMES, levels, strict=False):
+        listed = ", ".join(f'"{member}"' for member in members)
+        tables.append(f'[[levels]]\nid = {number}\nname = "{name}"\naddress = "{address}"\n'
+                      f'members = [{listed}]\nescalate_after = "{escalate_after}"\n')
+    return "\n" + "\n".join(tables)
+
+
+FRONT_DESK = ("alice@example.org", "bob@example.org")
+DEFAULT_LEVELS = levels_toml((FRONT_DESK, "4h"), (("carol@example.org",), "1d"))
 
 
 class Desk:

@@ -25,23 +25,9 @@ from tests.levels.helpers import (
     parse,
     requester_mail,
 )
-from tests.support import Desk, postgres_url
+from tests.support import FRONT_DESK, Desk, levels_toml, postgres_url
 
-FAST_LEVELS = """
-[[levels]]
-id = 1
-name = "Front desk"
-address = "support@example.org"
-members = ["alice@example.org", "bob@example.org"]
-escalate_after = "2s"
-
-[[levels]]
-id = 2
-name = "Back desk"
-address = "support-l2@example.org"
-members = ["carol@example.org", "dave@example.org"]
-escalate_after = "3s"
-"""
+FAST_LEVELS = levels_toml((FRONT_DESK, "2s"), (("carol@example.org", "dave@example.org"), "3s"))
 DAVE = "dave@example.org"
 
 
@@ -408,21 +394,7 @@ def _escalations(shown: dict) -> list[tuple]:
     return [(data.get("from"), data.get("to", data.get("level")), data.get("by")) for data in steps]
 
 
-ONE_FAST_LEVEL = """
-[[levels]]
-id = 1
-name = "Front desk"
-address = "support@example.org"
-members = ["alice@example.org", "bob@example.org"]
-escalate_after = "2s"
-
-[[levels]]
-id = 2
-name = "Back desk"
-address = "support-l2@example.org"
-members = ["carol@example.org"]
-escalate_after = "1h"
-"""
+ONE_FAST_LEVEL = levels_toml((FRONT_DESK, "2s"), (("carol@example.org",), "1h"))
 
 
 @pytest.mark.slow
@@ -453,28 +425,7 @@ def test_a_timer_that_fired_does_not_fire_again_after_a_restart(tmp_path, sink):
 
 # Level 2's clock is the short one: the technician who hands the ticket there and puts it pending in the
 # same mail leaves no moment in which the 2s clock could run out before the ticket is pending.
-PENDING_LEVELS = """
-[[levels]]
-id = 1
-name = "Front desk"
-address = "support@example.org"
-members = ["alice@example.org", "bob@example.org"]
-escalate_after = "1h"
-
-[[levels]]
-id = 2
-name = "Back desk"
-address = "support-l2@example.org"
-members = ["carol@example.org"]
-escalate_after = "2s"
-
-[[levels]]
-id = 3
-name = "Experts"
-address = "support-l3@example.org"
-members = ["dave@example.org"]
-escalate_after = "1h"
-"""
+PENDING_LEVELS = levels_toml((FRONT_DESK, "1h"), (("carol@example.org",), "2s"), (("dave@example.org",), "1h"))
 
 
 @pytest.mark.slow
