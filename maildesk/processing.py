@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from pathlib import Path
@@ -83,6 +84,10 @@ class ProcessingProcess:
 def run_processing(config_path: str, log_level: str, json_logs: bool, owner: int, wake, stop, reloads,
                    ready) -> None:
     """The child's main: the processor loop here, the sender in a thread."""
+    # The daemon decides when to reload and stop: a Ctrl-C to the terminal's process group, or SIGTERM
+    # to the whole service, must not cut a batch short here.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
     configure_logging(log_level, json=json_logs)
     from maildesk.workers import watch_owner
 

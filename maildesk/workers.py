@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -54,6 +55,7 @@ _senders: dict[tuple, OutboxSender] = {}  # in a worker: the outbox sender, with
 
 
 def _init_worker(log_level: str, json_logs: bool, owner: int) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C is for the daemon, which shuts the pool down
     configure_logging(log_level, json=json_logs)
     watch_owner(owner)
 
