@@ -77,7 +77,7 @@ class ProcessingProcess:
         self.process.join(timeout)
         if self.process.is_alive():
             log.warning("processing_killed", reason=f"still busy after {timeout:.0f}s")
-            self.process.terminate()
+            self.process.kill()  # it ignores SIGTERM (see run_processing); its batch rolls back and waits
             self.process.join(5)
 
 
