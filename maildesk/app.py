@@ -134,10 +134,13 @@ class App:
 
 
 class Wakeup:
-    """A level-triggered wake-up shared by the intakes and the worker threads."""
+    """A level-triggered wake-up shared by the intakes and the worker threads.
 
-    def __init__(self) -> None:
-        self._event = threading.Event()
+    ``event`` may be a ``multiprocessing`` Event, to wake a thread of another process.
+    """
+
+    def __init__(self, event=None) -> None:  # noqa: ANN001 - threading.Event or multiprocessing Event
+        self._event = event if event is not None else threading.Event()
 
     def set(self) -> None:
         self._event.set()

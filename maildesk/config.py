@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import ssl
 from dataclasses import dataclass, field
@@ -501,8 +502,6 @@ def load_settings(path: Path | str) -> Settings:
 
 def _workers(r: _Reader, table: dict) -> int:
     """``[processing] workers``: "auto" (one per core, none on a single core) or a number from 0 to 32."""
-    import os
-
     value = r.get(table, ("processing", "workers"), (int, str), "auto")
     if value == "auto":
         cores = os.cpu_count() or 1

@@ -20,6 +20,7 @@ import structlog
 from maildesk.app import App, Wakeup
 from maildesk.config import ConfigError, Settings
 from maildesk.ingest.smtp import IntakeHandler, start_listener
+from maildesk.processing import ProcessingProcess, deliver_outbox, drain_inbox
 from maildesk.sdnotify import notify
 from maildesk.sweep import sweep
 
@@ -52,33 +53,7 @@ class Daemon:
     def settings(self) -> Settings:
         return self.app.settings
 
-    # -- background threads --------------------------------------------------
-
-    def _process_loop(self) -> None:
-        """Drain the inbox: at start-up (stored but unprocessed) and whenever an intake stores."""
-        while not self.stop.is_set():
-            try:
-                # Whatever is pending, up to a batch, in one transaction: one commit for a burst.
-                outcomes = self.app.processor.process_batch(50)
-            except Exception as exc:  # noqa: BLE001 - the database may be briefly unavailable
-                log.error("processing_failed", error=f"{type(exc).__name__}: {exc}")
-                self.stop.wait(2)
-                continue
-            if outcomes:
-                self.outbox_wakeup.set()
-                continue
-            self.inbox_wakeup.wait(1)  # also picks up what pipe clients stored without a nudge
-
-    def _send_loop(self) -> None:
-        while not self.stop.is_set():
-            try:
-                sent = self.app.send_due()
-            except Exception as exc:  # noqa: BLE001
-                log.error("outbox_failed", error=f"{type(exc).__name__}: {exc}")
-                self.stop.wait(2)
-                continue
-            if not sent:
-                self.outbox_wakeup.wait(2)
+    # -- background work ---------------------------------------------------------
 
     def _sweep_timers(self) -> None:
         """The APScheduler job: escalate what is due (timers are data, so a missed run loses nothing)."""
@@ -93,13 +68,12 @@ class Daemon:
     def _start_processing(self) -> None:
         """The processor and sender: in a process of their own when there are workers, else threads here."""
         if self.settings.workers > 0:
-            from maildesk.processing import ProcessingProcess
-
             self._processing = ProcessingProcess(self.settings.path.resolve())
             self._processing.start()
         else:
-            self._start_thread("processor", self._process_loop)
-            self._start_thread("sender", self._send_loop)
+            self._start_thread("processor", lambda: drain_inbox(self.app, self.stop, self.inbox_wakeup,
+                                                                self.outbox_wakeup))
+            self._start_thread("sender", lambda: deliver_outbox(self.app, self.stop, self.outbox_wakeup))
 
     def _start_thread(self, name: str, target) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)

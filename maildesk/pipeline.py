@@ -21,15 +21,15 @@ from maildesk.correlate import correlate
 from maildesk.db import Database
 from maildesk.loops import detect_automation
 from maildesk.models import InboxMessage, Quarantine
-from maildesk.notify.plan import plan
 from maildesk.notify.mailjob import MailJob
+from maildesk.notify.plan import plan
 from maildesk.notify.render import Renderer
 from maildesk.outbox import OutboxBatch, draft, fill_drafts, store_drafts, suppress_address
 from maildesk.parse import parse_message
 from maildesk.rules import RuleSet, evaluate
 from maildesk.store import TicketStore
-from maildesk.workers import WorkerPool
 from maildesk.types import Automation, ParsedMessage, RawMessage, TicketChange
+from maildesk.workers import WorkerPool
 
 log = structlog.get_logger("maildesk.pipeline")
 
@@ -116,7 +116,7 @@ class Pipeline:
 
         for notification in plan(change, settings, self.secret):
             mail = draft(session, notification, settings=settings, now=now, batch=outbox)
-            store.record_sent(mail.message_id, change.ticket.number)
+            store.record_thread(mail.message_id, change.ticket.number)
         return change
 
     def _open(self, store: TicketStore, parsed, raw: RawMessage, keys, automation, ctx,

@@ -19,7 +19,10 @@ from pathlib import Path
 
 import structlog
 
+from maildesk.app import App, Wakeup
+from maildesk.config import load_settings
 from maildesk.logs import configure_logging, logging_settings
+from maildesk.workers import watch_owner
 
 log = structlog.get_logger("maildesk.processing")
 
@@ -89,40 +92,59 @@ def run_processing(config_path: str, log_level: str, json_logs: bool, owner: int
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
     configure_logging(log_level, json=json_logs)
-    from maildesk.workers import watch_owner
-
     watch_owner(owner)
-    from maildesk.app import App
-    from maildesk.config import load_settings
-
     app = App.from_settings(load_settings(config_path))
-    sent_wakeup = threading.Event()
-    sender = threading.Thread(target=_send_loop, args=(app, stop, sent_wakeup), name="sender", daemon=True)
+    inbox, outbox = Wakeup(wake), Wakeup()
+    sender = threading.Thread(target=deliver_outbox, args=(app, stop, outbox), name="sender", daemon=True)
     sender.start()
     seen_reloads = reloads.value
     log.info("processing_started", pid=os.getpid())
     ready.set()
+
+    def reload_if_asked() -> None:
+        nonlocal seen_reloads
+        if reloads.value != seen_reloads:
+            seen_reloads = reloads.value
+            _reload(app, config_path)
+
     try:
-        while not stop.is_set():
-            if reloads.value != seen_reloads:
-                seen_reloads = reloads.value
-                _reload(app, config_path)
-            wake.clear()  # set again by whatever is stored while this batch runs
-            try:
-                outcomes = app.processor.process_batch(50)
-            except Exception as exc:  # noqa: BLE001 - the database may be briefly unavailable
-                log.error("processing_failed", error=f"{type(exc).__name__}: {exc}")
-                stop.wait(2)
-                continue
-            if outcomes:
-                sent_wakeup.set()
-                continue
-            sent_wakeup.set()  # the sweep in the daemon may have queued mail: look at the outbox too
-            wake.wait(1)  # also picks up what pipe clients stored without a nudge
+        drain_inbox(app, stop, inbox, outbox, before_batch=reload_if_asked)
     finally:
-        sent_wakeup.set()
+        outbox.set()
         sender.join(30)
         app.close()
+
+
+def drain_inbox(app, stop, inbox: Wakeup, outbox: Wakeup, before_batch=None) -> None:  # noqa: ANN001
+    """Process what is pending, batch after batch, until ``stop``: at start-up and whenever an intake stores."""
+    while not stop.is_set():
+        if before_batch is not None:
+            before_batch()
+        try:
+            # Whatever is pending, up to a batch, in one transaction: one commit for a burst.
+            outcomes = app.processor.process_batch(50)
+        except Exception as exc:  # noqa: BLE001 - the database may be briefly unavailable
+            log.error("processing_failed", error=f"{type(exc).__name__}: {exc}")
+            stop.wait(2)
+            continue
+        if outcomes:
+            outbox.set()
+            continue
+        if inbox.wait(1):  # also picks up what pipe clients stored without a nudge
+            outbox.set()  # a nudge may come from the timer sweep, which queues mail
+
+
+def deliver_outbox(app, stop, outbox: Wakeup) -> None:  # noqa: ANN001
+    """Send what is due until ``stop``; woken when mail is queued, else every two seconds for retries."""
+    while not stop.is_set():
+        try:
+            sent = app.send_due()
+        except Exception as exc:  # noqa: BLE001 - a transport or database fault: try again shortly
+            log.error("outbox_failed", error=f"{type(exc).__name__}: {exc}")
+            stop.wait(2)
+            continue
+        if not sent:
+            outbox.wait(2)
 
 
 def _reload(app, config_path: str) -> None:  # noqa: ANN001 - an App
@@ -131,16 +153,3 @@ def _reload(app, config_path: str) -> None:  # noqa: ANN001 - an App
         app.reload(config_path)
     except Exception as exc:  # noqa: BLE001 - files changed again since the daemon checked them
         log.error("reload_refused", problems=[f"{type(exc).__name__}: {exc}"], where="processing")
-
-
-def _send_loop(app, stop, wakeup: threading.Event) -> None:  # noqa: ANN001
-    while not stop.is_set():
-        try:
-            sent = app.send_due()
-        except Exception as exc:  # noqa: BLE001
-            log.error("outbox_failed", error=f"{type(exc).__name__}: {exc}")
-            stop.wait(2)
-            continue
-        if not sent:
-            wakeup.wait(2)
-            wakeup.clear()

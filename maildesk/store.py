@@ -103,14 +103,13 @@ class TicketStore:
              "content_type": item.content_type, "size": item.size, "data": item.data} for item in attachments])
 
     def record_thread(self, message_id: str, ticket_number: int) -> None:
-        """Remember that ``message_id`` belongs to the ticket (first writer wins; written by :meth:`flush`)."""
+        """Remember that ``message_id`` (received, or minted for a mail the desk sends) belongs to the ticket.
+
+        First writer wins; written by :meth:`flush`.
+        """
         if message_id and message_id not in self._threaded:
             self._threaded.add(message_id)
             self._threads.append({"message_id": message_id, "ticket": ticket_number})
-
-    def record_sent(self, message_id: str, ticket_number: int) -> None:
-        """Remember a Message-ID the desk just minted."""
-        self.record_thread(message_id, ticket_number)
 
     def flush(self) -> None:
         """Write the buffered history and thread ids; the pipeline and the sweep call it before they finish."""

@@ -90,7 +90,7 @@ def sweep(db: Database, pipeline, now: datetime, *, batch: int = 500) -> int:
                         flag_modified(ticket, column)
                     for notification in plan(change, settings, pipeline.secret):
                         mail = draft(session, notification, settings=settings, now=now, batch=outbox)
-                        store.record_sent(mail.message_id, ticket.number)
+                        store.record_thread(mail.message_id, ticket.number)
                     moved += 1
                 store.flush()
                 # The batch's mail rendered, then written by one multi-row INSERT.

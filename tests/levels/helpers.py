@@ -54,6 +54,13 @@ def requester_mail(number: int | None, subject: str = "VPN down", *, sender: str
     return make_message(subject=tagged, body=body, sender=sender, to=to, headers=headers)
 
 
+def mail_new_ticket(desk: Desk) -> int:
+    """The requester writes to the running daemon over SMTP; the number of the ticket it opens."""
+    desk.send(requester_mail(None), mail_from=REQUESTER)
+    (ticket,) = desk.wait_for_tickets(1)
+    return ticket["number"]
+
+
 class Local:
     """The desk run in-process: deliver through the real pipeline, read the database back."""
 

@@ -27,6 +27,7 @@ from tests.levels.helpers import (
     Local,
     body_text,
     dkim_desk,
+    mail_new_ticket,
     parse,
     requester_mail,
     technician_mail,
@@ -241,9 +242,7 @@ def test_dkim_is_checked_on_top_of_the_signed_address(dkim):
 def test_forged_from_is_refused_end_to_end_and_the_real_technician_is_told(desk, sink):
     desk.start()
     try:
-        desk.send(requester_mail(None), mail_from=REQUESTER)
-        (ticket,) = desk.wait_for_tickets(1)
-        number = ticket["number"]
+        number = mail_new_ticket(desk)
         sink.wait_for(lambda m: m["To"] == REQUESTER, what="acknowledgement")
 
         forged, _ = technician_mail(desk, number, ALICE, "[close]", to=[desk.signed(number, REQUESTER)],
@@ -281,9 +280,7 @@ def test_requester_limits_end_to_end(desk, sink):
 
     desk.start()
     try:
-        desk.send(requester_mail(None), mail_from=REQUESTER)
-        (ticket,) = desk.wait_for_tickets(1)
-        number = ticket["number"]
+        number = mail_new_ticket(desk)
         (ack,) = sink.wait_for(lambda m: m["To"] == REQUESTER, what="acknowledgement")
         reply_to = str(ack["Reply-To"])
 

@@ -13,6 +13,7 @@ from tests.levels.helpers import (
     BOB,
     REQUESTER,
     body_text,
+    mail_new_ticket,
     parse,
     requester_mail,
     technician_mail,
@@ -87,9 +88,7 @@ def test_out_of_office_does_not_reopen(local):
 def test_close_and_reopen_end_to_end(desk, sink):
     desk.start()
     try:
-        desk.send(requester_mail(None), mail_from=REQUESTER)
-        (ticket,) = desk.wait_for_tickets(1)
-        number = ticket["number"]
+        number = mail_new_ticket(desk)
 
         data, recipients = technician_mail(desk, number, ALICE, "[close] [time=20m]",
                                            body="The VPN gateway was restarted; it works again.\n")

@@ -26,6 +26,12 @@ def french(tmp_path, sink):
     local.close()
 
 
+def _only_mail_text(desk: Local, template: str, to: str, *, since: int) -> str:
+    """The text of the one ``template`` mail to ``to`` queued after outbox row ``since``."""
+    (mail,) = desk.outbox(template, to, since=since)
+    return body_text(parse(mail))
+
+
 def _no_english(text: str) -> None:
     for sentence in ENGLISH:
         assert sentence not in text, sentence
@@ -38,8 +44,7 @@ def test_a_french_technician_error_mail_gives_its_reasons_in_french(french):
     french.technician(number, ALICE, "[urgency=extreme] [level=9] [foo=bar] [known=nope] [comment]",
                       body="Note interne.\n")
 
-    (error,) = french.outbox("command_error", ALICE, since=mark)
-    text = body_text(parse(error))
+    text = _only_mail_text(french, "command_error", ALICE, since=mark)
     assert "[foo=bar] : commande inconnue" in text
     assert "[urgency=extreme] : valeurs possibles : critical, high, normal, low" in text
     assert "[level=9] : ce niveau n'existe pas (niveaux : 1, 2)" in text
@@ -55,8 +60,7 @@ def test_a_held_back_text_is_said_in_french(french):
     number = french.new_ticket()
     mark = french.last_outbox_id()
     french.technician(number, ALICE, "[known=nope]", body="Voici la solution.\n")
-    (error,) = french.outbox("command_error", ALICE, since=mark)
-    text = body_text(parse(error))
+    text = _only_mail_text(french, "command_error", ALICE, since=mark)
     assert "votre texte n'a pas été envoyé au demandeur" in text
     _no_english(text)
 
@@ -65,8 +69,7 @@ def test_a_french_authentication_refusal_is_in_french(french):
     number = french.new_ticket()
     mark = french.last_outbox_id()
     french.technician(number, ALICE, "[close]", to=[LEVEL1])
-    (error,) = french.outbox("command_error", ALICE, since=mark)
-    text = body_text(parse(error))
+    text = _only_mail_text(french, "command_error", ALICE, since=mark)
     assert f"pour le ticket #{number} ne sont acceptées que si vous répondez à l'adresse de réponse signée" in text
     _no_english(text)
 
@@ -78,8 +81,7 @@ def test_a_french_escalation_gives_its_reason_in_french(french):
 
     assert sweep(french.app.db, french.app.pipeline, due + timedelta(seconds=1)) == 1
 
-    (notice,) = french.outbox("notify_level", CAROL, since=mark)
-    text = body_text(parse(notice))
+    text = _only_mail_text(french, "notify_level", CAROL, since=mark)
     assert "Motif : aucune réponse d'un technicien au niveau 1 en 4h" in text
     _no_english(text)
     (event,) = french.events(number, "escalation")
@@ -89,8 +91,7 @@ def test_a_french_escalation_gives_its_reason_in_french(french):
     due = french.ticket(number).escalate_due_at
     mark = french.last_outbox_id()
     assert sweep(french.app.db, french.app.pipeline, due + timedelta(seconds=1)) == 1
-    (escalated,) = french.outbox("escalated", SUPERVISOR, since=mark)
-    text = body_text(parse(escalated))
+    text = _only_mail_text(french, "escalated", SUPERVISOR, since=mark)
     assert "Motif : aucune réponse d'un technicien au niveau 2 en 24h" in text
     _no_english(text)
 
@@ -101,8 +102,7 @@ def test_a_french_first_response_breach_names_the_urgency_in_french(french):
     ticket = french.ticket(number)
     mark = french.last_outbox_id()
     assert sweep(french.app.db, french.app.pipeline, ticket.created_at + timedelta(minutes=31)) == 1
-    (notice,) = french.outbox("notify_level", CAROL, since=mark)
-    text = body_text(parse(notice))
+    text = _only_mail_text(french, "notify_level", CAROL, since=mark)
     assert "délai de première réponse dépassé pour l'urgence critique" in text
     assert "first-response target" not in text
 

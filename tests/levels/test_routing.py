@@ -16,6 +16,7 @@ from tests.levels.helpers import (
     REQUESTER,
     Local,
     body_text,
+    mail_new_ticket,
     parse,
     requester_mail,
     technician_mail,
@@ -125,9 +126,7 @@ def test_sender_mode_forward_to_another_level_hands_off(tmp_path, sink):
 def test_routing_end_to_end_notifies_the_new_level_and_never_mails_the_desk(desk, sink):
     desk.start()
     try:
-        desk.send(requester_mail(None), mail_from=REQUESTER)
-        (ticket,) = desk.wait_for_tickets(1)
-        number = ticket["number"]
+        number = mail_new_ticket(desk)
         sink.wait_for(lambda m: m["To"] == BOB and "New ticket" in str(m["Subject"]), what="level 1 notice")
 
         data, recipients = technician_mail(desk, number, ALICE, cc=[LEVEL2],

@@ -22,8 +22,10 @@ from tests.levels.helpers import (
     SUPERVISOR,
     Local,
     body_text,
+    mail_new_ticket,
     parse,
     requester_mail,
+    technician_mail,
 )
 from tests.support import FRONT_DESK, Desk, levels_toml, postgres_url
 
@@ -402,9 +404,7 @@ def test_a_timer_that_fired_does_not_fire_again_after_a_restart(tmp_path, sink):
     desk = Desk(tmp_path / "desk", sink=sink, levels=ONE_FAST_LEVEL, check_every="1s")
     desk.start()
     try:
-        desk.send(requester_mail(None), mail_from=REQUESTER)
-        (ticket,) = desk.wait_for_tickets(1)
-        number = ticket["number"]
+        number = mail_new_ticket(desk)
         sink.wait_for(lambda m: m["To"] == CAROL, timeout=20, what="level 2 notice from the 2s timer")
         desk.stop()
         assert len(sink.to(CAROL)) == 1
@@ -430,14 +430,10 @@ PENDING_LEVELS = levels_toml((FRONT_DESK, "1h"), (("carol@example.org",), "2s"),
 
 @pytest.mark.slow
 def test_pending_pauses_the_escalation_clock_end_to_end_and_the_requesters_reply_restarts_it(tmp_path, sink):
-    from tests.levels.helpers import technician_mail
-
     desk = Desk(tmp_path / "desk", sink=sink, levels=PENDING_LEVELS, check_every="1s")
     desk.start()
     try:
-        desk.send(requester_mail(None), mail_from=REQUESTER)
-        (ticket,) = desk.wait_for_tickets(1)
-        number = ticket["number"]
+        number = mail_new_ticket(desk)
 
         data, recipients = technician_mail(desk, number, ALICE, "[level=2] [pending]",
                                            body="Which error message do you see?\n")
