@@ -55,8 +55,20 @@ def rss_mib() -> float:
 
 
 def generate(count: int, out: Path) -> list[Path]:
-    subprocess.run([sys.executable, str(GENERATOR), "--count", str(count), "--out", str(out),
-                    "--tag-format", "[Support #{n}]"], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            str(GENERATOR),
+            "--count",
+            str(count),
+            "--out",
+            str(out),
+            "--tag-format",
+            "[Support #{n}]",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return sorted((out / "eml").glob("*.eml"))
 
 
@@ -79,7 +91,9 @@ def open_app(workdir: Path):  # noqa: ANN201 - App when maildesk.app is there, e
         return None
     settings = load_settings(ROOT / "config.toml")
     settings = dataclasses.replace(
-        settings, database_url=f"sqlite:///{workdir}/maildesk.db", imap=(),
+        settings,
+        database_url=f"sqlite:///{workdir}/maildesk.db",
+        imap=(),
         outgoing=dataclasses.replace(settings.outgoing, transport="maildir", maildir=workdir / "sent"),
         security=dataclasses.replace(settings.security, secret_file=workdir / "secret"),
     )
@@ -103,7 +117,7 @@ class WorkerMemory:
                 except OSError:
                     pass
 
-    def __enter__(self) -> "WorkerMemory":
+    def __enter__(self) -> WorkerMemory:
         self._thread = threading.Thread(target=self._sample, daemon=True)
         self._thread.start()
         return self
@@ -121,7 +135,7 @@ def baseline_fetch(server: Dovecot, folder: str, batch_size: int) -> tuple[int, 
         client.select_folder(folder, readonly=True)
         uids = sorted(client.search("ALL"))
         for start in range(0, len(uids), batch_size):
-            response = client.fetch(uids[start:start + batch_size], ["BODY.PEEK[]"])
+            response = client.fetch(uids[start : start + batch_size], ["BODY.PEEK[]"])
             for item in response.values():
                 messages += 1
                 size += len(item[b"BODY[]"])
@@ -129,8 +143,10 @@ def baseline_fetch(server: Dovecot, folder: str, batch_size: int) -> tuple[int, 
 
 
 def probe_message(n: int, key: str) -> bytes:
-    return (f"From: user@example.com\r\nTo: support@example.org\r\nSubject: IDLE probe {n}\r\n"
-            f"Message-ID: {key}\r\n\r\nprobe\r\n").encode()
+    return (
+        f"From: user@example.com\r\nTo: support@example.org\r\nSubject: IDLE probe {n}\r\n"
+        f"Message-ID: {key}\r\n\r\nprobe\r\n"
+    ).encode()
 
 
 def raw_idle_latencies(server: Dovecot, samples: int) -> list[float]:
@@ -155,9 +171,12 @@ def _created(client, folder: str) -> str:  # noqa: ANN001
     return folder
 
 
-def idle_latencies(server: Dovecot, account: ImapIntake, inbox: Inbox, db: Database, samples: int) -> list[float]:
-    poller = ImapPoller(dataclasses.replace(account, idle=True, resync_every=timedelta(hours=1)), inbox, db,
-                        idle_slice=1.0)
+def idle_latencies(
+    server: Dovecot, account: ImapIntake, inbox: Inbox, db: Database, samples: int
+) -> list[float]:
+    poller = ImapPoller(
+        dataclasses.replace(account, idle=True, resync_every=timedelta(hours=1)), inbox, db, idle_slice=1.0
+    )
     stop = threading.Event()
     thread = threading.Thread(target=poller.run, args=(stop,), name="bench-imap")
     thread.start()
@@ -211,8 +230,10 @@ def main() -> int:
         started = time.perf_counter()
         server.append(USER, "INBOX", read_each(paths), chunk=200)
         fill_seconds = time.perf_counter() - started
-        print(f"backlog: {len(paths)} messages APPENDed in {fill_seconds:.1f}s "
-              f"(Dovecot {server.port}, batch_size {args.batch_size})")
+        print(
+            f"backlog: {len(paths)} messages APPENDed in {fill_seconds:.1f}s "
+            f"(Dovecot {server.port}, batch_size {args.batch_size})"
+        )
 
         app = None if args.no_process else open_app(workdir / "app")
         if app is not None:
@@ -221,9 +242,17 @@ def main() -> int:
             db = Database(f"sqlite:///{workdir}/inbox.db")
             db.ensure_schema()
             inbox = Inbox(db)
-        account = ImapIntake(name="bench", host=server.host, port=server.port, security="none", username=USER,
-                             password_file=str(server.password_file(USER)), folder="INBOX",
-                             done="move:Processed", batch_size=args.batch_size)
+        account = ImapIntake(
+            name="bench",
+            host=server.host,
+            port=server.port,
+            security="none",
+            username=USER,
+            password_file=str(server.password_file(USER)),
+            folder="INBOX",
+            done="move:Processed",
+            batch_size=args.batch_size,
+        )
         try:
             rss_before = rss_mib()
             poller = ImapPoller(account, inbox, db)
@@ -256,23 +285,33 @@ def main() -> int:
 
     drain_rate = stored / drain_seconds
     base_rate = base_messages / base_seconds
-    print(f"drain into the inbox: {stored} messages in {drain_seconds:.2f}s = {drain_rate:,.0f} msg/s "
-          f"({base_bytes / 2**20:.1f} MiB)")
+    print(
+        f"drain into the inbox: {stored} messages in {drain_seconds:.2f}s = {drain_rate:,.0f} msg/s "
+        f"({base_bytes / 2**20:.1f} MiB)"
+    )
     print(f"baseline raw FETCH:   {base_messages} messages in {base_seconds:.2f}s = {base_rate:,.0f} msg/s")
     print(f"drain / baseline:     {drain_rate / base_rate:.2f}  (store + move per message vs fetch only)")
     if process_seconds is not None:
-        print(f"processing to tickets: {stored} in {process_seconds:.2f}s = {stored / process_seconds:,.0f} msg/s")
+        print(
+            f"processing to tickets: {stored} in {process_seconds:.2f}s = {stored / process_seconds:,.0f} msg/s"
+        )
         print(f"end to end (drain + process): {stored / (drain_seconds + process_seconds):,.0f} msg/s")
     else:
         print("processing to tickets: not measured (maildesk.app missing or --no-process): inbox drain only")
-    print(f"peak RSS: {rss_before:.0f} MiB before the drain, {rss_after:.0f} MiB after "
-          f"(+{rss_after - rss_before:.0f} MiB for {stored} messages)")
+    print(
+        f"peak RSS: {rss_before:.0f} MiB before the drain, {rss_after:.0f} MiB after "
+        f"(+{rss_after - rss_before:.0f} MiB for {stored} messages)"
+    )
     if process_seconds is not None:
         print(f"worker processes (parse/render) while processing: largest peak RSS {worker_rss:.0f} MiB each")
-    print(f"APPEND -> stored with IDLE: median {statistics.median(latencies) * 1000:.0f} ms, "
-          f"min {min(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms over {len(latencies)}")
-    print(f"baseline APPEND -> EXISTS pushed to a bare idling client: median "
-          f"{statistics.median(raw_latencies) * 1000:.0f} ms (the server's own notification delay)")
+    print(
+        f"APPEND -> stored with IDLE: median {statistics.median(latencies) * 1000:.0f} ms, "
+        f"min {min(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms over {len(latencies)}"
+    )
+    print(
+        f"baseline APPEND -> EXISTS pushed to a bare idling client: median "
+        f"{statistics.median(raw_latencies) * 1000:.0f} ms (the server's own notification delay)"
+    )
     return 0
 
 

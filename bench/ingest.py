@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,10 +42,30 @@ from tests.support import Desk, SmtpSink, free_port  # noqa: E402
 
 def generate(count: int, out: Path, seed: int = 1) -> tuple[list[bytes], Path]:
     """Realistic support mail: 70% requests, 30% replies, fr/en, encodings, ~10 KB average with attachments."""
-    subprocess.run([PY, str(GEN), "--count", str(count), "--seed", str(seed), "--out", str(out),
-                    "--to", "support@example.org", "--agents", "alice@example.org,bob@example.org",
-                    "--tag-format", "[Support #{n}]", "--attachment-ratio", "0.2", "--attachment-kib", "40"],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            PY,
+            str(GEN),
+            "--count",
+            str(count),
+            "--seed",
+            str(seed),
+            "--out",
+            str(out),
+            "--to",
+            "support@example.org",
+            "--agents",
+            "alice@example.org,bob@example.org",
+            "--tag-format",
+            "[Support #{n}]",
+            "--attachment-ratio",
+            "0.2",
+            "--attachment-kib",
+            "40",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     box = mailbox.mbox(out / "corpus.mbox", create=False)
     messages = [box.get_bytes(key) for key in box.iterkeys()]
     box.close()
@@ -162,7 +182,9 @@ def bench_smtp(messages: list[bytes], work: Path) -> tuple[float, int, int, int]
     sink = SmtpSink()
     sink.start()
     desk = Desk(work / "smtp", sink=sink)
-    desk.config.write_text(desk.config.read_text().replace('max_message_size = "1MB"', 'max_message_size = "25MB"'))
+    desk.config.write_text(
+        desk.config.read_text().replace('max_message_size = "1MB"', 'max_message_size = "25MB"')
+    )
     desk.cli("db", "upgrade")
     desk.start("--log-level", "warning")
     try:
@@ -189,8 +211,13 @@ def run_timed(args: list[str], *, cwd: Path, stdin: bytes | None = None) -> tupl
     the pages the child shared with this (large) process between fork and exec.
     """
     start = time.perf_counter()
-    process = subprocess.Popen(args, cwd=cwd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    process = subprocess.Popen(
+        args,
+        cwd=cwd,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     peak = tree_peak = 0
     done = threading.Event()
 
@@ -219,15 +246,27 @@ def run_timed(args: list[str], *, cwd: Path, stdin: bytes | None = None) -> tupl
 
 
 def maildesk_args(desk: Desk, *rest: str) -> list[str]:
-    return [str(Path(PY).with_name("maildesk")), "--config", str(desk.config), "--log-level", "warning", *rest]
+    return [
+        str(Path(PY).with_name("maildesk")),
+        "--config",
+        str(desk.config),
+        "--log-level",
+        "warning",
+        *rest,
+    ]
 
 
-def bench_mbox(mbox: Path, count: int, work: Path, name: str, workers: str = "auto") -> tuple[float, int, int]:
+def bench_mbox(
+    mbox: Path, count: int, work: Path, name: str, workers: str = "auto"
+) -> tuple[float, int, int]:
     """(messages/s, peak RSS of the ingest process, peak RSS of it and its workers together)."""
-    desk = Desk(work / name, extra=f"\n[processing]\nworkers = {workers if workers.isdigit() else repr(workers)}\n")
+    desk = Desk(
+        work / name, extra=f"\n[processing]\nworkers = {workers if workers.isdigit() else repr(workers)}\n"
+    )
     desk.cli("db", "upgrade")
-    seconds, rss, code, tree = run_timed(maildesk_args(desk, "ingest", "--no-progress", "--mbox", str(mbox)),
-                                         cwd=desk.dir)
+    seconds, rss, code, tree = run_timed(
+        maildesk_args(desk, "ingest", "--no-progress", "--mbox", str(mbox)), cwd=desk.dir
+    )
     if code != 0:
         print(f"  ingest exited {code}")
     return count / seconds, rss, tree
@@ -238,8 +277,9 @@ def bench_pipe(messages: list[bytes], work: Path, runs: int) -> tuple[float, flo
     desk.cli("db", "upgrade")
     desk.start("--log-level", "warning")
     try:
-        samples = [run_timed(maildesk_args(desk, "ingest"), cwd=desk.dir, stdin=messages[i])[0]
-                   for i in range(runs)]
+        samples = [
+            run_timed(maildesk_args(desk, "ingest"), cwd=desk.dir, stdin=messages[i])[0] for i in range(runs)
+        ]
         full = []
         desk.stop()
         # Without a daemon the same command processes in-process (full pipeline).
@@ -261,19 +301,40 @@ def prefill(desk: Desk, tickets: int) -> None:
 
     db = Database(desk.db_url)
     db.ensure_schema()
-    now = datetime.now(timezone.utc) - timedelta(days=30)
+    now = datetime.now(UTC) - timedelta(days=30)
     chunk = 5000
     with db.engine.begin() as conn:
         for start in range(0, tickets, chunk):
             numbers = range(start + 1, min(tickets, start + chunk) + 1)
-            conn.execute(insert(Ticket), [dict(
-                number=n, subject=f"Old request {n}", status="closed" if n % 3 else "open", level=1,
-                urgency="normal", kind="request", requester=f"old{n % 5000}@client.com", requester_name="",
-                tags=[], language="en", created_at=now, updated_at=now, time_spent_s=0,
-                resolve_breached=False, root_message_id=f"<old{n}@client.com>") for n in numbers])
-            conn.execute(insert(Event), [dict(ticket=n, type="message", at=now, data={}, text="old")
-                                         for n in numbers])
-            conn.execute(insert(ThreadMessage), [dict(message_id=f"<old{n}@client.com>", ticket=n) for n in numbers])
+            conn.execute(
+                insert(Ticket),
+                [
+                    dict(
+                        number=n,
+                        subject=f"Old request {n}",
+                        status="closed" if n % 3 else "open",
+                        level=1,
+                        urgency="normal",
+                        kind="request",
+                        requester=f"old{n % 5000}@client.com",
+                        requester_name="",
+                        tags=[],
+                        language="en",
+                        created_at=now,
+                        updated_at=now,
+                        time_spent_s=0,
+                        resolve_breached=False,
+                        root_message_id=f"<old{n}@client.com>",
+                    )
+                    for n in numbers
+                ],
+            )
+            conn.execute(
+                insert(Event), [dict(ticket=n, type="message", at=now, data={}, text="old") for n in numbers]
+            )
+            conn.execute(
+                insert(ThreadMessage), [dict(message_id=f"<old{n}@client.com>", ticket=n) for n in numbers]
+            )
     db.dispose()
 
 
@@ -282,14 +343,17 @@ def bench_scale(mbox: Path, count: int, work: Path, sizes: tuple[int, int]) -> d
     for size in sizes:
         desk = Desk(work / f"scale{size}")
         prefill(desk, size)
-        seconds, _rss, _code, _tree = run_timed(maildesk_args(desk, "ingest", "--no-progress", "--mbox", str(mbox)),
-                                                cwd=desk.dir)
+        seconds, _rss, _code, _tree = run_timed(
+            maildesk_args(desk, "ingest", "--no-progress", "--mbox", str(mbox)), cwd=desk.dir
+        )
         costs[size] = seconds / count * 1000
     return costs
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=("smtp", "mbox", "pipe", "rss", "scale"), action="append")
     args = parser.parse_args()
@@ -306,33 +370,43 @@ def main() -> None:
             baseline = bench_baseline(messages[:smtp_n])
             rate, rss, delivered, tree = bench_smtp(messages[:smtp_n], work)
             print(f"smtp  baseline (aiosmtpd + stdlib parse, 4 clients): {baseline:7.1f} msg/s")
-            print(f"smtp  maildesk end to end (stored, ticketed, mail delivered to sink): {rate:7.1f} msg/s "
-                  f"= {rate / baseline:.0%} of baseline (target >= 35%); {delivered} mails delivered; "
-                  f"daemon peak RSS {rss / 1024:.0f} MB; daemon and workers together {tree / 1024:.0f} MB (PSS) at the end")
+            print(
+                f"smtp  maildesk end to end (stored, ticketed, mail delivered to sink): {rate:7.1f} msg/s "
+                f"= {rate / baseline:.0%} of baseline (target >= 35%); {delivered} mails delivered; "
+                f"daemon peak RSS {rss / 1024:.0f} MB; daemon and workers together {tree / 1024:.0f} MB (PSS) at the end"
+            )
         if "mbox" in sections:
             serial, _rss, _tree = bench_mbox(mbox_path, len(messages), work, "mbox-serial", workers="0")
             rate, rss, tree = bench_mbox(mbox_path, len(messages), work, "mbox")
-            print(f"mbox  maildesk ingest --mbox of {len(messages)}: {rate:7.1f} msg/s (target >= 150), "
-                  f"peak RSS {rss / 1024:.0f} MB, with its workers peak {tree / 1024:.0f} MB (PSS); "
-                  f"all in one process ([processing] workers = 0): {serial:.1f} msg/s")
+            print(
+                f"mbox  maildesk ingest --mbox of {len(messages)}: {rate:7.1f} msg/s (target >= 150), "
+                f"peak RSS {rss / 1024:.0f} MB, with its workers peak {tree / 1024:.0f} MB (PSS); "
+                f"all in one process ([processing] workers = 0): {serial:.1f} msg/s"
+            )
         if "pipe" in sections:
             handoff, python, full = bench_pipe(messages, work, 10 if quick else 30)
-            print(f"pipe  maildesk ingest < msg, daemon running: median {handoff * 1000:.0f} ms (target < 200); "
-                  f"baseline python -c pass {python * 1000:.0f} ms (ratio {handoff / python:.1f}x); "
-                  f"without a daemon (full pipeline in-process) {full * 1000:.0f} ms")
+            print(
+                f"pipe  maildesk ingest < msg, daemon running: median {handoff * 1000:.0f} ms (target < 200); "
+                f"baseline python -c pass {python * 1000:.0f} ms (ratio {handoff / python:.1f}x); "
+                f"without a daemon (full pipeline in-process) {full * 1000:.0f} ms"
+            )
         if "rss" in sections:
             _big, big_mbox = generate(rss_n, work / "gen-rss", seed=2)
             del _big  # keep this process small: only the child's memory is measured
             rate, rss, tree = bench_mbox(big_mbox, rss_n, work, "rss")
-            print(f"rss   maildesk ingest --mbox of {rss_n}: peak RSS {rss / 1024:.0f} MB (target < 150), "
-                  f"with its workers together peak {tree / 1024:.0f} MB (PSS), {rate:.1f} msg/s")
+            print(
+                f"rss   maildesk ingest --mbox of {rss_n}: peak RSS {rss / 1024:.0f} MB (target < 150), "
+                f"with its workers together peak {tree / 1024:.0f} MB (PSS), {rate:.1f} msg/s"
+            )
         if "scale" in sections:
             _few, scale_mbox = generate(200 if quick else 500, work / "gen-scale", seed=3)
             sizes = (1000, 20000) if quick else (1000, 100000)
             costs = bench_scale(scale_mbox, 200 if quick else 500, work, sizes)
             small, large = sizes
-            print(f"scale per-message cost: {costs[small]:.1f} ms at {small} tickets, {costs[large]:.1f} ms at "
-                  f"{large} tickets: ratio {costs[large] / costs[small]:.2f}x (target <= 1.3x)")
+            print(
+                f"scale per-message cost: {costs[small]:.1f} ms at {small} tickets, {costs[large]:.1f} ms at "
+                f"{large} tickets: ratio {costs[large] / costs[small]:.2f}x (target <= 1.3x)"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -21,8 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from maildesk.rules import RuleSet, evaluate, load_ruleset  # noqa: E402
-from maildesk.rules import literals  # noqa: E402
+from maildesk.rules import (  # noqa: E402
+    RuleSet,
+    evaluate,
+    literals,  # noqa: E402
+    load_ruleset,
+)
 from maildesk.types import Attachment, ParsedMessage  # noqa: E402
 
 RULES = 500
@@ -31,12 +35,60 @@ EVALUATIONS = 2000
 PLAIN_EVALUATIONS = 200  # without the pre-check: slow, a few are enough
 
 WORDS = [
-    "vpn", "printer", "password", "outlook", "teams", "sharepoint", "invoice", "purchase order", "payroll",
-    "laptop", "screen", "keyboard", "wifi", "network", "badge", "access", "license", "excel", "crm",
-    "timesheet", "expense", "backup", "restore", "server", "database", "slow", "crash", "error", "login",
-    "account", "locked", "mailbox", "quota", "calendar", "meeting room", "phone", "headset", "docking",
-    "imprimante", "réseau", "écran", "facture", "congés", "mot de passe", "compte bloqué", "sauvegarde",
-    "données", "bon de commande", "messagerie", "lenteur", "panne", "ordinateur", "accès", "logiciel",
+    "vpn",
+    "printer",
+    "password",
+    "outlook",
+    "teams",
+    "sharepoint",
+    "invoice",
+    "purchase order",
+    "payroll",
+    "laptop",
+    "screen",
+    "keyboard",
+    "wifi",
+    "network",
+    "badge",
+    "access",
+    "license",
+    "excel",
+    "crm",
+    "timesheet",
+    "expense",
+    "backup",
+    "restore",
+    "server",
+    "database",
+    "slow",
+    "crash",
+    "error",
+    "login",
+    "account",
+    "locked",
+    "mailbox",
+    "quota",
+    "calendar",
+    "meeting room",
+    "phone",
+    "headset",
+    "docking",
+    "imprimante",
+    "réseau",
+    "écran",
+    "facture",
+    "congés",
+    "mot de passe",
+    "compte bloqué",
+    "sauvegarde",
+    "données",
+    "bon de commande",
+    "messagerie",
+    "lenteur",
+    "panne",
+    "ordinateur",
+    "accès",
+    "logiciel",
 ]
 DOMAINS = [f"customer{n}.example.com" for n in range(60)] + [f"partner{n}.example.net" for n in range(20)]
 APPS = ["ERP", "CRM", "Mail", "VPN", "Payroll", "Intranet", "Telephony", "Printing"]
@@ -62,7 +114,9 @@ def make_conditions(rng: random.Random, index: int) -> list[str]:
     if roll < 0.61:
         return ["if.from = " + quote(r"(?i)^(it|ops|noreply|alerts)" + str(index) + "@")]
     if roll < 0.71:
-        return ["if.from_domain = [" + ", ".join(f'"{d}"' for d in rng.sample(DOMAINS, rng.randint(1, 3))) + "]"]
+        return [
+            "if.from_domain = [" + ", ".join(f'"{d}"' for d in rng.sample(DOMAINS, rng.randint(1, 3))) + "]"
+        ]
     if roll < 0.77:
         return ["if.to = " + quote(f"^(team{index}|dept{index})@example" + r"\.org$")]
     if roll < 0.83:
@@ -70,10 +124,11 @@ def make_conditions(rng: random.Random, index: int) -> list[str]:
     if roll < 0.88:  # patterns without a usable literal: the regex always runs
         return ["if.subject = " + quote(r"(?i)[A-Z]{3}-\d{" + str(3 + index % 3) + "}")]
     if roll < 0.94:
-        return ["if.subject = " + quote(r"(?i)\b(" + alternatives(rng, 2) + r")\b"),
-                "if.has_attachment = " + rng.choice(["true", "false"])]
-    return [f'if.from_domain = "{rng.choice(DOMAINS)}"',
-            "if.body = " + quote("(?i)" + alternatives(rng, 2))]
+        return [
+            "if.subject = " + quote(r"(?i)\b(" + alternatives(rng, 2) + r")\b"),
+            "if.has_attachment = " + rng.choice(["true", "false"]),
+        ]
+    return [f'if.from_domain = "{rng.choice(DOMAINS)}"', "if.body = " + quote("(?i)" + alternatives(rng, 2))]
 
 
 def make_actions(rng: random.Random, index: int) -> list[str]:
@@ -106,58 +161,113 @@ def write_rules(folder: Path) -> list[Path]:
     for part in range(5):
         lines = [f"# generated part {part}"]
         for index in range(part * RULES // 5, (part + 1) * RULES // 5):
-            lines += ["", "[[rule]]", f'name = "rule {index}"', *make_conditions(rng, index),
-                      *make_actions(rng, index)]
+            lines += [
+                "",
+                "[[rule]]",
+                f'name = "rule {index}"',
+                *make_conditions(rng, index),
+                *make_actions(rng, index),
+            ]
         path = folder / f"{part:02d}-rules.toml"
         path.write_text("\n".join(lines) + "\n", encoding="utf-8")
         paths.append(path)
     return paths
 
 
-def message(subject: str, text: str, *, from_addr: str, from_name: str = "", to: tuple[str, ...] = (),
-            cc: tuple[str, ...] = (), headers: tuple[tuple[str, str], ...] = (),
-            attachments: tuple[Attachment, ...] = ()) -> ParsedMessage:
+def message(
+    subject: str,
+    text: str,
+    *,
+    from_addr: str,
+    from_name: str = "",
+    to: tuple[str, ...] = (),
+    cc: tuple[str, ...] = (),
+    headers: tuple[tuple[str, str], ...] = (),
+    attachments: tuple[Attachment, ...] = (),
+) -> ParsedMessage:
     return ParsedMessage(
-        message_id="<bench@example.com>", has_message_id=True, subject=subject, from_addr=from_addr,
-        from_name=from_name, to=to or ("support@example.org",), cc=cc, reply_to=(), in_reply_to=(),
-        references=(), date=None, text=text, reply_text=text, html=None,
-        headers=(("Received", "from mx.example.com by mail.example.org"), ("From", from_addr),
-                 ("To", "support@example.org"), ("Subject", subject), ("Date", "Mon, 2 Nov 2026 09:00:00 +0100"),
-                 ("Message-ID", "<bench@example.com>"), ("MIME-Version", "1.0"),
-                 ("Content-Type", "text/plain; charset=utf-8"), *headers),
-        attachments=attachments, auto_submitted=None, precedence=None, list_id=None, x_loop=(),
+        message_id="<bench@example.com>",
+        has_message_id=True,
+        subject=subject,
+        from_addr=from_addr,
+        from_name=from_name,
+        to=to or ("support@example.org",),
+        cc=cc,
+        reply_to=(),
+        in_reply_to=(),
+        references=(),
+        date=None,
+        text=text,
+        reply_text=text,
+        html=None,
+        headers=(
+            ("Received", "from mx.example.com by mail.example.org"),
+            ("From", from_addr),
+            ("To", "support@example.org"),
+            ("Subject", subject),
+            ("Date", "Mon, 2 Nov 2026 09:00:00 +0100"),
+            ("Message-ID", "<bench@example.com>"),
+            ("MIME-Version", "1.0"),
+            ("Content-Type", "text/plain; charset=utf-8"),
+            *headers,
+        ),
+        attachments=attachments,
+        auto_submitted=None,
+        precedence=None,
+        list_id=None,
+        x_loop=(),
         delivery_report=None,
     )
 
 
-SIGNATURE = ("\n\n--\nJane Doe\nAccounts payable, 3rd floor\nExample Corp - 12 rue de la Paix, 75002 Paris\n"
-             "Tel. +33 1 23 45 67 89\nThis e-mail and any attachment are confidential and intended solely for "
-             "the addressee. If you have received it in error, please notify the sender and delete it.\n")
-QUOTED = "".join(f"> {line}\n" for line in (
-    "On Mon, 2 Nov 2026 at 08:12, IT Support <support@example.org> wrote:",
-    "Thank you for your message. Could you tell us which version of the client you use,",
-    "whether the problem happens on the office network or at home, and send a screenshot?",
-    "Best regards, the support team") * 6)
+SIGNATURE = (
+    "\n\n--\nJane Doe\nAccounts payable, 3rd floor\nExample Corp - 12 rue de la Paix, 75002 Paris\n"
+    "Tel. +33 1 23 45 67 89\nThis e-mail and any attachment are confidential and intended solely for "
+    "the addressee. If you have received it in error, please notify the sender and delete it.\n"
+)
+QUOTED = "".join(
+    f"> {line}\n"
+    for line in (
+        "On Mon, 2 Nov 2026 at 08:12, IT Support <support@example.org> wrote:",
+        "Thank you for your message. Could you tell us which version of the client you use,",
+        "whether the problem happens on the office network or at home, and send a screenshot?",
+        "Best regards, the support team",
+    )
+    * 6
+)
 
 MESSAGES = [
-    message("VPN keeps disconnecting since this morning",
-            "Hello,\n\nsince this morning the VPN client disconnects every ten minutes when I work from home. "
-            "I already restarted the laptop twice. It worked fine yesterday.\n" * 4 + QUOTED + SIGNATURE,
-            from_addr="jane.doe@customer7.example.com", from_name="Jane Doe"),
-    message("Facture bloquée dans l'ERP - bon de commande 4500012345",
-            "Bonjour,\n\nla facture du fournisseur ne peut pas être rapprochée du bon de commande, l'écran "
-            "affiche une erreur de tolérance de prix. Pouvez-vous regarder ? C'est assez urgent pour la "
-            "clôture du mois.\n\nMerci d'avance,\n" * 3 + SIGNATURE,
-            from_addr="compta@example.fr", from_name="Service Comptabilité",
-            headers=(("X-Mailer", "Microsoft Outlook 16.0"), ("Content-Language", "fr-FR")),
-            attachments=(Attachment("capture.png", "image/png", b"\x89PNG" + bytes(2000)),)),
-    message("Re: printer on 2nd floor",
-            "It is still printing blank pages.\n" + QUOTED * 2 + SIGNATURE,
-            from_addr="bob@example.org", from_name="Bob", cc=("facilities@example.org",)),
-    message("[ALERT] disk usage above 90% on db-prod-2",
-            "Trigger: disk usage above 90%\nHost: db-prod-2\nSeverity: High\nValue: 93.4%\n" * 8,
-            from_addr="alerts@monitoring.example.org", from_name="Zabbix",
-            headers=(("X-Mailer", "Zabbix 6.4"), ("Auto-Submitted", "auto-generated"))),
+    message(
+        "VPN keeps disconnecting since this morning",
+        "Hello,\n\nsince this morning the VPN client disconnects every ten minutes when I work from home. "
+        "I already restarted the laptop twice. It worked fine yesterday.\n" * 4 + QUOTED + SIGNATURE,
+        from_addr="jane.doe@customer7.example.com",
+        from_name="Jane Doe",
+    ),
+    message(
+        "Facture bloquée dans l'ERP - bon de commande 4500012345",
+        "Bonjour,\n\nla facture du fournisseur ne peut pas être rapprochée du bon de commande, l'écran "
+        "affiche une erreur de tolérance de prix. Pouvez-vous regarder ? C'est assez urgent pour la "
+        "clôture du mois.\n\nMerci d'avance,\n" * 3 + SIGNATURE,
+        from_addr="compta@example.fr",
+        from_name="Service Comptabilité",
+        headers=(("X-Mailer", "Microsoft Outlook 16.0"), ("Content-Language", "fr-FR")),
+        attachments=(Attachment("capture.png", "image/png", b"\x89PNG" + bytes(2000)),),
+    ),
+    message(
+        "Re: printer on 2nd floor",
+        "It is still printing blank pages.\n" + QUOTED * 2 + SIGNATURE,
+        from_addr="bob@example.org",
+        from_name="Bob",
+        cc=("facilities@example.org",),
+    ),
+    message(
+        "[ALERT] disk usage above 90% on db-prod-2",
+        "Trigger: disk usage above 90%\nHost: db-prod-2\nSeverity: High\nValue: 93.4%\n" * 8,
+        from_addr="alerts@monitoring.example.org",
+        from_name="Zabbix",
+        headers=(("X-Mailer", "Zabbix 6.4"), ("Auto-Submitted", "auto-generated")),
+    ),
 ]
 
 
@@ -229,16 +339,21 @@ def main() -> None:
             literals.find_prefilter = original  # type: ignore[assignment]
         plain_us = median_us(time_evaluations(plain, PLAIN_EVALUATIONS)[0])
 
-    print(f"rules: {len(ruleset.rules)} in {len(paths)} files; messages: {len(MESSAGES)}, "
-          f"rules matched per message: {matched}")
-    print(f"load (median of {LOADS}):      cold {cold_ms:7.1f} ms   warm re cache {warm_ms:7.1f} ms"
-          f"   target < 200 ms")
-    print(f"evaluate (median of {EVALUATIONS}): {eval_us:7.1f} us   p90 {p90_us:7.1f} us"
-          f"   target < 2000 us")
+    print(
+        f"rules: {len(ruleset.rules)} in {len(paths)} files; messages: {len(MESSAGES)}, "
+        f"rules matched per message: {matched}"
+    )
+    print(
+        f"load (median of {LOADS}):      cold {cold_ms:7.1f} ms   warm re cache {warm_ms:7.1f} ms"
+        f"   target < 200 ms"
+    )
+    print(f"evaluate (median of {EVALUATIONS}): {eval_us:7.1f} us   p90 {p90_us:7.1f} us   target < 2000 us")
     print(f"  without needle pre-check (median of {PLAIN_EVALUATIONS}): {plain_us:7.1f} us")
     print(f"baseline, {RULES} x re.search over a subject: {baseline_us:7.1f} us")
-    print(f"ratios to baseline: evaluate {eval_us / baseline_us:5.2f}x, "
-          f"without pre-check {plain_us / baseline_us:5.2f}x, cold load {cold_ms * 1e3 / baseline_us:5.0f}x")
+    print(
+        f"ratios to baseline: evaluate {eval_us / baseline_us:5.2f}x, "
+        f"without pre-check {plain_us / baseline_us:5.2f}x, cold load {cold_ms * 1e3 / baseline_us:5.0f}x"
+    )
     print(f"bench took {time.perf_counter() - started:.1f} s")
 
 

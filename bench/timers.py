@@ -26,7 +26,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +43,7 @@ from tests.support import Desk  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 CHUNK = 10_000
+
 
 def make_app(directory: Path, url: str) -> App:
     """The test suite's desk (two levels, critical targets, no rules) on ``url``."""
@@ -61,18 +62,28 @@ def fill(app: App, tickets: int, due: int, now: datetime) -> float:
             is_due = made_due < due and index % every == 0
             made_due += is_due
             clock = index % 3
-            rows.append({
-                "subject": f"Request {index}", "status": "open" if index % 2 else "new", "level": 1,
-                "urgency": "critical" if clock else "normal", "kind": "request",
-                "requester": f"user{index % 5000}@client{index % 97}.example", "requester_name": "",
-                "tags": [], "language": "en", "created_at": now - timedelta(hours=1),
-                "updated_at": now - timedelta(hours=1), "time_spent_s": 0, "resolve_breached": False,
-                "level_since": now - timedelta(hours=1),
-                "escalate_due_at": past if is_due and clock == 0 else future,
-                "first_response_due_at": past if is_due and clock == 1 else (future if clock else None),
-                "resolve_due_at": past if is_due and clock == 2 else (future if clock else None),
-                "root_message_id": f"<bench-{index}@client.example>",
-            })
+            rows.append(
+                {
+                    "subject": f"Request {index}",
+                    "status": "open" if index % 2 else "new",
+                    "level": 1,
+                    "urgency": "critical" if clock else "normal",
+                    "kind": "request",
+                    "requester": f"user{index % 5000}@client{index % 97}.example",
+                    "requester_name": "",
+                    "tags": [],
+                    "language": "en",
+                    "created_at": now - timedelta(hours=1),
+                    "updated_at": now - timedelta(hours=1),
+                    "time_spent_s": 0,
+                    "resolve_breached": False,
+                    "level_since": now - timedelta(hours=1),
+                    "escalate_due_at": past if is_due and clock == 0 else future,
+                    "first_response_due_at": past if is_due and clock == 1 else (future if clock else None),
+                    "resolve_due_at": past if is_due and clock == 2 else (future if clock else None),
+                    "root_message_id": f"<bench-{index}@client.example>",
+                }
+            )
             if len(rows) == CHUNK:
                 conn.execute(insert(Ticket), rows)
                 rows = []
@@ -105,7 +116,7 @@ def query_plan(app: App, now: datetime) -> str:
 def run(label: str, url: str, directory: Path, tickets: int, due: int) -> float:
     app = make_app(directory, url)
     try:
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         fill_s = fill(app, tickets, due, now)
         print(f"\n== {label}: {tickets:,} open tickets, {due:,} due (filled in {fill_s:.1f} s)")
         print("  due query plan:")
@@ -118,9 +129,20 @@ def run(label: str, url: str, directory: Path, tickets: int, due: int) -> float:
         def scan_for_due() -> int:
             # The due query as one OR of the three clocks: SQLite answers it with a table scan.
             with app.db.session() as session:
-                return len(session.scalars(select(Ticket.number).where(
-                    Ticket.status != "closed", or_(Ticket.escalate_due_at <= now, Ticket.first_response_due_at <= now,
-                                                   Ticket.resolve_due_at <= now)).order_by(Ticket.number)).all())
+                return len(
+                    session.scalars(
+                        select(Ticket.number)
+                        .where(
+                            Ticket.status != "closed",
+                            or_(
+                                Ticket.escalate_due_at <= now,
+                                Ticket.first_response_due_at <= now,
+                                Ticket.resolve_due_at <= now,
+                            ),
+                        )
+                        .order_by(Ticket.number)
+                    ).all()
+                )
 
         count_s = min(timed(count_all)[0] for _ in range(3))
         scan_s = min(timed(scan_for_due)[0] for _ in range(3))
@@ -136,6 +158,7 @@ def run(label: str, url: str, directory: Path, tickets: int, due: int) -> float:
                     return step(*args, **kwargs)
                 finally:
                     mail_s += time.perf_counter() - started
+
             return run
 
         for name, step in originals.items():
@@ -150,26 +173,42 @@ def run(label: str, url: str, directory: Path, tickets: int, due: int) -> float:
         idle_s = min(timed(lambda: sweep(app.db, app.pipeline, now))[0] for _ in range(3))
 
         with app.db.session() as session:
-            escalations = session.scalar(select(func.count()).select_from(Event).where(Event.type == "escalation"))
+            escalations = session.scalar(
+                select(func.count()).select_from(Event).where(Event.type == "escalation")
+            )
             moved = session.scalar(select(func.count()).select_from(Ticket).where(Ticket.level == 2))
             queued = session.scalar(select(func.count()).select_from(Outbox))
-        print(f"  sweep: {sweep_s * 1000:8.1f} ms  ({handled} tickets escalated, {escalations} escalation events, "
-              f"{moved} tickets at level 2, {queued} mails queued)")
-        print(f"  of which rendering, composing and queueing the {queued} mails: {mail_s * 1000:8.1f} ms; "
-              f"the timer work (due query, claim, level change, event, commit): {(sweep_s - mail_s) * 1000:8.1f} ms")
+        print(
+            f"  sweep: {sweep_s * 1000:8.1f} ms  ({handled} tickets escalated, {escalations} escalation events, "
+            f"{moved} tickets at level 2, {queued} mails queued)"
+        )
+        print(
+            f"  of which rendering, composing and queueing the {queued} mails: {mail_s * 1000:8.1f} ms; "
+            f"the timer work (due query, claim, level change, event, commit): {(sweep_s - mail_s) * 1000:8.1f} ms"
+        )
         server = "; the server's work is not counted" if app.db.is_postgres else ""
-        print(f"  per due ticket: {sweep_s / max(handled, 1) * 1000:.2f} ms; CPU time of this process for the sweep: "
-              f"{cpu_s * 1000:.1f} ms (less sensitive to a busy machine{server})")
-        print(f"  baseline SELECT count(*) over all tickets: {count_s * 1000:8.1f} ms  "
-              f"(sweep / count = {sweep_s / count_s:.1f})")
-        print(f"  baseline sweep with nothing due (the due query alone): {idle_s * 1000:8.2f} ms  "
-              f"(idle sweep / count = {idle_s / count_s:.3f})")
-        print(f"  for comparison, the due tickets found with one OR query: {scan_s * 1000:8.2f} ms  "
-              f"(idle sweep / OR query = {idle_s / scan_s:.3f})")
+        print(
+            f"  per due ticket: {sweep_s / max(handled, 1) * 1000:.2f} ms; CPU time of this process for the sweep: "
+            f"{cpu_s * 1000:.1f} ms (less sensitive to a busy machine{server})"
+        )
+        print(
+            f"  baseline SELECT count(*) over all tickets: {count_s * 1000:8.1f} ms  "
+            f"(sweep / count = {sweep_s / count_s:.1f})"
+        )
+        print(
+            f"  baseline sweep with nothing due (the due query alone): {idle_s * 1000:8.2f} ms  "
+            f"(idle sweep / count = {idle_s / count_s:.3f})"
+        )
+        print(
+            f"  for comparison, the due tickets found with one OR query: {scan_s * 1000:8.2f} ms  "
+            f"(idle sweep / OR query = {idle_s / scan_s:.3f})"
+        )
         touched_only_due = handled == due == escalations == moved
-        print(f"  only the due tickets touched: {'yes' if touched_only_due else 'NO'}; "
-              f"sweep under 1 s: {'yes' if sweep_s < 1.0 else 'NO'} "
-              f"(load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs)")
+        print(
+            f"  only the due tickets touched: {'yes' if touched_only_due else 'NO'}; "
+            f"sweep under 1 s: {'yes' if sweep_s < 1.0 else 'NO'} "
+            f"(load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs)"
+        )
         return sweep_s
     finally:
         app.close()

@@ -35,9 +35,13 @@ def build_pipeline(settings: Settings, db: Database) -> Pipeline:
     from maildesk.kb import article_file_slugs, sync_articles
 
     # an `answer` may name an article already stored or one about to be synced from the files
-    ruleset: RuleSet = load_ruleset(list(settings.rule_files), levels={lvl.id for lvl in settings.levels},
-                                    articles=known_articles(db) | article_file_slugs(settings.kb.dir),
-                                    members=settings.technicians, own_addresses=settings.desk_addresses)
+    ruleset: RuleSet = load_ruleset(
+        list(settings.rule_files),
+        levels={lvl.id for lvl in settings.levels},
+        articles=known_articles(db) | article_file_slugs(settings.kb.dir),
+        members=settings.technicians,
+        own_addresses=settings.desk_addresses,
+    )
     renderer = Renderer(settings.templates_dir, default_language=settings.desk.language)
     secret = load_or_create_secret(settings.security.secret_file)
     if settings.kb.dir is not None and settings.kb.dir.is_dir():
@@ -72,9 +76,15 @@ class App:
         db = Database(settings.database_url)
         db.ensure_schema(allow_upgrade=allow_upgrade)
         pipeline = build_pipeline(settings, db)
-        return cls(settings=settings, db=db, inbox=Inbox(db), pipeline=pipeline,
-                   sender=OutboxSender(db, make_transport(settings.outgoing, settings.base_dir),
-                                       settings.outgoing.retry))
+        return cls(
+            settings=settings,
+            db=db,
+            inbox=Inbox(db),
+            pipeline=pipeline,
+            sender=OutboxSender(
+                db, make_transport(settings.outgoing, settings.base_dir), settings.outgoing.retry
+            ),
+        )
 
     @classmethod
     def from_config(cls, path: Path | str) -> App:

@@ -36,15 +36,36 @@ class ApplyContext:
 
 
 def _change(ticket: Ticket, parsed: ParsedMessage, text: str, **facts) -> TicketChange:
-    return TicketChange(ticket=TicketStore.view(ticket), message_id=parsed.message_id,
-                        references=parsed.references, author=parsed.from_addr, author_name=parsed.from_name,
-                        text=text, **facts)
+    return TicketChange(
+        ticket=TicketStore.view(ticket),
+        message_id=parsed.message_id,
+        references=parsed.references,
+        author=parsed.from_addr,
+        author_name=parsed.from_name,
+        text=text,
+        **facts,
+    )
 
 
-def _record_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, ctx: ApplyContext, type_: str,
-                    text: str, data: dict | None = None):
-    event = store.add_event(ticket, type_, ctx.now, from_addr=parsed.from_addr or None,
-                            message_id=parsed.message_id, inbox_id=ctx.inbox_id, text=text, data=data)
+def _record_message(
+    store: TicketStore,
+    ticket: Ticket,
+    parsed: ParsedMessage,
+    ctx: ApplyContext,
+    type_: str,
+    text: str,
+    data: dict | None = None,
+):
+    event = store.add_event(
+        ticket,
+        type_,
+        ctx.now,
+        from_addr=parsed.from_addr or None,
+        message_id=parsed.message_id,
+        inbox_id=ctx.inbox_id,
+        text=text,
+        data=data,
+    )
     store.add_attachments(ticket, event, parsed.attachments)
     store.record_thread(parsed.message_id, ticket.number)
     return event
@@ -59,18 +80,38 @@ def default_level(keys: TicketKeys, settings: Settings) -> int:
     return settings.levels[0].id
 
 
-def open_ticket(store: TicketStore, parsed: ParsedMessage, keys: TicketKeys, decision: Decision,
-                automation: Automation | None, ctx: ApplyContext, *, linked_to: int | None = None) -> TicketChange:
+def open_ticket(
+    store: TicketStore,
+    parsed: ParsedMessage,
+    keys: TicketKeys,
+    decision: Decision,
+    automation: Automation | None,
+    ctx: ApplyContext,
+    *,
+    linked_to: int | None = None,
+) -> TicketChange:
     settings = ctx.settings
     level = decision.level if decision.level is not None else default_level(keys, settings)
     requester = parsed.from_addr or "unknown@invalid"
     ticket = Ticket(
-        subject=(parsed.subject or "(no subject)")[:MAX_SUBJECT], status="new", level=level,
-        urgency=decision.urgency, category=decision.category, kind=decision.kind,
-        application=decision.application, requester=requester, requester_name=parsed.from_name[:500],
-        organisation=requester.rpartition("@")[2] or None, assignee=decision.assignee,
-        tags=list(decision.tags), language=decision.language or settings.desk.language, linked_to=linked_to,
-        created_at=ctx.now, updated_at=ctx.now, time_spent_s=0, root_message_id=parsed.message_id,
+        subject=(parsed.subject or "(no subject)")[:MAX_SUBJECT],
+        status="new",
+        level=level,
+        urgency=decision.urgency,
+        category=decision.category,
+        kind=decision.kind,
+        application=decision.application,
+        requester=requester,
+        requester_name=parsed.from_name[:500],
+        organisation=requester.rpartition("@")[2] or None,
+        assignee=decision.assignee,
+        tags=list(decision.tags),
+        language=decision.language or settings.desk.language,
+        linked_to=linked_to,
+        created_at=ctx.now,
+        updated_at=ctx.now,
+        time_spent_s=0,
+        root_message_id=parsed.message_id,
     )
     # Clocks first, so the row is written whole by one INSERT rather than an INSERT and an UPDATE.
     timers.enter_level(ticket, level, settings, ctx.now)
@@ -88,11 +129,18 @@ def open_ticket(store: TicketStore, parsed: ParsedMessage, keys: TicketKeys, dec
             set_status(ticket, "closed", settings, ctx.now)
             store.add_event(ticket, "status", ctx.now, data={"status": "closed", "answer": decision.answer})
     return _change(
-        ticket, parsed, parsed.text, created=True, automatic=automation is not None,
-        acknowledge=automation is None and answered is None, closed=answered is not None,
-        answered_with=answered, level_reached=None if answered else level,
+        ticket,
+        parsed,
+        parsed.text,
+        created=True,
+        automatic=automation is not None,
+        acknowledge=automation is None and answered is None,
+        closed=answered is not None,
+        answered_with=answered,
+        level_reached=None if answered else level,
         forward=decision.forward if automation is None else (),  # never relay a robot: it could answer back
-        articles=store.suggest_articles(parsed.subject, settings.kb.suggest) if automation is None and not answered
+        articles=store.suggest_articles(parsed.subject, settings.kb.suggest)
+        if automation is None and not answered
         else (),
     )
 
@@ -100,13 +148,26 @@ def open_ticket(store: TicketStore, parsed: ParsedMessage, keys: TicketKeys, dec
 def note_bounce(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, ctx: ApplyContext) -> TicketChange:
     report = parsed.delivery_report
     assert report is not None
-    _record_message(store, ticket, parsed, ctx, "bounce", report.diagnostic or parsed.text[:2000],
-                    {"failed": list(report.failed), "permanent": report.permanent})
+    _record_message(
+        store,
+        ticket,
+        parsed,
+        ctx,
+        "bounce",
+        report.diagnostic or parsed.text[:2000],
+        {"failed": list(report.failed), "permanent": report.permanent},
+    )
     return _change(ticket, parsed, "", automatic=True)
 
 
-def add_follow_up(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, keys: TicketKeys,
-                  automation: Automation | None, ctx: ApplyContext) -> TicketChange:
+def add_follow_up(
+    store: TicketStore,
+    ticket: Ticket,
+    parsed: ParsedMessage,
+    keys: TicketKeys,
+    automation: Automation | None,
+    ctx: ApplyContext,
+) -> TicketChange:
     """A message about an existing ticket: from a technician, the requester, or someone else."""
     settings = ctx.settings
     if automation is None and parsed.from_addr in settings.technicians:
@@ -122,25 +183,39 @@ def add_follow_up(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, key
         if ticket.status == "closed":
             return _change(ticket, parsed, text)  # asking again to close is no reason to reopen
         set_status(ticket, "closed", settings, ctx.now)
-        store.add_event(ticket, "status", ctx.now, from_addr=parsed.from_addr,
-                        data={"status": "closed", "by": "requester"})
+        store.add_event(
+            ticket,
+            "status",
+            ctx.now,
+            from_addr=parsed.from_addr,
+            data={"status": "closed", "by": "requester"},
+        )
         return _change(ticket, parsed, text, closed=True)
     if ticket.status in ("pending", "closed"):
         previous = ticket.status
         set_status(ticket, "open", settings, ctx.now)
-        store.add_event(ticket, "status", ctx.now, from_addr=parsed.from_addr,
-                        data={"status": "open", "from": previous, "reason": "requester replied"})
+        store.add_event(
+            ticket,
+            "status",
+            ctx.now,
+            from_addr=parsed.from_addr,
+            data={"status": "open", "from": previous, "reason": "requester replied"},
+        )
     return _change(ticket, parsed, text, requester_replied=True)
 
 
 def is_closed_too_long(ticket: Ticket, settings: Settings, now: datetime) -> bool:
     """A reply to a ticket closed longer than ``reopen_within`` ago opens a new, linked ticket."""
-    return ticket.status == "closed" and ticket.closed_at is not None and \
-        now - ticket.closed_at > settings.desk.reopen_within
+    return (
+        ticket.status == "closed"
+        and ticket.closed_at is not None
+        and now - ticket.closed_at > settings.desk.reopen_within
+    )
 
 
-def authenticate_technician(parsed: ParsedMessage, keys: TicketKeys, settings: Settings,
-                            ticket: Ticket) -> Reason | None:
+def authenticate_technician(
+    parsed: ParsedMessage, keys: TicketKeys, settings: Settings, ticket: Ticket
+) -> Reason | None:
     """None when the technician's mail may act on the ticket; otherwise why not."""
     if settings.security.command_auth == "signed":
         signed = keys.signed
@@ -156,8 +231,9 @@ def authenticate_technician(parsed: ParsedMessage, keys: TicketKeys, settings: S
     return None
 
 
-def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, keys: TicketKeys,
-                        ctx: ApplyContext) -> TicketChange:
+def _technician_message(
+    store: TicketStore, ticket: Ticket, parsed: ParsedMessage, keys: TicketKeys, ctx: ApplyContext
+) -> TicketChange:
     settings = ctx.settings
     text = parsed.reply_text or parsed.text
     commands, unknown = parse_commands(parsed.subject, settings.desk.tag, ticket.subject)
@@ -168,8 +244,15 @@ def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessag
     outcome = Outcome(errors=[Reason.of("unknown_command", tag=tag) for tag in unknown])
     for tag, reason in zip(unknown, outcome.errors, strict=True):
         _record_refusal(store, ticket, parsed, ctx, tag, None, reason)
-    command_ctx = CommandContext(store=store, ticket=ticket, settings=settings, now=ctx.now,
-                                 author=parsed.from_addr, text=text, outcome=outcome)
+    command_ctx = CommandContext(
+        store=store,
+        ticket=ticket,
+        settings=settings,
+        now=ctx.now,
+        author=parsed.from_addr,
+        text=text,
+        outcome=outcome,
+    )
     held_back = False
     for command in commands:
         label = f"[{command.name}{'=' + command.value if command.value is not None else ''}]"
@@ -186,8 +269,14 @@ def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessag
             _record_refusal(store, ticket, parsed, ctx, label, command, reason)
             continue
         outcome.applied.append(label)
-        store.add_event(ticket, "command", ctx.now, from_addr=parsed.from_addr, text=label,
-                        data={"command": command.name, "value": command.value})
+        store.add_event(
+            ticket,
+            "command",
+            ctx.now,
+            from_addr=parsed.from_addr,
+            text=label,
+            data={"command": command.name, "value": command.value},
+        )
     routed = _route_by_address(command_ctx, keys)
     if routed:
         # A hand-off to another level is between technicians: never relay it (a forwarded
@@ -199,10 +288,22 @@ def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessag
         # A technician answering on a closed ticket (or handing it to another level) reopens it, as
         # in RT; a note, or a mail with only commands such as [time=] and no text, does not.
         set_status(ticket, "open", settings, ctx.now)
-        store.add_event(ticket, "status", ctx.now, from_addr=parsed.from_addr,
-                        data={"status": "open", "from": "closed", "reason": "technician replied"})
-    _record_message(store, ticket, parsed, ctx, event_type, text, {"commands": outcome.applied} if outcome.applied
-                    else None)
+        store.add_event(
+            ticket,
+            "status",
+            ctx.now,
+            from_addr=parsed.from_addr,
+            data={"status": "open", "from": "closed", "reason": "technician replied"},
+        )
+    _record_message(
+        store,
+        ticket,
+        parsed,
+        ctx,
+        event_type,
+        text,
+        {"commands": outcome.applied} if outcome.applied else None,
+    )
     if relay or outcome.answered_with or (outcome.closed and not outcome.silent):
         timers.on_technician_reply(ticket, settings, ctx.now)
         if ticket.status == "new":
@@ -212,15 +313,32 @@ def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessag
     if outcome.file_in_kb and text.strip():
         file_article(store, ticket, text, ctx.now)
     if outcome.level_reached is not None:
-        store.add_event(ticket, "escalation", ctx.now, from_addr=parsed.from_addr,
-                        data={"level": outcome.level_reached, "by": parsed.from_addr})
+        store.add_event(
+            ticket,
+            "escalation",
+            ctx.now,
+            from_addr=parsed.from_addr,
+            data={"level": outcome.level_reached, "by": parsed.from_addr},
+        )
     if outcome.closed:
-        store.add_event(ticket, "status", ctx.now, from_addr=parsed.from_addr,
-                        data={"status": "closed", "silent": outcome.silent})
+        store.add_event(
+            ticket,
+            "status",
+            ctx.now,
+            from_addr=parsed.from_addr,
+            data={"status": "closed", "silent": outcome.silent},
+        )
     return _change(
-        ticket, parsed, text, answer_to_requester=relay and not outcome.closed, closed=outcome.closed,
-        silent=outcome.silent, level_reached=outcome.level_reached, command_errors=tuple(outcome.errors),
-        answered_with=outcome.answered_with, notify_exclude=(parsed.from_addr,),
+        ticket,
+        parsed,
+        text,
+        answer_to_requester=relay and not outcome.closed,
+        closed=outcome.closed,
+        silent=outcome.silent,
+        level_reached=outcome.level_reached,
+        command_errors=tuple(outcome.errors),
+        answered_with=outcome.answered_with,
+        notify_exclude=(parsed.from_addr,),
     )
 
 
@@ -228,8 +346,15 @@ def _technician_message(store: TicketStore, ticket: Ticket, parsed: ParsedMessag
 _DECIDES_THE_ANSWER = frozenset({"known", "comment", "spam"})
 
 
-def _record_refusal(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, ctx: ApplyContext, label: str,
-                    command: Command | None, reason: Reason) -> None:
+def _record_refusal(
+    store: TicketStore,
+    ticket: Ticket,
+    parsed: ParsedMessage,
+    ctx: ApplyContext,
+    label: str,
+    command: Command | None,
+    reason: Reason,
+) -> None:
     """A refused command changes nothing, but the ticket's history says what was asked and why not (in English)."""
     data = {"command": command.name, "value": command.value} if command is not None else {}
     data["refused"] = reason.text

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from maildesk.config import ConfigError, Settings
 from maildesk.types import Automation, Decision, RawMessage
@@ -54,9 +54,14 @@ def load_rules(settings: Settings, articles: set[str] | None, articles_unverifie
     """The rule set, checked against everything the daemon checks it against."""
     from maildesk.rules import load_ruleset
 
-    return load_ruleset(list(settings.rule_files), levels={lvl.id for lvl in settings.levels}, articles=articles,
-                        members=settings.technicians, own_addresses=settings.desk_addresses,
-                        articles_unverified=articles_unverified)
+    return load_ruleset(
+        list(settings.rule_files),
+        levels={lvl.id for lvl in settings.levels},
+        articles=articles,
+        members=settings.technicians,
+        own_addresses=settings.desk_addresses,
+        articles_unverified=articles_unverified,
+    )
 
 
 def check_everything(settings: Settings, warn=None) -> list[str]:
@@ -73,8 +78,11 @@ def check_everything(settings: Settings, warn=None) -> list[str]:
     if unreadable is not None and warn is not None:
         warn(f"warning: {unreadable}; rule answers were checked against the article files only")
     try:
-        load_rules(settings, articles,
-                   None if unreadable is None else "no such article file, and the database cannot be read")
+        load_rules(
+            settings,
+            articles,
+            None if unreadable is None else "no such article file, and the database cannot be read",
+        )
     except ConfigError as exc:
         problems.extend(exc.problems)
     try:
@@ -96,8 +104,15 @@ def dry_run(settings: Settings, data: bytes) -> tuple[Decision, Automation | Non
     except ConfigError as exc:
         raise ValueError("\n".join(exc.problems)) from None
     parsed = parse_message(data)
-    raw = RawMessage(data=data, mail_from=None, rcpt_tos=(), source="file", received_at=datetime.now(timezone.utc))
-    level = next((lvl.id for address in all_recipients(parsed, raw)
-                  if (lvl := settings.level_for_address(address)) is not None), settings.levels[0].id)
+    raw = RawMessage(data=data, mail_from=None, rcpt_tos=(), source="file", received_at=datetime.now(UTC))
+    level = next(
+        (
+            lvl.id
+            for address in all_recipients(parsed, raw)
+            if (lvl := settings.level_for_address(address)) is not None
+        ),
+        settings.levels[0].id,
+    )
     return evaluate(parsed, raw.rcpt_tos, ruleset, default_level=level), detect_automation(
-        parsed, raw, settings.desk_addresses)
+        parsed, raw, settings.desk_addresses
+    )

@@ -12,7 +12,16 @@ import sys
 from pathlib import Path
 
 # sysexits.h
-EX_OK, EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_SOFTWARE, EX_TEMPFAIL, EX_CONFIG = 0, 64, 65, 66, 69, 70, 75, 78
+EX_OK, EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_SOFTWARE, EX_TEMPFAIL, EX_CONFIG = (
+    0,
+    64,
+    65,
+    66,
+    69,
+    70,
+    75,
+    78,
+)
 
 
 class CliError(Exception):
@@ -86,14 +95,21 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     sources = [args.mbox is not None, args.maildir is not None, bool(args.files)]
     if sum(sources) > 1:
         raise CliError("give FILEs, --mbox or --maildir, not several", EX_USAGE)
-    for path in [*(args.files or []), *([args.mbox] if args.mbox else []), *([args.maildir] if args.maildir else [])]:
+    for path in [
+        *(args.files or []),
+        *([args.mbox] if args.mbox else []),
+        *([args.maildir] if args.maildir else []),
+    ]:
         if not Path(path).exists():
             raise CliError(f"{path}: no such file or directory", EX_NOINPUT)
     settings = _settings(args)
     messages: list[tuple[bytes, str]] | None = None
     if not args.mbox and not args.maildir:
-        messages = [(Path(f).read_bytes(), "file") for f in args.files] if args.files \
+        messages = (
+            [(Path(f).read_bytes(), "file") for f in args.files]
+            if args.files
             else [(sys.stdin.buffer.read(), "pipe")]
+        )
         if _hand_to_daemon(settings, messages, args):
             return EX_OK
     from maildesk.ingest.files import ingest_command
@@ -102,9 +118,15 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     configure_logging(args.log_level)
     app = _app(args, settings)
     try:
-        return ingest_command(app, messages=messages, mbox=args.mbox, maildir=args.maildir,
-                              mail_from=args.mail_from, rcpt_tos=tuple(args.rcpt or ()),
-                              progress=not args.no_progress)
+        return ingest_command(
+            app,
+            messages=messages,
+            mbox=args.mbox,
+            maildir=args.maildir,
+            mail_from=args.mail_from,
+            rcpt_tos=tuple(args.rcpt or ()),
+            progress=not args.no_progress,
+        )
     finally:
         app.close()
 
@@ -116,16 +138,31 @@ def _hand_to_daemon(settings, messages: list[tuple[bytes, str]], args: argparse.
     from maildesk.ingest.pipe import store_for_daemon
 
     try:
-        return all([store_for_daemon(settings, data, mail_from=args.mail_from, rcpt_tos=list(args.rcpt or ()),
-                                     source=source) for data, source in messages])
+        return all(
+            [
+                store_for_daemon(
+                    settings, data, mail_from=args.mail_from, rcpt_tos=list(args.rcpt or ()), source=source
+                )
+                for data, source in messages
+            ]
+        )
     except sqlite3.Error as exc:
         raise CliError(f"could not store the message, the MTA should retry: {exc}", EX_TEMPFAIL) from None
 
 
 # -- tickets -----------------------------------------------------------------------------
 
-TICKET_COLUMNS = ("number", "status", "level", "urgency", "category", "application", "requester", "assignee",
-                  "subject")
+TICKET_COLUMNS = (
+    "number",
+    "status",
+    "level",
+    "urgency",
+    "category",
+    "application",
+    "requester",
+    "assignee",
+    "subject",
+)
 
 
 def cmd_tickets_list(args: argparse.Namespace) -> int:
@@ -142,8 +179,14 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
         query = query.where(Ticket.status == args.status)
     else:
         query = query.where(Ticket.status != "closed")
-    filters = {"level": Ticket.level, "urgency": Ticket.urgency, "category": Ticket.category,
-               "application": Ticket.application, "requester": Ticket.requester, "assignee": Ticket.assignee}
+    filters = {
+        "level": Ticket.level,
+        "urgency": Ticket.urgency,
+        "category": Ticket.category,
+        "application": Ticket.application,
+        "requester": Ticket.requester,
+        "assignee": Ticket.assignee,
+    }
     for name, column in filters.items():
         value = getattr(args, name)
         if value is not None:
@@ -177,18 +220,41 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
         if ticket is None:
             raise CliError(f"ticket {args.number}: no such ticket", EX_DATAERR)
         events = list(session.scalars(select(Event).where(Event.ticket == args.number).order_by(Event.id)))
-        attachments = list(session.execute(select(AttachmentRow.event_id, AttachmentRow.filename, AttachmentRow.size,
-                                                  AttachmentRow.content_type)
-                                           .where(AttachmentRow.ticket == args.number)))
+        attachments = list(
+            session.execute(
+                select(
+                    AttachmentRow.event_id,
+                    AttachmentRow.filename,
+                    AttachmentRow.size,
+                    AttachmentRow.content_type,
+                ).where(AttachmentRow.ticket == args.number)
+            )
+        )
         shape = ticket_json(ticket, events)
     if args.format == "json":
         print(dumps(shape))
         return EX_OK
     print(f"#{shape['number']}  {shape['subject']}")
-    for key in ("status", "level", "urgency", "category", "kind", "application", "problem", "requester",
-                "assignee", "tags", "created_at", "first_response_at", "closed_at", "time_spent"):
+    for key in (
+        "status",
+        "level",
+        "urgency",
+        "category",
+        "kind",
+        "application",
+        "problem",
+        "requester",
+        "assignee",
+        "tags",
+        "created_at",
+        "first_response_at",
+        "closed_at",
+        "time_spent",
+    ):
         value = shape[key]
-        print(f"  {key + ':':19}{', '.join(value) if isinstance(value, list) else ('' if value is None else value)}")
+        print(
+            f"  {key + ':':19}{', '.join(value) if isinstance(value, list) else ('' if value is None else value)}"
+        )
     if attachments:
         print("  attachments:")
         for _event, name, size, content_type in attachments:
@@ -216,7 +282,9 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     if args.action == "list":
         _s, db = _database(args)
         with db.session() as session:
-            rows = [quarantine_json(q) for q in session.scalars(select(Quarantine).order_by(Quarantine.id.desc()))]
+            rows = [
+                quarantine_json(q) for q in session.scalars(select(Quarantine).order_by(Quarantine.id.desc()))
+            ]
         _print_rows(rows, ("id", "received_at", "status", "mail_from", "message_id", "reason"), args.format)
         return EX_OK
     if args.action == "show":
@@ -256,13 +324,20 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
                 return EX_OK
             inbox_ids = [e.inbox_id for e in entries]
             entry_of = {e.inbox_id: e.id for e in entries}
-            session.execute(update(InboxMessage).where(InboxMessage.id.in_(inbox_ids)).values(state="pending"))
-            session.execute(update(Quarantine).where(Quarantine.id.in_([e.id for e in entries]))
-                            .values(status="retried"))
+            session.execute(
+                update(InboxMessage).where(InboxMessage.id.in_(inbox_ids)).values(state="pending")
+            )
+            session.execute(
+                update(Quarantine).where(Quarantine.id.in_([e.id for e in entries])).values(status="retried")
+            )
         outcomes = app.process(inbox_ids)
         app.sender.send_due()
         for outcome in outcomes:
-            verdict = f"ticket #{outcome.ticket}" if outcome.state == "done" else f"{outcome.state}: {outcome.reason}"
+            verdict = (
+                f"ticket #{outcome.ticket}"
+                if outcome.state == "done"
+                else f"{outcome.state}: {outcome.reason}"
+            )
             print(f"quarantine {entry_of.get(outcome.inbox_id, '?')}: {verdict}")
         return EX_OK
     finally:
@@ -289,8 +364,11 @@ def cmd_outbox(args: argparse.Namespace) -> int:
             query = query.where(Outbox.status == args.status)
         with db.session() as session:
             rows = [outbox_json(o) for o in session.scalars(query)]
-        _print_rows(rows, ("id", "ticket", "status", "attempts", "template", "to", "subject", "last_error"),
-                    args.format)
+        _print_rows(
+            rows,
+            ("id", "ticket", "status", "attempts", "template", "to", "subject", "last_error"),
+            args.format,
+        )
         return EX_OK
     if not args.all and args.id is None:
         raise CliError("outbox retry: give an ID or --all", EX_USAGE)
@@ -384,8 +462,13 @@ def cmd_kb(args: argparse.Namespace) -> int:
     if args.format == "json":
         print(dumps(rows))
     else:
-        print(render_table(rows, ("id", "slug", "title", "uses", "updated_at")
-                           + (("score",) if args.action == "search" else ())))
+        print(
+            render_table(
+                rows,
+                ("id", "slug", "title", "uses", "updated_at")
+                + (("score",) if args.action == "search" else ()),
+            )
+        )
     return EX_OK
 
 
@@ -402,24 +485,37 @@ def cmd_db(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", default=argparse.SUPPRESS, help="config file (default: $MAILDESK_CONFIG or ./config.toml)")
-    common.add_argument("--log-level", default=argparse.SUPPRESS, choices=("debug", "info", "warning", "error"))
-    parser = argparse.ArgumentParser(prog="maildesk", parents=[common],
-                                     description="An email-driven help desk.")
+    common.add_argument(
+        "--config", default=argparse.SUPPRESS, help="config file (default: $MAILDESK_CONFIG or ./config.toml)"
+    )
+    common.add_argument(
+        "--log-level", default=argparse.SUPPRESS, choices=("debug", "info", "warning", "error")
+    )
+    parser = argparse.ArgumentParser(
+        prog="maildesk", parents=[common], description="An email-driven help desk."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     run = sub.add_parser("run", parents=[common], help="the daemon")
     run.add_argument("--watch", action="store_true", help="reload when config, rule or template files change")
     run.set_defaults(func=cmd_run)
 
-    ingest = sub.add_parser("ingest", parents=[common], help="process messages from stdin, files, an mbox or a maildir")
+    ingest = sub.add_parser(
+        "ingest", parents=[common], help="process messages from stdin, files, an mbox or a maildir"
+    )
     ingest.add_argument("files", nargs="*", metavar="FILE")
     ingest.add_argument("--mbox", metavar="PATH")
     ingest.add_argument("--maildir", metavar="PATH")
     ingest.add_argument("--no-progress", action="store_true", help="no progress bar for backlogs")
-    ingest.add_argument("--mail-from", metavar="ADDRESS", help="envelope sender, as the MTA knows it (e.g. ${sender})")
-    ingest.add_argument("--rcpt", action="append", metavar="ADDRESS",
-                        help="envelope recipient (repeatable), as the MTA knows it (e.g. ${recipient})")
+    ingest.add_argument(
+        "--mail-from", metavar="ADDRESS", help="envelope sender, as the MTA knows it (e.g. ${sender})"
+    )
+    ingest.add_argument(
+        "--rcpt",
+        action="append",
+        metavar="ADDRESS",
+        help="envelope recipient (repeatable), as the MTA knows it (e.g. ${recipient})",
+    )
     ingest.set_defaults(func=cmd_ingest)
 
     tickets = sub.add_parser("tickets", parents=[common], help="list and show tickets")

@@ -173,11 +173,14 @@ def _choice(field_name: str, allowed: tuple[str, ...]) -> Callable[[CommandConte
     def handler(ctx: CommandContext, command: Command) -> None:
         value = _needs_value(command).lower()
         if value not in allowed:
-            raise CommandRefused("not_one_of", name=command.name, value=command.value, allowed=", ".join(allowed))
+            raise CommandRefused(
+                "not_one_of", name=command.name, value=command.value, allowed=", ".join(allowed)
+            )
         previous = getattr(ctx.ticket, field_name)
         setattr(ctx.ticket, field_name, value)
         if field_name == "urgency" and value != previous:
             timers.change_urgency(ctx.ticket, previous, ctx.settings, ctx.now)
+
     return handler
 
 
@@ -280,9 +283,17 @@ def file_article(store: TicketStore, ticket: Ticket, text: str, now: datetime) -
     slug = f"ticket-{ticket.number}"
     article = store.session.scalar(select(KbArticle).where(KbArticle.slug == slug))
     if article is None:
-        article = KbArticle(slug=slug, title=ticket.subject[:300], body=text, tags=list(ticket.tags or []),
-                            application=ticket.application, category=ticket.category, source_ticket=ticket.number,
-                            uses=0, updated_at=now)
+        article = KbArticle(
+            slug=slug,
+            title=ticket.subject[:300],
+            body=text,
+            tags=list(ticket.tags or []),
+            application=ticket.application,
+            category=ticket.category,
+            source_ticket=ticket.number,
+            uses=0,
+            updated_at=now,
+        )
         store.session.add(article)
         store.session.flush()  # the term index needs the id
         index_article(store.session, article)

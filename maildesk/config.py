@@ -33,10 +33,10 @@ class ConfigError(ValueError):
 
 
 def parse_duration(text: str) -> timedelta:
-    """"90s", "30m", "4h", "2d", "1w" -> timedelta; raises ValueError otherwise."""
+    """ "90s", "30m", "4h", "2d", "1w" -> timedelta; raises ValueError otherwise."""
     match = _DURATION.match(str(text))
     if not match:
-        raise ValueError(f"{text!r} is not a duration like \"90s\", \"30m\", \"4h\" or \"2d\"")
+        raise ValueError(f'{text!r} is not a duration like "90s", "30m", "4h" or "2d"')
     return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
 
 
@@ -54,7 +54,7 @@ def parse_size(text: str | int) -> int:
         return text
     match = _SIZE.match(str(text))
     if not match:
-        raise ValueError(f"{text!r} is not a size like \"25MB\"")
+        raise ValueError(f'{text!r} is not a size like "25MB"')
     return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
 
 
@@ -237,7 +237,10 @@ class _Reader:
             return default
         if not isinstance(value, kind):
             expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            self.fail(key, f"must be a {expected.replace('str', 'string').replace('bool', 'boolean')}, not {value!r}")
+            self.fail(
+                key,
+                f"must be a {expected.replace('str', 'string').replace('bool', 'boolean')}, not {value!r}",
+            )
             return default
         return value
 
@@ -313,8 +316,13 @@ def _ca_file(reader: _Reader, data: dict, key: KeyPath, base: Path) -> str:
 def _resolve_database_url(base: Path, url: str) -> str:
     """Make a relative SQLite path relative to the config file, not the working directory."""
     prefix = "sqlite:///"
-    if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite://" and ":memory:" not in url:
-        return prefix + str(_resolve_path(base, url[len(prefix):]))
+    if (
+        url.startswith(prefix)
+        and not url.startswith(prefix + "/")
+        and url != "sqlite://"
+        and ":memory:" not in url
+    ):
+        return prefix + str(_resolve_path(base, url[len(prefix) :]))
     return url
 
 
@@ -328,11 +336,31 @@ def load_settings(path: Path | str) -> Settings:
     problems: list[str] = []
     r = _Reader(path, lines, problems)
     base = path.resolve().parent
-    r.table(data, (), {"desk", "database", "intake", "outgoing", "security", "levels", "urgency",
-                       "kb", "reports", "rules", "templates", "timers", "processing"})
+    r.table(
+        data,
+        (),
+        {
+            "desk",
+            "database",
+            "intake",
+            "outgoing",
+            "security",
+            "levels",
+            "urgency",
+            "kb",
+            "reports",
+            "rules",
+            "templates",
+            "timers",
+            "processing",
+        },
+    )
 
-    d = r.table(data.get("desk", {}), ("desk",), {"name", "address", "tag", "language", "timezone",
-                                                   "supervisors", "reopen_within"})
+    d = r.table(
+        data.get("desk", {}),
+        ("desk",),
+        {"name", "address", "tag", "language", "timezone", "supervisors", "reopen_within"},
+    )
     tag = r.get(d, ("desk", "tag"), str, "Support")
     if not re.fullmatch(r"[\w .-]+", tag):
         r.fail(("desk", "tag"), f"{tag!r} may hold only letters, digits, spaces, dots and dashes")
@@ -354,9 +382,14 @@ def load_settings(path: Path | str) -> Settings:
     )
 
     db = r.table(data.get("database", {}), ("database",), {"url"})
-    database_url = _resolve_database_url(base, r.get(db, ("database", "url"), str, "sqlite:///var/maildesk.db"))
+    database_url = _resolve_database_url(
+        base, r.get(db, ("database", "url"), str, "sqlite:///var/maildesk.db")
+    )
     if not re.match(r"^(sqlite|postgresql)(\+\w+)?://", database_url):
-        r.fail(("database", "url"), f"{database_url!r}: only sqlite:/// and postgresql+psycopg:// URLs are supported")
+        r.fail(
+            ("database", "url"),
+            f"{database_url!r}: only sqlite:/// and postgresql+psycopg:// URLs are supported",
+        )
 
     intake = r.table(data.get("intake", {}), ("intake",), {"smtp", "imap"})
     smtp_tables = intake.get("smtp", [{}] if "intake" not in data else [])
@@ -364,7 +397,9 @@ def load_settings(path: Path | str) -> Settings:
         smtp_tables = [smtp_tables]
     smtp = []
     for index, table in enumerate(smtp_tables):
-        key: KeyPath = ("intake", "smtp") if isinstance(intake.get("smtp"), dict) else ("intake", "smtp", index)
+        key: KeyPath = (
+            ("intake", "smtp") if isinstance(intake.get("smtp"), dict) else ("intake", "smtp", index)
+        )
         t = r.table(table, key, {"listen", "protocol", "max_message_size", "domains"})
         host, port = _listen(r, key + ("listen",), r.get(t, key + ("listen",), str, "127.0.0.1:2525"))
         try:
@@ -372,10 +407,15 @@ def load_settings(path: Path | str) -> Settings:
         except ValueError as exc:
             r.fail(key + ("max_message_size",), str(exc))
             size = 25_000_000
-        smtp.append(SmtpIntake(host=host, port=port,
-                               protocol=r.choice(t, key + ("protocol",), ("smtp", "lmtp"), "smtp"),
-                               max_message_size=size,
-                               domains=tuple(x.lower() for x in r.string_list(t, key + ("domains",)))))
+        smtp.append(
+            SmtpIntake(
+                host=host,
+                port=port,
+                protocol=r.choice(t, key + ("protocol",), ("smtp", "lmtp"), "smtp"),
+                max_message_size=size,
+                domains=tuple(x.lower() for x in r.string_list(t, key + ("domains",))),
+            )
+        )
 
     imap_tables = intake.get("imap", [])
     if isinstance(imap_tables, dict):
@@ -383,38 +423,73 @@ def load_settings(path: Path | str) -> Settings:
     imap = []
     for index, table in enumerate(imap_tables):
         key = ("intake", "imap", index)
-        t = r.table(table, key, {"name", "host", "port", "security", "username", "password_env", "password_file",
-                                 "oauth2_token_command", "ca_file", "folder", "done", "poll_every", "idle",
-                                 "resync_every", "batch_size"})
+        t = r.table(
+            table,
+            key,
+            {
+                "name",
+                "host",
+                "port",
+                "security",
+                "username",
+                "password_env",
+                "password_file",
+                "oauth2_token_command",
+                "ca_file",
+                "folder",
+                "done",
+                "poll_every",
+                "idle",
+                "resync_every",
+                "batch_size",
+            },
+        )
         done = r.get(t, key + ("done",), str, "move:Processed")
         if done not in ("delete", "flag") and not (done.startswith("move:") and len(done) > 5):
-            r.fail(key + ("done",), f"{done!r} is not \"move:FOLDER\", \"delete\" or \"flag\"")
+            r.fail(key + ("done",), f'{done!r} is not "move:FOLDER", "delete" or "flag"')
         if "host" not in t:
             r.fail(key, "host is required")
-        imap.append(ImapIntake(
-            name=r.get(t, key + ("name",), str, f"imap{index + 1}"),
-            host=r.get(t, key + ("host",), str, ""),
-            port=r.get(t, key + ("port",), int, 993),
-            security=r.choice(t, key + ("security",), ("tls", "starttls", "none"), "tls"),
-            username=r.get(t, key + ("username",), str, ""),
-            password_env=r.get(t, key + ("password_env",), str, ""),
-            password_file=str(_resolve_path(base, pf)) if (pf := r.get(t, key + ("password_file",), str, "")) else "",
-            oauth2_token_command=r.get(t, key + ("oauth2_token_command",), str, ""),
-            ca_file=_ca_file(r, t, key + ("ca_file",), base),
-            folder=r.get(t, key + ("folder",), str, "INBOX"),
-            done=done,
-            poll_every=r.duration(t, key + ("poll_every",), timedelta(seconds=60)),
-            idle=r.get(t, key + ("idle",), bool, True),
-            resync_every=r.duration(t, key + ("resync_every",), timedelta(minutes=5)),
-            batch_size=r.get(t, key + ("batch_size",), int, 200),
-        ))
+        imap.append(
+            ImapIntake(
+                name=r.get(t, key + ("name",), str, f"imap{index + 1}"),
+                host=r.get(t, key + ("host",), str, ""),
+                port=r.get(t, key + ("port",), int, 993),
+                security=r.choice(t, key + ("security",), ("tls", "starttls", "none"), "tls"),
+                username=r.get(t, key + ("username",), str, ""),
+                password_env=r.get(t, key + ("password_env",), str, ""),
+                password_file=str(_resolve_path(base, pf))
+                if (pf := r.get(t, key + ("password_file",), str, ""))
+                else "",
+                oauth2_token_command=r.get(t, key + ("oauth2_token_command",), str, ""),
+                ca_file=_ca_file(r, t, key + ("ca_file",), base),
+                folder=r.get(t, key + ("folder",), str, "INBOX"),
+                done=done,
+                poll_every=r.duration(t, key + ("poll_every",), timedelta(seconds=60)),
+                idle=r.get(t, key + ("idle",), bool, True),
+                resync_every=r.duration(t, key + ("resync_every",), timedelta(minutes=5)),
+                batch_size=r.get(t, key + ("batch_size",), int, 200),
+            )
+        )
     names = [i.name for i in imap]
     for index, name in enumerate(names):
         if names.index(name) != index:
             r.fail(("intake", "imap", index, "name"), f"{name!r} is used by another account")
 
-    o = r.table(data.get("outgoing", {}), ("outgoing",), {"transport", "host", "port", "security", "username",
-                                                         "password_env", "password_file", "maildir", "retry"})
+    o = r.table(
+        data.get("outgoing", {}),
+        ("outgoing",),
+        {
+            "transport",
+            "host",
+            "port",
+            "security",
+            "username",
+            "password_env",
+            "password_file",
+            "maildir",
+            "retry",
+        },
+    )
     retry = []
     for index, item in enumerate(r.string_list(o, ("outgoing", "retry"), ("1m", "5m", "30m", "2h", "6h"))):
         try:
@@ -428,14 +503,25 @@ def load_settings(path: Path | str) -> Settings:
         security=r.choice(o, ("outgoing", "security"), ("tls", "starttls", "none"), "none"),
         username=r.get(o, ("outgoing", "username"), str, ""),
         password_env=r.get(o, ("outgoing", "password_env"), str, ""),
-        password_file=str(_resolve_path(base, pf)) if (pf := r.get(o, ("outgoing", "password_file"), str, "")) else "",
+        password_file=str(_resolve_path(base, pf))
+        if (pf := r.get(o, ("outgoing", "password_file"), str, ""))
+        else "",
         maildir=_resolve_path(base, r.get(o, ("outgoing", "maildir"), str, "var/sent")),
         retry=tuple(retry),
     )
 
-    s = r.table(data.get("security", {}), ("security",), {"secret_file", "command_auth",
-                                                         "auto_mail_per_recipient_per_hour", "bounce_suppress",
-                                                         "dkim_required", "trusted_authserv_ids"})
+    s = r.table(
+        data.get("security", {}),
+        ("security",),
+        {
+            "secret_file",
+            "command_auth",
+            "auto_mail_per_recipient_per_hour",
+            "bounce_suppress",
+            "dkim_required",
+            "trusted_authserv_ids",
+        },
+    )
     security = SecuritySettings(
         secret_file=_resolve_path(base, r.get(s, ("security", "secret_file"), str, "var/secret")),
         command_auth=r.choice(s, ("security", "command_auth"), ("signed", "sender"), "signed"),
@@ -455,13 +541,15 @@ def load_settings(path: Path | str) -> Settings:
         t = r.table(table, key, {"id", "name", "address", "members", "escalate_after"})
         if "id" not in t or "address" not in t:
             r.fail(key, "each [[levels]] needs an id and an address")
-        levels.append(Level(
-            id=r.get(t, key + ("id",), int, index + 1),
-            name=r.get(t, key + ("name",), str, f"Level {index + 1}"),
-            address=r.address(t, key + ("address",), desk.address if index == 0 else ""),
-            members=r.addresses(t, key + ("members",)),
-            escalate_after=r.duration(t, key + ("escalate_after",), None),
-        ))
+        levels.append(
+            Level(
+                id=r.get(t, key + ("id",), int, index + 1),
+                name=r.get(t, key + ("name",), str, f"Level {index + 1}"),
+                address=r.address(t, key + ("address",), desk.address if index == 0 else ""),
+                members=r.addresses(t, key + ("members",)),
+                escalate_after=r.duration(t, key + ("escalate_after",), None),
+            )
+        )
     if not levels:
         levels.append(Level(id=1, name="Front desk", address=desk.address))
     ids = [lvl.id for lvl in levels]
@@ -473,17 +561,23 @@ def load_settings(path: Path | str) -> Settings:
     urgency = {}
     for name in URGENCIES:
         t = r.table(u.get(name, {}), ("urgency", name), {"first_response", "resolve"})
-        urgency[name] = UrgencyTarget(first_response=r.duration(t, ("urgency", name, "first_response"), None),
-                                      resolve=r.duration(t, ("urgency", name, "resolve"), None))
+        urgency[name] = UrgencyTarget(
+            first_response=r.duration(t, ("urgency", name, "first_response"), None),
+            resolve=r.duration(t, ("urgency", name, "resolve"), None),
+        )
 
     k = r.table(data.get("kb", {}), ("kb",), {"auto_update", "suggest", "dir"})
     kb_dir = r.get(k, ("kb", "dir"), str, None)
-    kb = KbSettings(auto_update=r.get(k, ("kb", "auto_update"), bool, True),
-                    suggest=r.get(k, ("kb", "suggest"), int, 3),
-                    dir=_resolve_path(base, kb_dir) if kb_dir else None)
+    kb = KbSettings(
+        auto_update=r.get(k, ("kb", "auto_update"), bool, True),
+        suggest=r.get(k, ("kb", "suggest"), int, 3),
+        dir=_resolve_path(base, kb_dir) if kb_dir else None,
+    )
     rep = r.table(data.get("reports", {}), ("reports",), {"schedule", "recipients"})
-    reports = ReportsSettings(schedule=r.get(rep, ("reports", "schedule"), str, ""),
-                              recipients=r.addresses(rep, ("reports", "recipients")))
+    reports = ReportsSettings(
+        schedule=r.get(rep, ("reports", "schedule"), str, ""),
+        recipients=r.addresses(rep, ("reports", "recipients")),
+    )
     ru = r.table(data.get("rules", {}), ("rules",), {"files"})
     rule_files = tuple(_resolve_path(base, f) for f in r.string_list(ru, ("rules", "files")))
     te = r.table(data.get("templates", {}), ("templates",), {"dir"})
@@ -494,10 +588,23 @@ def load_settings(path: Path | str) -> Settings:
 
     if problems:
         raise ConfigError(problems)
-    return Settings(path=path, desk=desk, database_url=database_url, smtp=tuple(smtp), imap=tuple(imap),
-                    outgoing=outgoing, security=security, levels=tuple(levels), urgency=urgency, kb=kb,
-                    reports=reports, rule_files=rule_files, templates_dir=templates_dir,
-                    timers_check_every=check_every or timedelta(seconds=30), workers=workers)
+    return Settings(
+        path=path,
+        desk=desk,
+        database_url=database_url,
+        smtp=tuple(smtp),
+        imap=tuple(imap),
+        outgoing=outgoing,
+        security=security,
+        levels=tuple(levels),
+        urgency=urgency,
+        kb=kb,
+        reports=reports,
+        rule_files=rule_files,
+        templates_dir=templates_dir,
+        timers_check_every=check_every or timedelta(seconds=30),
+        workers=workers,
+    )
 
 
 def _workers(r: _Reader, table: dict) -> int:
@@ -507,6 +614,6 @@ def _workers(r: _Reader, table: dict) -> int:
         cores = os.cpu_count() or 1
         return min(cores, 4) if cores > 1 else 0
     if isinstance(value, (str, bool)) or not 0 <= value <= 32:
-        r.fail(("processing", "workers"), f"{value!r} must be \"auto\" or a number from 0 to 32")
+        r.fail(("processing", "workers"), f'{value!r} must be "auto" or a number from 0 to 32')
         return 0
     return value

@@ -40,8 +40,9 @@ def all_recipients(parsed: ParsedMessage, raw: RawMessage) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def find_signed_address(recipients: Iterable[str], sender: str, desk_addresses: Collection[str],
-                        secret: bytes) -> SignedAddress | None:
+def find_signed_address(
+    recipients: Iterable[str], sender: str, desk_addresses: Collection[str], secret: bytes
+) -> SignedAddress | None:
     """The first recipient that is a signed reply address of one of the desk's addresses.
 
     ``valid_for`` is the sender when the signature was issued to that sender;
@@ -56,13 +57,21 @@ def find_signed_address(recipients: Iterable[str], sender: str, desk_addresses: 
         if level_address not in desk_addresses:
             continue
         valid = bool(sender) and verify(secret, number, sender, signature)
-        return SignedAddress(address=address, ticket=number, level_address=level_address,
-                             valid_for=sender if valid else None)
+        return SignedAddress(
+            address=address, ticket=number, level_address=level_address, valid_for=sender if valid else None
+        )
     return None
 
 
-def correlate(parsed: ParsedMessage, raw: RawMessage, *, tag: str, desk_addresses: Collection[str],
-              secret: bytes, lookup: ThreadLookup) -> TicketKeys:
+def correlate(
+    parsed: ParsedMessage,
+    raw: RawMessage,
+    *,
+    tag: str,
+    desk_addresses: Collection[str],
+    secret: bytes,
+    lookup: ThreadLookup,
+) -> TicketKeys:
     recipients = all_recipients(parsed, raw)
     desk_recipients = tuple(address for address in recipients if address in desk_addresses)
     signed = find_signed_address(recipients, parsed.from_addr, desk_addresses, secret)

@@ -12,7 +12,7 @@ import socket
 import threading
 import time
 from contextlib import AsyncExitStack
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import structlog
@@ -58,7 +58,7 @@ class Daemon:
     def _sweep_timers(self) -> None:
         """The APScheduler job: escalate what is due (timers are data, so a missed run loses nothing)."""
         try:
-            if sweep(self.app.db, self.app.pipeline, datetime.now(timezone.utc)):
+            if sweep(self.app.db, self.app.pipeline, datetime.now(UTC)):
                 self.outbox_wakeup.set()
                 if self._processing is not None:
                     self._processing.wake()
@@ -71,8 +71,9 @@ class Daemon:
             self._processing = ProcessingProcess(self.settings.path.resolve())
             self._processing.start()
         else:
-            self._start_thread("processor", lambda: drain_inbox(self.app, self.stop, self.inbox_wakeup,
-                                                                self.outbox_wakeup))
+            self._start_thread(
+                "processor", lambda: drain_inbox(self.app, self.stop, self.inbox_wakeup, self.outbox_wakeup)
+            )
             self._start_thread("sender", lambda: deliver_outbox(self.app, self.stop, self.outbox_wakeup))
 
     def _start_thread(self, name: str, target) -> None:
@@ -106,8 +107,14 @@ class Daemon:
         from apscheduler.schedulers.background import BackgroundScheduler
 
         scheduler = BackgroundScheduler(timezone=self.settings.desk.timezone)
-        scheduler.add_job(self._sweep_timers, "interval", id="timers", coalesce=True, max_instances=1,
-                          seconds=self.settings.timers_check_every.total_seconds())
+        scheduler.add_job(
+            self._sweep_timers,
+            "interval",
+            id="timers",
+            coalesce=True,
+            max_instances=1,
+            seconds=self.settings.timers_check_every.total_seconds(),
+        )
         scheduler.start()
         self._scheduled_every = self.settings.timers_check_every
         return scheduler
@@ -115,8 +122,9 @@ class Daemon:
     def _reschedule(self) -> None:
         """After a reload, follow a changed ``check_every``."""
         if self._scheduler is not None and self.settings.timers_check_every != self._scheduled_every:
-            self._scheduler.reschedule_job("timers", trigger="interval",
-                                           seconds=self.settings.timers_check_every.total_seconds())
+            self._scheduler.reschedule_job(
+                "timers", trigger="interval", seconds=self.settings.timers_check_every.total_seconds()
+            )
             self._scheduled_every = self.settings.timers_check_every
 
     # -- reload ---------------------------------------------------------------
@@ -183,8 +191,9 @@ class Daemon:
             servers = []
             for intake in self.settings.smtp:
                 domains = intake.domains or tuple(self.settings.desk_domains)
-                handler = IntakeHandler(self.app.inbox, domains=domains, protocol=intake.protocol,
-                                        on_stored=self._stored)
+                handler = IntakeHandler(
+                    self.app.inbox, domains=domains, protocol=intake.protocol, on_stored=self._stored
+                )
                 server = await start_listener(intake, handler, hostname=hostname)
                 self.handlers.append(handler)
                 self.ports.append(server.sockets[0].getsockname()[1])
@@ -194,8 +203,13 @@ class Daemon:
             self._scheduler = self._start_scheduler()
             stack.callback(self._scheduler.shutdown, wait=True)
             watcher = asyncio.create_task(self._watch_files(watched)) if self.watch else None
-            log.info("daemon_started", ports=self.ports, database=self.app.db.safe_url,
-                     imap=[a.name for a in self.settings.imap], transport=self.settings.outgoing.transport)
+            log.info(
+                "daemon_started",
+                ports=self.ports,
+                database=self.app.db.safe_url,
+                imap=[a.name for a in self.settings.imap],
+                transport=self.settings.outgoing.transport,
+            )
             notify("READY=1\nSTATUS=accepting mail")
             while not self._stop_requested.is_set():
                 reload_wait = asyncio.create_task(self._reload_requested.wait())

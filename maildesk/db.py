@@ -36,7 +36,7 @@ class DatabaseUnavailable(RuntimeError):
 def _sqlite_path(url: str) -> Path | None:
     prefix = "sqlite:///"
     if url.startswith(prefix) and ":memory:" not in url:
-        return Path(url[len(prefix):])
+        return Path(url[len(prefix) :])
     return None
 
 
@@ -87,7 +87,9 @@ class _WriterTurn:
         if self._depth == 1 and self._file is not None:
             if self._handle is None:
                 self._file.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = os.open(self._file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+                self._handle = os.open(
+                    self._file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
+                )
                 self._closer = weakref.finalize(self, os.close, self._handle)
             fcntl.flock(self._handle, fcntl.LOCK_EX)
 

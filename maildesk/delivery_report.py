@@ -59,7 +59,9 @@ _TRANSIENT_RE = re.compile(
 _BASE64_RE = re.compile(rb"\s*(?:[A-Za-z0-9+/]{40,}=*\s+)+[A-Za-z0-9+/]*=*\s*")
 # The look-behind makes a search start only at the beginning of a run of address characters:
 # without it, a long run with no "@" is rescanned from every position (quadratic).
-_EMAIL_RE = re.compile(r"(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
+_EMAIL_RE = re.compile(
+    r"(?<![A-Za-z0-9.!#$%&'*+/=?^_`{|}~-])[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+"
+)
 _RCPT_RE = re.compile(r"RCPT TO:\s*<?([^\s<>]+@[^\s<>]+?)>?\s*$", re.IGNORECASE | re.MULTILINE)
 _FIELD_RE = re.compile(r"([A-Za-z][A-Za-z0-9-]*)[ \t]*:(.*)")
 _STATUS_RE = re.compile(r"\b([245])\.\d{1,3}\.\d{1,3}\b")
@@ -85,7 +87,7 @@ class _Recipient:
 
     @property
     def outcome(self) -> str | None:
-        """"permanent", "transient", or None when this recipient did not fail."""
+        """ "permanent", "transient", or None when this recipient did not fail."""
         status = _STATUS_RE.search(self.status)
         status_class = status.group(1) if status else ""
         action = self.action.lower() or {"5": "failed", "4": "delayed"}.get(status_class, "")
@@ -134,7 +136,9 @@ def find_delivery_report(msg: Message, headers: Mapping[str, str], text: str) ->
     if not looks_like_bounce:
         return None
     failed = headers.get("x-failed-recipients", "")  # Exim names them outright
-    report = _report(_EMAIL_RE.findall(failed), permanent=True, text=text, headers=headers, original_id=original_id)
+    report = _report(
+        _EMAIL_RE.findall(failed), permanent=True, text=text, headers=headers, original_id=original_id
+    )
     if not report and findings.size <= FLUFL_MAX_BYTES:
         report = _from_flufl(msg, text, headers, original_id)
     if not report and from_daemon:
@@ -284,7 +288,9 @@ def _flufl_all_failures() -> Callable[[Message], tuple[frozenset[bytes], frozens
     return all_failures
 
 
-def _from_flufl(msg: Message, text: str, headers: Mapping[str, str], original_id: str | None) -> DeliveryReport | None:
+def _from_flufl(
+    msg: Message, text: str, headers: Mapping[str, str], original_id: str | None
+) -> DeliveryReport | None:
     """Ask flufl.bounce's per-MTA detectors; they may raise on odd input, which means "no"."""
     try:
         temporary, permanent = _flufl_all_failures()(msg)
@@ -318,8 +324,16 @@ def _report(
     addresses: list[str], *, permanent: bool, text: str, headers: Mapping[str, str], original_id: str | None
 ) -> DeliveryReport | None:
     """A DeliveryReport for ``addresses``, leaving out the bounce's own sender and recipients."""
-    own = {a.lower() for name in ("from", "to", "return-path", "sender") for a in _EMAIL_RE.findall(headers.get(name, ""))}
-    failed = [a for a in dict.fromkeys(a.strip().strip("<>").lower() for a in addresses) if "@" in a and a not in own]
+    own = {
+        a.lower()
+        for name in ("from", "to", "return-path", "sender")
+        for a in _EMAIL_RE.findall(headers.get(name, ""))
+    }
+    failed = [
+        a
+        for a in dict.fromkeys(a.strip().strip("<>").lower() for a in addresses)
+        if "@" in a and a not in own
+    ]
     if not failed:
         return None
     reply = _SMTP_REPLY_RE.search(text)

@@ -47,7 +47,10 @@ def dkim_pass_domains(headers: Iterable[tuple[str, str]], trusted_authserv_ids: 
         if parsed is None or parsed[0] not in trusted:
             continue
         for result in parsed[1]:
-            if str(getattr(result, "method", "")).lower() != "dkim" or str(result.result or "").lower() != "pass":
+            if (
+                str(getattr(result, "method", "")).lower() != "dkim"
+                or str(result.result or "").lower() != "pass"
+            ):
                 continue
             # Properties are read directly: authres picks its DKIM result class by the method's exact case.
             for prop in getattr(result, "properties", None) or ():

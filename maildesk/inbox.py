@@ -26,8 +26,15 @@ class Accepted:
 
 
 def _row(key: str, raw: RawMessage) -> dict:
-    return {"message_key": key, "received_at": raw.received_at, "source": raw.source, "mail_from": raw.mail_from,
-            "rcpt_tos": list(raw.rcpt_tos), "raw": raw.data, "state": "pending"}
+    return {
+        "message_key": key,
+        "received_at": raw.received_at,
+        "source": raw.source,
+        "mail_from": raw.mail_from,
+        "rcpt_tos": list(raw.rcpt_tos),
+        "raw": raw.data,
+        "state": "pending",
+    }
 
 
 class _Waiting:
@@ -78,8 +85,11 @@ class Inbox:
                     self._writing = False
                     return
             try:
-                results = self.accept_many([waiting.raw for waiting in group]) if len(group) > 1 \
+                results = (
+                    self.accept_many([waiting.raw for waiting in group])
+                    if len(group) > 1
                     else [self._accept_one(group[0].raw)]
+                )
             except BaseException as exc:  # noqa: BLE001 - every waiting caller must hear of it
                 for waiting in group:
                     waiting.error = exc
@@ -95,7 +105,9 @@ class Inbox:
             try:
                 with self.db.session() as session:
                     connection = session.connection()
-                    existing = connection.scalar(select(InboxMessage.id).where(InboxMessage.message_key == key))
+                    existing = connection.scalar(
+                        select(InboxMessage.id).where(InboxMessage.message_key == key)
+                    )
                     if existing is not None:
                         return Accepted(existing, duplicate=True)
                     inserted = connection.execute(insert(InboxMessage).values(**_row(key, raw)))
@@ -110,15 +122,21 @@ class Inbox:
             with self.db.session() as session:
                 connection = session.connection()
                 keys = [message_key(raw.data) for raw in raws]
-                known = dict(connection.execute(select(InboxMessage.message_key, InboxMessage.id)
-                                                .where(InboxMessage.message_key.in_(set(keys)))).all())
+                known = dict(
+                    connection.execute(
+                        select(InboxMessage.message_key, InboxMessage.id).where(
+                            InboxMessage.message_key.in_(set(keys))
+                        )
+                    ).all()
+                )
                 results = []
                 for key, raw in zip(keys, raws, strict=True):
                     if key in known:
                         results.append(Accepted(known[key], duplicate=True))
                         continue
-                    known[key] = connection.execute(insert(InboxMessage).values(**_row(key, raw))) \
-                        .inserted_primary_key[0]
+                    known[key] = connection.execute(
+                        insert(InboxMessage).values(**_row(key, raw))
+                    ).inserted_primary_key[0]
                     results.append(Accepted(known[key], duplicate=False))
                 return results
         except IntegrityError:

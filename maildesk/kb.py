@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from datetime import UTC
 
 from sqlalchemy import delete, insert, text
 
@@ -12,8 +13,45 @@ from maildesk.views import article_json
 
 _KB_SYNC_LOCK = 726355  # PostgreSQL advisory lock key for loading article files (the schema lock is 726354)
 
-_STOPWORDS = frozenset("""the and for with from that this have not are was but you your our can cannot
-please help hello bonjour merci pour avec dans une des les est pas sur vous nous mon mes""".split())
+_STOPWORDS = frozenset(
+    [
+        "the",
+        "and",
+        "for",
+        "with",
+        "from",
+        "that",
+        "this",
+        "have",
+        "not",
+        "are",
+        "was",
+        "but",
+        "you",
+        "your",
+        "our",
+        "can",
+        "cannot",
+        "please",
+        "help",
+        "hello",
+        "bonjour",
+        "merci",
+        "pour",
+        "avec",
+        "dans",
+        "une",
+        "des",
+        "les",
+        "est",
+        "pas",
+        "sur",
+        "vous",
+        "nous",
+        "mon",
+        "mes",
+    ]
+)
 
 
 def keywords(text: str) -> list[str]:
@@ -58,7 +96,7 @@ def _excerpt(body: str, terms: list[str], width: int = 160) -> str:
     lower = flat.lower()
     positions = [lower.find(t) for t in terms if t in lower]
     start = max(0, min(positions) - width // 4) if positions else 0
-    piece = flat[start:start + width]
+    piece = flat[start : start + width]
     return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
 
 
@@ -86,7 +124,7 @@ def article_file_slugs(directory) -> set[str]:
 
 def sync_articles(db, directory) -> int:
     """Load the admins' article files into the knowledge base (insert new, update changed)."""
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from sqlalchemy import select
 
@@ -100,11 +138,12 @@ def sync_articles(db, directory) -> int:
         for slug, title, body in read_article_files(directory):
             article = existing.get(slug)
             if article is None:
-                article = KbArticle(slug=slug, title=title, body=body, tags=[], uses=0,
-                                    updated_at=datetime.now(timezone.utc))
+                article = KbArticle(
+                    slug=slug, title=title, body=body, tags=[], uses=0, updated_at=datetime.now(UTC)
+                )
                 session.add(article)
             elif (article.title, article.body) != (title, body):
-                article.title, article.body, article.updated_at = title, body, datetime.now(timezone.utc)
+                article.title, article.body, article.updated_at = title, body, datetime.now(UTC)
             else:
                 continue
             session.flush()

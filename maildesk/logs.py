@@ -7,7 +7,6 @@ import sys
 
 import structlog
 
-
 _settings = ("info", False)
 
 
@@ -35,4 +34,6 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         cache_logger_on_first_use=True,
     )
     # Libraries that use the stdlib logger (aiosmtpd, apscheduler) go to stderr at WARNING.
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )

@@ -18,7 +18,9 @@ def _is_daemon(address: str | None) -> bool:
     return address.strip("<>").lower().partition("@")[0] in _DAEMON_LOCAL_PARTS
 
 
-def detect_automation(parsed: ParsedMessage, raw: RawMessage, desk_addresses: Collection[str]) -> Automation | None:
+def detect_automation(
+    parsed: ParsedMessage, raw: RawMessage, desk_addresses: Collection[str]
+) -> Automation | None:
     """The first reason the message counts as automatic, or None for a message from a person.
 
     ``X-Auto-Response-Suppress`` alone does not make a message automatic.

@@ -149,7 +149,9 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
         text = data.decode("utf-8", errors="replace")
         if text.count("\ufffd") * 4 <= len(data.translate(None, _ASCII_BYTES)):
             return text, f"invalid UTF-8 in text labelled {charset or 'nothing'!r}"
-        return data.decode("cp1252", errors="replace"), f"text labelled {charset or 'nothing'!r} read as windows-1252"
+        return data.decode(
+            "cp1252", errors="replace"
+        ), f"text labelled {charset or 'nothing'!r} read as windows-1252"
     try:
         info = codecs.lookup(codec or "utf-8")
         if info.name in _NOT_CHARSETS:

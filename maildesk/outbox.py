@@ -8,7 +8,7 @@ repeats a delivery the maildir transport folds into one file.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import bindparam, func, insert, or_, select, update
@@ -26,17 +26,29 @@ from maildesk.types import Notification
 log = structlog.get_logger("maildesk.outbox")
 CLAIM_FOR = timedelta(minutes=5)
 # Built once: it runs for every automatic mail.
-_RECENT_AUTOMATIC = select(func.count()).select_from(Outbox).where(
-    Outbox.to_addr == bindparam("address"), Outbox.automatic.is_(True), Outbox.status.in_(("queued", "sent")),
-    Outbox.created_at > bindparam("since"))
+_RECENT_AUTOMATIC = (
+    select(func.count())
+    .select_from(Outbox)
+    .where(
+        Outbox.to_addr == bindparam("address"),
+        Outbox.automatic.is_(True),
+        Outbox.status.in_(("queued", "sent")),
+        Outbox.created_at > bindparam("since"),
+    )
+)
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
-def suppression_reason(session: Session, notification: Notification, settings: Settings,
-                       now: datetime, pending_automatic: int = 0) -> str | None:
+def suppression_reason(
+    session: Session,
+    notification: Notification,
+    settings: Settings,
+    now: datetime,
+    pending_automatic: int = 0,
+) -> str | None:
     """Why this mail must not go out (bounce suppression, hourly cap), or None.
 
     ``pending_automatic`` counts the automatic mails to the same address that
@@ -46,8 +58,9 @@ def suppression_reason(session: Session, notification: Notification, settings: S
         return _suppression_reason(session, notification, settings, now, pending_automatic)
 
 
-def _suppression_reason(session: Session, notification: Notification, settings: Settings,
-                        now: datetime, pending_automatic: int) -> str | None:
+def _suppression_reason(
+    session: Session, notification: Notification, settings: Settings, now: datetime, pending_automatic: int
+) -> str | None:
     address = notification.to
     if notification.template != "reply":
         suppressed = active_suppressions(session, now).get(address)
@@ -55,8 +68,12 @@ def _suppression_reason(session: Session, notification: Notification, settings: 
             return f"address bounced permanently ({suppressed.reason}); suppressed until {suppressed.until:%Y-%m-%d %H:%M}Z"
     if notification.automatic:
         cap = settings.security.auto_mail_per_recipient_per_hour
-        recent = session.connection().scalar(
-            _RECENT_AUTOMATIC, {"address": address, "since": now - timedelta(hours=1)}) + pending_automatic
+        recent = (
+            session.connection().scalar(
+                _RECENT_AUTOMATIC, {"address": address, "since": now - timedelta(hours=1)}
+            )
+            + pending_automatic
+        )
         if recent >= cap:
             return f"hourly cap of {cap} automatic mails to {address} reached"
     return None
@@ -114,12 +131,16 @@ class OutboxBatch:
         del self.drafts[mark:]
 
     def pending_automatic(self, address: str) -> int:
-        return sum(1 for d in self.drafts if d.status == "queued" and d.notification.automatic
-                   and d.notification.to == address)
+        return sum(
+            1
+            for d in self.drafts
+            if d.status == "queued" and d.notification.automatic and d.notification.to == address
+        )
 
 
-def draft(session: Session, notification: Notification, *, settings: Settings, now: datetime,
-          batch: OutboxBatch) -> DraftMail:
+def draft(
+    session: Session, notification: Notification, *, settings: Settings, now: datetime, batch: OutboxBatch
+) -> DraftMail:
     """Decide one mail's fate (queued, suppressed with why, or failed for an unusable address) and add it."""
     desk = settings.desk
     try:
@@ -131,10 +152,16 @@ def draft(session: Session, notification: Notification, *, settings: Settings, n
         # An address no mail can be sent to (a forged or broken From): record it, send nothing.
         mail = DraftMail(notification, "", "failed", str(exc), now, desk.address)
     else:
-        reason = suppression_reason(session, notification, settings, now,
-                                    batch.pending_automatic(notification.to) if notification.automatic else 0)
-        mail = DraftMail(notification, message_id, "suppressed" if reason else "queued", reason, now,
-                         desk.address)
+        reason = suppression_reason(
+            session,
+            notification,
+            settings,
+            now,
+            batch.pending_automatic(notification.to) if notification.automatic else 0,
+        )
+        mail = DraftMail(
+            notification, message_id, "suppressed" if reason else "queued", reason, now, desk.address
+        )
     batch.drafts.append(mail)
     return mail
 
@@ -143,19 +170,36 @@ def store_drafts(session: Session, drafts: list[DraftMail]) -> None:
     """Write rendered drafts as outbox rows: one executemany, in the ticket's transaction."""
     if not drafts:
         return
-    session.execute(insert(Outbox), [
-        {"ticket": d.notification.ticket, "to_addr": d.notification.to[:500], "mail_from": d.mail_from,
-         "subject": d.subject, "template": d.notification.template, "message_id": d.message_id, "raw": d.raw,
-         "automatic": d.notification.automatic, "status": d.status, "attempts": 0, "last_error": d.reason,
-         "created_at": d.created_at, "next_attempt_at": d.created_at if d.status == "queued" else None}
-        for d in drafts
-    ])
+    session.execute(
+        insert(Outbox),
+        [
+            {
+                "ticket": d.notification.ticket,
+                "to_addr": d.notification.to[:500],
+                "mail_from": d.mail_from,
+                "subject": d.subject,
+                "template": d.notification.template,
+                "message_id": d.message_id,
+                "raw": d.raw,
+                "automatic": d.notification.automatic,
+                "status": d.status,
+                "attempts": 0,
+                "last_error": d.reason,
+                "created_at": d.created_at,
+                "next_attempt_at": d.created_at if d.status == "queued" else None,
+            }
+            for d in drafts
+        ],
+    )
 
 
 def fill_drafts(drafts: list[DraftMail], renderer: Renderer, settings: Settings) -> None:
     """Render and compose drafts in this process (``workers`` does the same in a pool)."""
-    for mail, (subject, raw) in zip(drafts, render_mails(renderer, MailJob.desk_of(settings),
-                                                          [MailJob.of(d) for d in drafts]), strict=True):
+    for mail, (subject, raw) in zip(
+        drafts,
+        render_mails(renderer, MailJob.desk_of(settings), [MailJob.of(d) for d in drafts]),
+        strict=True,
+    ):
         mail.subject, mail.raw = subject, raw
 
 
@@ -170,10 +214,16 @@ class OutboxSender:
     def _claim(self, limit: int, now: datetime) -> list[Outbox]:
         """Claim due rows so that two daemons never send the same one at once."""
         with self.db.session() as session:
-            query = (select(Outbox).where(
-                Outbox.status == "queued", Outbox.next_attempt_at <= now,
-                or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now),
-            ).order_by(Outbox.next_attempt_at, Outbox.id).limit(limit))
+            query = (
+                select(Outbox)
+                .where(
+                    Outbox.status == "queued",
+                    Outbox.next_attempt_at <= now,
+                    or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now),
+                )
+                .order_by(Outbox.next_attempt_at, Outbox.id)
+                .limit(limit)
+            )
             if self.db.is_postgres:
                 query = query.with_for_update(skip_locked=True)
             rows = list(session.scalars(query))
@@ -211,8 +261,15 @@ class OutboxSender:
         now = _utcnow()
         updates = []
         for row, error, permanent in results:
-            values: dict = {"id": row.id, "attempts": row.attempts + 1, "claimed_until": None, "last_error": error,
-                            "status": row.status, "sent_at": None, "next_attempt_at": None}
+            values: dict = {
+                "id": row.id,
+                "attempts": row.attempts + 1,
+                "claimed_until": None,
+                "last_error": error,
+                "status": row.status,
+                "sent_at": None,
+                "next_attempt_at": None,
+            }
             if error is None:
                 values.update(status="sent", sent_at=now)
             elif permanent or row.attempts >= len(self.retry):
@@ -224,11 +281,22 @@ class OutboxSender:
             session.execute(update(Outbox), updates)  # one executemany, by primary key
         for row, error, permanent in results:
             if error is None:
-                log.info("mail_sent", outbox=row.id, ticket=row.ticket, template=row.template,
-                         message_id=row.message_id)
+                log.info(
+                    "mail_sent",
+                    outbox=row.id,
+                    ticket=row.ticket,
+                    template=row.template,
+                    message_id=row.message_id,
+                )
             else:
-                log.warning("mail_delivery_failed", outbox=row.id, ticket=row.ticket, error=error,
-                            permanent=permanent, attempts=row.attempts + 1)
+                log.warning(
+                    "mail_delivery_failed",
+                    outbox=row.id,
+                    ticket=row.ticket,
+                    error=error,
+                    permanent=permanent,
+                    attempts=row.attempts + 1,
+                )
 
     def next_due(self) -> datetime | None:
         with self.db.session() as session:
@@ -238,10 +306,12 @@ class OutboxSender:
 def retry(db: Database, outbox_id: int | None) -> int:
     """Queue failed (or suppressed) mail again now; ``None`` means every failed one."""
     with db.session() as session:
-        query = update(Outbox).where(Outbox.status.in_(("failed",) if outbox_id is None else ("failed", "suppressed",
-                                                                                              "queued")))
+        query = update(Outbox).where(
+            Outbox.status.in_(("failed",) if outbox_id is None else ("failed", "suppressed", "queued"))
+        )
         if outbox_id is not None:
             query = query.where(Outbox.id == outbox_id)
-        result = session.execute(query.values(status="queued", next_attempt_at=_utcnow(), attempts=0,
-                                              claimed_until=None))
+        result = session.execute(
+            query.values(status="queued", next_attempt_at=_utcnow(), attempts=0, claimed_until=None)
+        )
         return result.rowcount

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import errors
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
@@ -27,7 +27,9 @@ from maildesk.mime_helpers import (
 from maildesk.types import Attachment, ParsedMessage
 
 MAX_TEXT_CHARS = 1_000_000  # text and html each: a ticket body, not an archive
-MAX_ID_CHARS = 998  # the RFC 5322 line limit; longer ids (and subjects) are truncated, ids the same way everywhere
+MAX_ID_CHARS = (
+    998  # the RFC 5322 line limit; longer ids (and subjects) are truncated, ids the same way everywhere
+)
 REPLY_SCAN_CHARS = 20_000  # the reply parser is linear but slow (~0.5 ms/KB); replies sit at the top
 SIGNATURE_SCAN_CHARS = 4_000  # below this, a text without quoted history still loses its signature
 # The policy's address parser is quadratic (1.4 s for a 130 KB To); longer headers
@@ -149,7 +151,12 @@ class _Parse:
         return None
 
     def _ids(self, name: str) -> tuple[str, ...]:
-        found = (_clip_id(i) for key, value in self.raw_headers if key.lower() == name for i in _ID_RE.findall(value))
+        found = (
+            _clip_id(i)
+            for key, value in self.raw_headers
+            if key.lower() == name
+            for i in _ID_RE.findall(value)
+        )
         return tuple(dict.fromkeys(repair_surrogates(i) for i in found))
 
     def _addresses(self, name: str) -> list[tuple[str, str]]:
@@ -293,7 +300,9 @@ class _Parse:
             if key.lower() in ("content-disposition", "content-type"):
                 found = _NAME_PARAM_RE.search(value)
                 if found:
-                    return self._decode_header(found.group(1) if found.group(1) is not None else found.group(2))
+                    return self._decode_header(
+                        found.group(1) if found.group(1) is not None else found.group(2)
+                    )
         return name
 
     def _limit(self, text: str, what: str) -> str:
@@ -367,7 +376,7 @@ def _parse_date(value: str | None) -> datetime | None:
         parsed = parsedate_to_datetime(value.strip())
     except Exception:
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _clean_text(text: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import structlog
 from sqlalchemy import select
@@ -64,15 +64,26 @@ class Pipeline:
     renderer: Renderer
     secret: bytes
 
-    def process(self, session: Session, row: InboxMessage, now: datetime, outbox: OutboxBatch,
-                parsed: ParsedMessage | None = None) -> TicketChange | None:
+    def process(
+        self,
+        session: Session,
+        row: InboxMessage,
+        now: datetime,
+        outbox: OutboxBatch,
+        parsed: ParsedMessage | None = None,
+    ) -> TicketChange | None:
         """Apply one stored message and draft its mail into ``outbox``; raises Rejected or any error.
 
         ``parsed`` is the message as a worker process already parsed it, if one did.
         """
         settings = self.settings
-        raw = RawMessage(data=row.raw, mail_from=row.mail_from, rcpt_tos=tuple(row.rcpt_tos or ()),
-                         source=row.source, received_at=row.received_at)
+        raw = RawMessage(
+            data=row.raw,
+            mail_from=row.mail_from,
+            rcpt_tos=tuple(row.rcpt_tos or ()),
+            source=row.source,
+            received_at=row.received_at,
+        )
         if parsed is None:
             parsed = parse_message(raw.data)
         store = TicketStore(session)
@@ -80,14 +91,27 @@ class Pipeline:
         store.flush()
         return change
 
-    def _apply(self, store: TicketStore, row: InboxMessage, raw: RawMessage, parsed: ParsedMessage, now: datetime,
-               outbox: OutboxBatch) -> TicketChange | None:
+    def _apply(
+        self,
+        store: TicketStore,
+        row: InboxMessage,
+        raw: RawMessage,
+        parsed: ParsedMessage,
+        now: datetime,
+        outbox: OutboxBatch,
+    ) -> TicketChange | None:
         settings = self.settings
         session = store.session
         bound = log.bind(message_id=parsed.message_id, inbox=row.id)
         automation = detect_automation(parsed, raw, settings.desk_addresses)
-        keys = correlate(parsed, raw, tag=settings.desk.tag, desk_addresses=settings.desk_addresses,
-                         secret=self.secret, lookup=store)
+        keys = correlate(
+            parsed,
+            raw,
+            tag=settings.desk.tag,
+            desk_addresses=settings.desk_addresses,
+            secret=self.secret,
+            lookup=store,
+        )
         ctx = apply.ApplyContext(settings=settings, now=now, inbox_id=row.id)
 
         if automation is Automation.DELIVERY_REPORT:
@@ -98,15 +122,23 @@ class Pipeline:
                 bound.info("message_already_applied", ticket=ticket.number)
                 row.ticket = ticket.number
                 return None
-            if apply.is_closed_too_long(ticket, settings, now) and automation is None \
-                    and parsed.from_addr not in settings.technicians:
+            if (
+                apply.is_closed_too_long(ticket, settings, now)
+                and automation is None
+                and parsed.from_addr not in settings.technicians
+            ):
                 change = self._open(store, parsed, raw, keys, automation, ctx, linked_to=ticket.number)
             else:
                 change = apply.add_follow_up(store, ticket, parsed, keys, automation, ctx)
-                bound.info("follow_up_added", ticket=ticket.number, via=str(keys.via),
-                           automatic=str(automation) if automation else None)
-        elif (applied := store.find_ticket_by_message_ids([parsed.message_id])) is not None \
-                and store.has_event_for_message(applied, parsed.message_id):
+                bound.info(
+                    "follow_up_added",
+                    ticket=ticket.number,
+                    via=str(keys.via),
+                    automatic=str(automation) if automation else None,
+                )
+        elif (
+            applied := store.find_ticket_by_message_ids([parsed.message_id])
+        ) is not None and store.has_event_for_message(applied, parsed.message_id):
             # Already on a ticket (a replayed quarantine entry, a re-queued row): a second ticket and ack never.
             bound.info("message_already_applied", ticket=applied)
             row.ticket = applied
@@ -119,16 +151,22 @@ class Pipeline:
             store.record_thread(mail.message_id, change.ticket.number)
         return change
 
-    def _open(self, store: TicketStore, parsed, raw: RawMessage, keys, automation, ctx,
-              linked_to: int | None = None) -> TicketChange:
+    def _open(
+        self, store: TicketStore, parsed, raw: RawMessage, keys, automation, ctx, linked_to: int | None = None
+    ) -> TicketChange:
         default_level = apply.default_level(keys, self.settings)
         decision = evaluate(parsed, raw.rcpt_tos, self.ruleset, default_level=default_level)
         if decision.drop and automation is None:
             raise Rejected(f"dropped by rule {decision.matched[-1] if decision.matched else '?'}")
         change = apply.open_ticket(store, parsed, keys, decision, automation, ctx, linked_to=linked_to)
-        log.info("ticket_created", ticket=change.ticket.number, message_id=parsed.message_id,
-                 level=change.ticket.level, matched=list(decision.matched),
-                 automatic=str(automation) if automation else None)
+        log.info(
+            "ticket_created",
+            ticket=change.ticket.number,
+            message_id=parsed.message_id,
+            level=change.ticket.level,
+            matched=list(decision.matched),
+            automatic=str(automation) if automation else None,
+        )
         return change
 
     def _bounce(self, store: TicketStore, parsed, ticket_number: int | None, ctx) -> TicketChange:
@@ -141,8 +179,11 @@ class Pipeline:
             for address, _until, _why in suppressions:
                 suppress_address(store.session, address, until, why)
         if ticket_number is None:
-            raise Rejected("delivery report that belongs to no ticket"
-                           + (f" (failed: {', '.join(report.failed)})" if report.failed else ""), suppressions)
+            raise Rejected(
+                "delivery report that belongs to no ticket"
+                + (f" (failed: {', '.join(report.failed)})" if report.failed else ""),
+                suppressions,
+            )
         ticket = store.get_ticket(ticket_number)
         change = apply.note_bounce(store, ticket, parsed, ctx)
         log.info("bounce_noted", ticket=ticket_number, failed=list(report.failed), permanent=report.permanent)
@@ -150,7 +191,7 @@ class Pipeline:
 
 
 def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class _RenderFailed(Exception):
@@ -177,8 +218,9 @@ class Processor:
         self._pipeline_source = pipeline_source  # a callable returning the Pipeline in force
         self.workers = workers
 
-    def process_pending(self, limit: int | None = None, only_ids: list[int] | None = None,
-                        batch: int = 50) -> list[Outcome]:
+    def process_pending(
+        self, limit: int | None = None, only_ids: list[int] | None = None, batch: int = 50
+    ) -> list[Outcome]:
         outcomes: list[Outcome] = []
         while limit is None or len(outcomes) < limit:
             size = batch if limit is None else min(batch, limit - len(outcomes))
@@ -212,7 +254,9 @@ class Processor:
         return self._process_serially(pipeline, size, only_ids)
 
     def _pending_query(self, size: int, only_ids: list[int] | None):
-        query = select(InboxMessage).where(InboxMessage.state == "pending").order_by(InboxMessage.id).limit(size)
+        query = (
+            select(InboxMessage).where(InboxMessage.state == "pending").order_by(InboxMessage.id).limit(size)
+        )
         if only_ids is not None:
             query = query.where(InboxMessage.id.in_(only_ids))
         if self.db.is_postgres:
@@ -230,8 +274,12 @@ class Processor:
 
     def _peek_pending(self, size: int, only_ids: list[int] | None) -> list[tuple[int, bytes]]:
         """(id, raw) of the next pending rows, read without claiming them (the write transaction claims)."""
-        query = select(InboxMessage.id, InboxMessage.raw).where(InboxMessage.state == "pending") \
-            .order_by(InboxMessage.id).limit(size)
+        query = (
+            select(InboxMessage.id, InboxMessage.raw)
+            .where(InboxMessage.state == "pending")
+            .order_by(InboxMessage.id)
+            .limit(size)
+        )
         if only_ids is not None:
             query = query.where(InboxMessage.id.in_(only_ids))
         with self.db.session() as session:
@@ -266,7 +314,9 @@ class Processor:
         except _NeedsSavepoints:
             return self._apply_with_workers(pipeline, ids, parsed_of, savepoints=True)
 
-    def _apply_with_workers(self, pipeline: Pipeline, ids: list[int], parsed_of, *, savepoints: bool) -> list[Outcome]:
+    def _apply_with_workers(
+        self, pipeline: Pipeline, ids: list[int], parsed_of, *, savepoints: bool
+    ) -> list[Outcome]:
         outcomes: list[Outcome] = []
         outbox = OutboxBatch()
         renders: list[tuple[int, int, Future]] = []  # (first draft, end, future)
@@ -277,9 +327,13 @@ class Processor:
             rows = session.scalars(self._pending_query(len(ids), ids)).all()
             for row in rows:
                 if savepoints:
-                    outcome = self._process_row(session, pipeline, row, outbox, render=False, parsed=parsed_of(row.id))
+                    outcome = self._process_row(
+                        session, pipeline, row, outbox, render=False, parsed=parsed_of(row.id)
+                    )
                 else:
-                    outcome = self._process_row_optimistically(session, pipeline, row, outbox, parsed_of(row.id))
+                    outcome = self._process_row_optimistically(
+                        session, pipeline, row, outbox, parsed_of(row.id)
+                    )
                 outcomes.append(outcome)
                 if outbox.mark() - rendered >= self.RENDER_CHUNK:
                     # Rendered in a worker while the next messages are applied here.
@@ -303,8 +357,14 @@ class Processor:
             store_drafts(session, outbox.drafts)
         return outcomes
 
-    def _process_row_optimistically(self, session: Session, pipeline: Pipeline, row: InboxMessage,
-                                    outbox: OutboxBatch, parsed: ParsedMessage | None) -> Outcome:
+    def _process_row_optimistically(
+        self,
+        session: Session,
+        pipeline: Pipeline,
+        row: InboxMessage,
+        outbox: OutboxBatch,
+        parsed: ParsedMessage | None,
+    ) -> Outcome:
         """Apply one message with no savepoint; any failure or rejection asks for the careful way."""
         now = _utcnow()
         try:
@@ -314,12 +374,22 @@ class Processor:
             raise _NeedsSavepoints(row.id) from exc
         return self._mark_done(row, change, now)
 
-    def _render_in_worker(self, pipeline: Pipeline, desk, outbox: OutboxBatch, first: int) -> tuple[int, int, Future]:
+    def _render_in_worker(
+        self, pipeline: Pipeline, desk, outbox: OutboxBatch, first: int
+    ) -> tuple[int, int, Future]:
         jobs = [MailJob.of(d) for d in outbox.drafts[first:]]
         return first, outbox.mark(), self.workers.render(pipeline.renderer, desk, jobs)
 
-    def _process_row(self, session: Session, pipeline: Pipeline, row: InboxMessage, outbox: OutboxBatch, *,
-                     render: bool, parsed: ParsedMessage | None = None) -> Outcome:
+    def _process_row(
+        self,
+        session: Session,
+        pipeline: Pipeline,
+        row: InboxMessage,
+        outbox: OutboxBatch,
+        *,
+        render: bool,
+        parsed: ParsedMessage | None = None,
+    ) -> Outcome:
         now = _utcnow()
         mark = outbox.mark()
         try:
@@ -355,9 +425,19 @@ class Processor:
         entry = session.scalar(select(Quarantine).where(Quarantine.inbox_id == row.id))
         message_id = row.message_key if not row.message_key.startswith("<sha256-") else None
         if entry is None:
-            session.add(Quarantine(inbox_id=row.id, received_at=row.received_at, message_id=message_id,
-                                   mail_from=row.mail_from, reason=reason, status=status))
+            session.add(
+                Quarantine(
+                    inbox_id=row.id,
+                    received_at=row.received_at,
+                    message_id=message_id,
+                    mail_from=row.mail_from,
+                    reason=reason,
+                    status=status,
+                )
+            )
         else:
             entry.reason, entry.status = reason, status
-        log.warning("message_quarantined" if status == "held" else "message_rejected", inbox=row.id, reason=reason)
+        log.warning(
+            "message_quarantined" if status == "held" else "message_rejected", inbox=row.id, reason=reason
+        )
         return Outcome(row.id, row.state, None, reason)

@@ -48,14 +48,27 @@ class ProcessingProcess:
         level, json_logs = logging_settings()
         self._ready.clear()
         self.process = self._context.Process(
-            target=run_processing, name="maildesk-processing", daemon=False,
-            args=(str(self.config_path), level, json_logs, os.getpid(), self._wake, self._stop, self._reloads,
-                  self._ready))
+            target=run_processing,
+            name="maildesk-processing",
+            daemon=False,
+            args=(
+                str(self.config_path),
+                level,
+                json_logs,
+                os.getpid(),
+                self._wake,
+                self._stop,
+                self._reloads,
+                self._ready,
+            ),
+        )
         self.process.start()
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.1):
             if not self.process.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the processing process did not start (exit code {self.process.exitcode})")
+                raise RuntimeError(
+                    f"the processing process did not start (exit code {self.process.exitcode})"
+                )
 
     def wake(self) -> None:
         self._wake.set()
@@ -84,8 +97,9 @@ class ProcessingProcess:
             self.process.join(5)
 
 
-def run_processing(config_path: str, log_level: str, json_logs: bool, owner: int, wake, stop, reloads,
-                   ready) -> None:
+def run_processing(
+    config_path: str, log_level: str, json_logs: bool, owner: int, wake, stop, reloads, ready
+) -> None:
     """The child's main: the processor loop here, the sender in a thread."""
     # The daemon decides when to reload and stop: a Ctrl-C to the terminal's process group, or SIGTERM
     # to the whole service, must not cut a batch short here.

@@ -18,16 +18,28 @@ from maildesk.types import Article, Attachment, TicketView
 MAX_EVENT_TEXT = 200_000
 
 # The per-message lookups, built once: building a statement costs more than running it on an index.
-_THREAD_TICKETS = select(ThreadMessage.message_id, ThreadMessage.ticket) \
-    .where(ThreadMessage.message_id.in_(bindparam("ids", expanding=True)))
-_EVENTS_FOR_MESSAGE = select(func.count()).select_from(Event) \
+_THREAD_TICKETS = select(ThreadMessage.message_id, ThreadMessage.ticket).where(
+    ThreadMessage.message_id.in_(bindparam("ids", expanding=True))
+)
+_EVENTS_FOR_MESSAGE = (
+    select(func.count())
+    .select_from(Event)
     .where(Event.ticket == bindparam("ticket"), Event.message_id == bindparam("message_id"))
+)
 _SHARED = func.count().label("shared")
-_BEST_ARTICLES = select(KbTerm.article_id, _SHARED).where(KbTerm.term.in_(bindparam("words", expanding=True))) \
-    .group_by(KbTerm.article_id).order_by(_SHARED.desc(), KbTerm.article_id).limit(bindparam("limit")).subquery()
-_SUGGESTIONS = select(KbArticle.slug, KbArticle.title, KbArticle.body) \
-    .join(_BEST_ARTICLES, KbArticle.id == _BEST_ARTICLES.c.article_id) \
+_BEST_ARTICLES = (
+    select(KbTerm.article_id, _SHARED)
+    .where(KbTerm.term.in_(bindparam("words", expanding=True)))
+    .group_by(KbTerm.article_id)
+    .order_by(_SHARED.desc(), KbTerm.article_id)
+    .limit(bindparam("limit"))
+    .subquery()
+)
+_SUGGESTIONS = (
+    select(KbArticle.slug, KbArticle.title, KbArticle.body)
+    .join(_BEST_ARTICLES, KbArticle.id == _BEST_ARTICLES.c.article_id)
     .order_by(_BEST_ARTICLES.c.shared.desc(), KbArticle.id)
+)
 
 
 class TicketStore:
@@ -74,17 +86,33 @@ class TicketStore:
         self.session.flush()  # assigns the number from the sequence / autoincrement
         return ticket
 
-    def add_event(self, ticket: Ticket, type_: str, at: datetime, *, from_addr: str | None = None,
-                  message_id: str | None = None, inbox_id: int | None = None, text: str | None = None,
-                  data: dict | None = None) -> dict:
+    def add_event(
+        self,
+        ticket: Ticket,
+        type_: str,
+        at: datetime,
+        *,
+        from_addr: str | None = None,
+        message_id: str | None = None,
+        inbox_id: int | None = None,
+        text: str | None = None,
+        data: dict | None = None,
+    ) -> dict:
         """Append an event to the ticket's history (written by :meth:`flush`); returns its row.
 
         History rows are never changed afterwards, so they skip the ORM and
         go out as one multi-row INSERT per message.
         """
-        row = {"ticket": ticket.number, "type": type_, "at": at, "from_addr": from_addr, "message_id": message_id,
-               "inbox_id": inbox_id, "text": (text or "")[:MAX_EVENT_TEXT] if text is not None else None,
-               "data": data or {}}
+        row = {
+            "ticket": ticket.number,
+            "type": type_,
+            "at": at,
+            "from_addr": from_addr,
+            "message_id": message_id,
+            "inbox_id": inbox_id,
+            "text": (text or "")[:MAX_EVENT_TEXT] if text is not None else None,
+            "data": data or {},
+        }
         self._events.append(row)
         ticket.updated_at = at
         return row
@@ -96,11 +124,22 @@ class TicketStore:
             return
         position = self._events.index(event)
         self._write_events(self._events[:position])
-        del self._events[:position + 1]
+        del self._events[: position + 1]
         event_id = self._connection.execute(insert(Event).values(**event)).inserted_primary_key[0]
-        self._connection.execute(insert(AttachmentRow), [
-            {"ticket": ticket.number, "event_id": event_id, "filename": item.filename,
-             "content_type": item.content_type, "size": item.size, "data": item.data} for item in attachments])
+        self._connection.execute(
+            insert(AttachmentRow),
+            [
+                {
+                    "ticket": ticket.number,
+                    "event_id": event_id,
+                    "filename": item.filename,
+                    "content_type": item.content_type,
+                    "size": item.size,
+                    "data": item.data,
+                }
+                for item in attachments
+            ],
+        )
 
     def record_thread(self, message_id: str, ticket_number: int) -> None:
         """Remember that ``message_id`` (received, or minted for a mail the desk sends) belongs to the ticket.
@@ -117,8 +156,10 @@ class TicketStore:
         self._events.clear()
         if self._threads:
             dialect_insert = postgresql_insert if self.is_postgres else sqlite_insert
-            self._connection.execute(dialect_insert(ThreadMessage).on_conflict_do_nothing(
-                index_elements=["message_id"]), self._threads)
+            self._connection.execute(
+                dialect_insert(ThreadMessage).on_conflict_do_nothing(index_elements=["message_id"]),
+                self._threads,
+            )
             self._threads.clear()
 
     def _write_events(self, rows: list[dict]) -> None:
@@ -155,11 +196,22 @@ class TicketStore:
     @staticmethod
     def view(ticket: Ticket) -> TicketView:
         return TicketView(
-            number=ticket.number, subject=ticket.subject, status=ticket.status, level=ticket.level,
-            urgency=ticket.urgency, category=ticket.category, kind=ticket.kind, application=ticket.application,
-            requester=ticket.requester, requester_name=ticket.requester_name or "", assignee=ticket.assignee,
-            language=ticket.language, created_at=ticket.created_at, closed_at=ticket.closed_at,
-            time_spent=format_duration(ticket.time_spent_s or 0), root_message_id=ticket.root_message_id,
+            number=ticket.number,
+            subject=ticket.subject,
+            status=ticket.status,
+            level=ticket.level,
+            urgency=ticket.urgency,
+            category=ticket.category,
+            kind=ticket.kind,
+            application=ticket.application,
+            requester=ticket.requester,
+            requester_name=ticket.requester_name or "",
+            assignee=ticket.assignee,
+            language=ticket.language,
+            created_at=ticket.created_at,
+            closed_at=ticket.closed_at,
+            time_spent=format_duration(ticket.time_spent_s or 0),
+            root_message_id=ticket.root_message_id,
         )
 
 

@@ -24,8 +24,15 @@ from maildesk.store import TicketStore
 from maildesk.types import Reason, TicketChange
 
 log = structlog.get_logger("maildesk.timers")
-_CHANGED_BY_ESCALATION = ("level", "level_since", "escalate_due_at", "first_response_due_at", "resolve_due_at",
-                          "resolve_breached", "updated_at")
+_CHANGED_BY_ESCALATION = (
+    "level",
+    "level_since",
+    "escalate_due_at",
+    "first_response_due_at",
+    "resolve_due_at",
+    "resolve_breached",
+    "updated_at",
+)
 
 
 def due_tickets_query(now: datetime, limit: int):
@@ -36,10 +43,18 @@ def due_tickets_query(now: datetime, limit: int):
     conditions are repeated outside the subquery so that PostgreSQL, when it
     re-checks a row another daemon has just escalated, sees it is no longer due.
     """
-    passed = (Ticket.escalate_due_at <= now, Ticket.first_response_due_at <= now, Ticket.resolve_due_at <= now)
+    passed = (
+        Ticket.escalate_due_at <= now,
+        Ticket.first_response_due_at <= now,
+        Ticket.resolve_due_at <= now,
+    )
     candidates = union(*(select(Ticket.number).where(condition) for condition in passed))
-    return (select(Ticket).where(Ticket.number.in_(candidates), Ticket.status != "closed", or_(*passed))
-            .order_by(Ticket.number).limit(limit))
+    return (
+        select(Ticket)
+        .where(Ticket.number.in_(candidates), Ticket.status != "closed", or_(*passed))
+        .order_by(Ticket.number)
+        .limit(limit)
+    )
 
 
 def _after(seconds: int) -> str:
@@ -110,10 +125,28 @@ def _escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: datet
     if nxt is not None:
         timers.enter_level(ticket, nxt.id, settings, now)
     reason = "; ".join(r.text for r in reasons)  # in English: events and logs
-    store.add_event(ticket, "escalation", now, text=reason,
-                    data={"from": previous, "to": nxt.id if nxt else None, "by": "timer", "reason": reason})
-    log.info("ticket_escalated", ticket=ticket.number, from_level=previous, to_level=nxt.id if nxt else None,
-             reason=reason)
-    return TicketChange(ticket=store.view(ticket), message_id=ticket.root_message_id or "",
-                        references=(), author="", author_name="", text="",
-                        level_reached=nxt.id if nxt else None, past_last_level=nxt is None, reasons=reasons)
+    store.add_event(
+        ticket,
+        "escalation",
+        now,
+        text=reason,
+        data={"from": previous, "to": nxt.id if nxt else None, "by": "timer", "reason": reason},
+    )
+    log.info(
+        "ticket_escalated",
+        ticket=ticket.number,
+        from_level=previous,
+        to_level=nxt.id if nxt else None,
+        reason=reason,
+    )
+    return TicketChange(
+        ticket=store.view(ticket),
+        message_id=ticket.root_message_id or "",
+        references=(),
+        author="",
+        author_name="",
+        text="",
+        level_reached=nxt.id if nxt else None,
+        past_last_level=nxt is None,
+        reasons=reasons,
+    )

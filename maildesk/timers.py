@@ -53,12 +53,24 @@ def change_urgency(ticket: Ticket, previous: str, settings: Settings, now: datet
     stopped = ticket.status in ("pending", "closed")
     if ticket.first_response_at is None:
         ticket.first_response_due_at, ticket.first_response_remaining_s = _retarget(
-            _target(old, "first_response"), _target(new, "first_response"), ticket.first_response_due_at,
-            ticket.first_response_remaining_s, ticket.created_at, now, stopped)
+            _target(old, "first_response"),
+            _target(new, "first_response"),
+            ticket.first_response_due_at,
+            ticket.first_response_remaining_s,
+            ticket.created_at,
+            now,
+            stopped,
+        )
     if not ticket.resolve_breached:
         ticket.resolve_due_at, ticket.resolve_remaining_s = _retarget(
-            _target(old, "resolve"), _target(new, "resolve"), ticket.resolve_due_at, ticket.resolve_remaining_s,
-            ticket.created_at, now, stopped)
+            _target(old, "resolve"),
+            _target(new, "resolve"),
+            ticket.resolve_due_at,
+            ticket.resolve_remaining_s,
+            ticket.created_at,
+            now,
+            stopped,
+        )
 
 
 def _target(urgency, name: str) -> timedelta | None:
@@ -66,8 +78,15 @@ def _target(urgency, name: str) -> timedelta | None:
     return value or None
 
 
-def _retarget(old: timedelta | None, new: timedelta | None, due: datetime | None, remaining: int | None,
-              created: datetime, now: datetime, stopped: bool) -> tuple[datetime | None, int | None]:
+def _retarget(
+    old: timedelta | None,
+    new: timedelta | None,
+    due: datetime | None,
+    remaining: int | None,
+    created: datetime,
+    now: datetime,
+    stopped: bool,
+) -> tuple[datetime | None, int | None]:
     """(due time, seconds left while stopped) of one clock moved from target ``old`` to ``new``."""
     if new is None:
         return None, None

@@ -144,8 +144,14 @@ class RuleEffect:
         said = dict(self.settings)
         if self.tags:
             said["tags"] = list(self.tags)
-        return {"rule": self.rule, "set": said, "forward": list(self.forward), "answer": self.answer,
-                "drop": self.drop, "stop": self.stop}
+        return {
+            "rule": self.rule,
+            "set": said,
+            "forward": list(self.forward),
+            "answer": self.answer,
+            "drop": self.drop,
+            "stop": self.stop,
+        }
 
 
 @dataclass(frozen=True)
@@ -220,8 +226,10 @@ REASON_TEXTS: dict[str, str] = {
     "no_such_article": "[known={slug}]: no knowledge-base article has that slug",
     "nothing_to_file": "[kb]: the mail has no text to file",
     # authentication refusals (command_error)
-    "not_signed": ("commands and answers for ticket #{ticket} are only accepted when you reply to the "
-                   "signed reply address the desk gave you"),
+    "not_signed": (
+        "commands and answers for ticket #{ticket} are only accepted when you reply to the "
+        "signed reply address the desk gave you"
+    ),
     "signed_for_other": "the reply address you wrote to was not issued to {sender}",
     "no_dkim": "no trusted DKIM pass for {domain} in Authentication-Results",
     # why a ticket moved or a level is told (notify_level, escalated)

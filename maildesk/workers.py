@@ -46,7 +46,9 @@ class TemplateSet:
 
     @classmethod
     def of(cls, renderer: Renderer) -> TemplateSet:
-        return cls(str(renderer.templates_dir), renderer.languages, renderer.default_language, renderer.generation)
+        return cls(
+            str(renderer.templates_dir), renderer.languages, renderer.default_language, renderer.generation
+        )
 
 
 log = structlog.get_logger("maildesk.workers")
@@ -84,12 +86,15 @@ def _parse_chunk(raws: Sequence[bytes]) -> list[ParsedMessage]:
     return [parse_message(raw) for raw in raws]
 
 
-def _render_chunk(templates: TemplateSet, desk: DeskIdentity, jobs: Sequence[MailJob]) -> list[tuple[str, bytes]]:
+def _render_chunk(
+    templates: TemplateSet, desk: DeskIdentity, jobs: Sequence[MailJob]
+) -> list[tuple[str, bytes]]:
     renderer = _renderers.get(templates)
     if renderer is None:
         _renderers.clear()  # an older generation is never asked for again
-        renderer = _renderers[templates] = Renderer(templates.templates_dir, templates.languages,
-                                                    default_language=templates.default_language)
+        renderer = _renderers[templates] = Renderer(
+            templates.templates_dir, templates.languages, default_language=templates.default_language
+        )
     return render_mails(renderer, desk, jobs)
 
 
@@ -102,8 +107,9 @@ def _send_due(database_url: str, outgoing: OutgoingSettings, base_dir: Path) -> 
             old.transport.close()
             old.db.dispose()
         _senders.clear()
-        sender = _senders[key] = OutboxSender(Database(database_url), make_transport(outgoing, base_dir),
-                                              outgoing.retry)
+        sender = _senders[key] = OutboxSender(
+            Database(database_url), make_transport(outgoing, base_dir), outgoing.retry
+        )
     handled = 0
     while sent := sender.send_due():
         handled += sent
@@ -128,8 +134,12 @@ class WorkerPool:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(["maildesk.workers"])
             level, json_logs = logging_settings()
-            self._executor = ProcessPoolExecutor(max_workers=self.workers, mp_context=context,
-                                                 initializer=_init_worker, initargs=(level, json_logs, os.getpid()))
+            self._executor = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=context,
+                initializer=_init_worker,
+                initargs=(level, json_logs, os.getpid()),
+            )
         return self._executor
 
     def start(self) -> None:
@@ -149,7 +159,7 @@ class WorkerPool:
 
     def parse(self, raws: Sequence[bytes], chunk: int = 4) -> list[Future]:
         """One future per chunk of ``chunk`` messages, in order; each gives a list of ParsedMessage."""
-        return [self._submit(_parse_chunk, list(raws[i:i + chunk])) for i in range(0, len(raws), chunk)]
+        return [self._submit(_parse_chunk, list(raws[i : i + chunk])) for i in range(0, len(raws), chunk)]
 
     def render(self, renderer: Renderer, desk: DeskIdentity, jobs: Sequence[MailJob]) -> Future:
         return self._submit(_render_chunk, TemplateSet.of(renderer), desk, list(jobs))

@@ -95,8 +95,9 @@ class SmtpSink:
 
     async def handle_DATA(self, server, session, envelope):
         with self._lock:
-            self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content
-                                  or envelope.content))
+            self.messages.append(
+                (envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content or envelope.content)
+            )
         return "250 OK"
 
     def start(self) -> None:
@@ -111,7 +112,9 @@ class SmtpSink:
 
     def parsed(self) -> list[email.message.EmailMessage]:
         with self._lock:
-            return [email.message_from_bytes(data, policy=email.policy.default) for _f, _r, data in self.messages]
+            return [
+                email.message_from_bytes(data, policy=email.policy.default) for _f, _r, data in self.messages
+            ]
 
     def to(self, address: str) -> list[email.message.EmailMessage]:
         return [m for m in self.parsed() if address in str(m["To"]).lower()]
@@ -122,8 +125,11 @@ class SmtpSink:
 
 # -- the desk ---------------------------------------------------------------------------
 
-_LEVEL_NAMES = ((1, "Front desk", "support@example.org"), (2, "Back desk", "support-l2@example.org"),
-                (3, "Experts", "support-l3@example.org"))
+_LEVEL_NAMES = (
+    (1, "Front desk", "support@example.org"),
+    (2, "Back desk", "support-l2@example.org"),
+    (3, "Experts", "support-l3@example.org"),
+)
 
 
 def levels_toml(*levels: tuple[tuple[str, ...], str]) -> str:
@@ -131,8 +137,10 @@ def levels_toml(*levels: tuple[tuple[str, ...], str]) -> str:
     tables = []
     for (number, name, address), (members, escalate_after) in zip(_LEVEL_NAMES, levels, strict=False):
         listed = ", ".join(f'"{member}"' for member in members)
-        tables.append(f'[[levels]]\nid = {number}\nname = "{name}"\naddress = "{address}"\n'
-                      f'members = [{listed}]\nescalate_after = "{escalate_after}"\n')
+        tables.append(
+            f'[[levels]]\nid = {number}\nname = "{name}"\naddress = "{address}"\n'
+            f'members = [{listed}]\nescalate_after = "{escalate_after}"\n'
+        )
     return "\n" + "\n".join(tables)
 
 
@@ -143,19 +151,34 @@ DEFAULT_LEVELS = levels_toml((FRONT_DESK, "4h"), (("carol@example.org",), "1d"))
 class Desk:
     """A maildesk installation in a temp directory: config, rules, templates, articles, database."""
 
-    def __init__(self, directory: Path, *, sink: SmtpSink | None = None, db_url: str | None = None,
-                 levels: str = DEFAULT_LEVELS, extra: str = "", rules: str | None = None,
-                 command_auth: str = "signed", check_every: str = "1s", protocol: str = "smtp") -> None:
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        sink: SmtpSink | None = None,
+        db_url: str | None = None,
+        levels: str = DEFAULT_LEVELS,
+        extra: str = "",
+        rules: str | None = None,
+        command_auth: str = "signed",
+        check_every: str = "1s",
+        protocol: str = "smtp",
+    ) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
         shutil.copytree(ROOT / "templates", self.dir / "templates", dirs_exist_ok=True)
         shutil.copytree(ROOT / "kb", self.dir / "kb", dirs_exist_ok=True)
-        (self.dir / "rules.toml").write_text(rules if rules is not None else (ROOT / "rules.toml").read_text())
+        (self.dir / "rules.toml").write_text(
+            rules if rules is not None else (ROOT / "rules.toml").read_text()
+        )
         self.port = free_port()
         self.sink = sink
         self.db_url = db_url or f"sqlite:///{self.dir}/var/maildesk.db"
-        outgoing = (f'transport = "smtp"\nhost = "127.0.0.1"\nport = {sink.port}\nretry = ["1s", "2s"]'
-                    if sink else 'transport = "maildir"\nmaildir = "var/sent"')
+        outgoing = (
+            f'transport = "smtp"\nhost = "127.0.0.1"\nport = {sink.port}\nretry = ["1s", "2s"]'
+            if sink
+            else 'transport = "maildir"\nmaildir = "var/sent"'
+        )
         self.config = self.dir / "config.toml"
         self.config.write_text(f"""
 [desk]
@@ -207,10 +230,18 @@ dir = "templates"
     # -- CLI ---------------------------------------------------------------------------
 
     def cli(self, *args: str, stdin: bytes | None = None, check: bool = True) -> subprocess.CompletedProcess:
-        result = subprocess.run([*MAILDESK, "--config", str(self.config), *args], input=stdin, capture_output=True,
-                                cwd=self.dir, timeout=120, env=self.env())
+        result = subprocess.run(
+            [*MAILDESK, "--config", str(self.config), *args],
+            input=stdin,
+            capture_output=True,
+            cwd=self.dir,
+            timeout=120,
+            env=self.env(),
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"maildesk {' '.join(args)} exited {result.returncode}: {result.stderr.decode()}")
+            raise AssertionError(
+                f"maildesk {' '.join(args)} exited {result.returncode}: {result.stderr.decode()}"
+            )
         return result
 
     def json(self, *args: str):
@@ -233,8 +264,13 @@ dir = "templates"
 
     def start(self, *extra: str) -> None:
         log = open(self.dir / "daemon.log", "ab")
-        self.process = subprocess.Popen([*MAILDESK, "--config", str(self.config), "run", *extra], cwd=self.dir,
-                                        stdout=log, stderr=log, env=self.env())
+        self.process = subprocess.Popen(
+            [*MAILDESK, "--config", str(self.config), "run", *extra],
+            cwd=self.dir,
+            stdout=log,
+            stderr=log,
+            env=self.env(),
+        )
         log.close()
         try:
             wait_for_port(self.port)
@@ -260,8 +296,13 @@ dir = "templates"
         path = self.dir / "daemon.log"
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def send(self, message: bytes | str, *, mail_from: str = "user@client.com",
-             to: list[str] | tuple[str, ...] = ("support@example.org",)) -> dict:
+    def send(
+        self,
+        message: bytes | str,
+        *,
+        mail_from: str = "user@client.com",
+        to: list[str] | tuple[str, ...] = ("support@example.org",),
+    ) -> dict:
         if isinstance(message, str):
             message = message.encode()
         with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as client:
@@ -281,15 +322,26 @@ dir = "templates"
         return wait_until(enough, timeout=timeout, what=f"{count} tickets")
 
 
-def make_message(subject: str = "VPN down", body: str = "Hello,\nthe VPN fails since this morning.\n",
-                 sender: str = "user@client.com", name: str = "Una User", to: str = "support@example.org",
-                 message_id: str | None = None, headers: dict[str, str] | None = None,
-                 in_reply_to: str | None = None) -> bytes:
+def make_message(
+    subject: str = "VPN down",
+    body: str = "Hello,\nthe VPN fails since this morning.\n",
+    sender: str = "user@client.com",
+    name: str = "Una User",
+    to: str = "support@example.org",
+    message_id: str | None = None,
+    headers: dict[str, str] | None = None,
+    in_reply_to: str | None = None,
+) -> bytes:
     """A small plain-text message as a mail client would send it."""
-    lines = [f"From: {name} <{sender}>", f"To: {to}", f"Subject: {subject}",
-             f"Message-ID: {message_id or f'<{uuid.uuid4().hex}@client.com>'}",
-             "Date: Sun, 22 Nov 2026 09:00:00 +0000", "MIME-Version: 1.0",
-             "Content-Type: text/plain; charset=utf-8"]
+    lines = [
+        f"From: {name} <{sender}>",
+        f"To: {to}",
+        f"Subject: {subject}",
+        f"Message-ID: {message_id or f'<{uuid.uuid4().hex}@client.com>'}",
+        "Date: Sun, 22 Nov 2026 09:00:00 +0000",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+    ]
     if in_reply_to:
         lines += [f"In-Reply-To: {in_reply_to}", f"References: {in_reply_to}"]
     for key, value in (headers or {}).items():
@@ -315,22 +367,34 @@ def db_rows(url: str, sql: str, **params) -> list[tuple]:
 
 def wait_inbox_drained(url: str, count: int, timeout: float = 30.0) -> None:
     """Wait until at least ``count`` messages are stored and none is still pending."""
+
     def drained() -> bool:
-        (total, pending), = db_rows(url, "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 "
-                                          "END), 0) FROM inbox")
+        ((total, pending),) = db_rows(
+            url, "SELECT COUNT(*), COALESCE(SUM(CASE WHEN state = 'pending' THEN 1 ELSE 0 END), 0) FROM inbox"
+        )
         return total >= count and pending == 0
 
     wait_until(drained, timeout=timeout, interval=0.1, what=f"{count} processed inbox messages")
 
 
-def make_dsn(original_message_id: str, failed: str, *, status: str = "5.1.1", action: str = "failed",
-             reporter: str = "mx.client.com", message_id: str | None = None, headers_only: bool = False,
-             original_subject: str = "[Support #1] Request received") -> bytes:
+def make_dsn(
+    original_message_id: str,
+    failed: str,
+    *,
+    status: str = "5.1.1",
+    action: str = "failed",
+    reporter: str = "mx.client.com",
+    message_id: str | None = None,
+    headers_only: bool = False,
+    original_subject: str = "[Support #1] Request received",
+) -> bytes:
     """An RFC 3464 multipart/report delivery-status for a message the desk sent to ``failed``."""
     boundary = f"dsn-{uuid.uuid4().hex}"
-    original = (f"From: Example Support <support@example.org>\r\nTo: {failed}\r\n"
-                f"Subject: {original_subject}\r\nMessage-ID: {original_message_id}\r\n"
-                "Auto-Submitted: auto-replied\r\n")
+    original = (
+        f"From: Example Support <support@example.org>\r\nTo: {failed}\r\n"
+        f"Subject: {original_subject}\r\nMessage-ID: {original_message_id}\r\n"
+        "Auto-Submitted: auto-replied\r\n"
+    )
     if headers_only:
         returned = f"Content-Type: text/rfc822-headers\r\n\r\n{original}"
     else:

@@ -67,21 +67,45 @@ def test_the_base_config_loads(tmp_path):
     assert settings.database_url == f"sqlite:///{tmp_path}/var/maildesk.db"
 
 
-@pytest.mark.parametrize("old,new,key,words", [
-    ('name = "Example Support"', 'name = "Example Support"\nmood = "cheerful"', "desk.mood", "unknown key"),
-    ('reopen_within = "14d"', 'reopen_within = "two weeks"', "desk.reopen_within", "two weeks"),
-    ('escalate_after = "4h"', 'escalate_after = 4', "levels[0].escalate_after", "4"),
-    ('address = "support@example.org"\nreopen', 'address = "support-at-example.org"\nreopen', "desk.address",
-     "support-at-example.org"),
-    ('members = ["alice@example.org"]', 'members = ["alice"]', "levels[0].members", "alice"),
-    ('listen = "127.0.0.1:2525"', 'listen = "127.0.0.1"', "intake.smtp.listen", "127.0.0.1"),
-    ('listen = "127.0.0.1:2525"', 'listen = "127.0.0.1:99999"', "intake.smtp.listen", "99999"),
-    ('max_message_size = "1MB"', 'max_message_size = "huge"', "intake.smtp.max_message_size", "huge"),
-    ('transport = "maildir"', 'transport = "pigeon"', "outgoing.transport", "pigeon"),
-    ('retry = ["1s", "2s"]', 'retry = ["1s", "soon"]', "outgoing.retry", "soon"),
-    ('url = "sqlite:///var/maildesk.db"', 'url = "mysql://db/maildesk"', "database.url", "mysql"),
-], ids=["unknown-key", "bad-duration", "duration-not-a-string", "bad-address", "bad-member", "listen-no-port",
-        "listen-port-range", "bad-size", "bad-choice", "bad-retry", "bad-database"])
+@pytest.mark.parametrize(
+    "old,new,key,words",
+    [
+        (
+            'name = "Example Support"',
+            'name = "Example Support"\nmood = "cheerful"',
+            "desk.mood",
+            "unknown key",
+        ),
+        ('reopen_within = "14d"', 'reopen_within = "two weeks"', "desk.reopen_within", "two weeks"),
+        ('escalate_after = "4h"', "escalate_after = 4", "levels[0].escalate_after", "4"),
+        (
+            'address = "support@example.org"\nreopen',
+            'address = "support-at-example.org"\nreopen',
+            "desk.address",
+            "support-at-example.org",
+        ),
+        ('members = ["alice@example.org"]', 'members = ["alice"]', "levels[0].members", "alice"),
+        ('listen = "127.0.0.1:2525"', 'listen = "127.0.0.1"', "intake.smtp.listen", "127.0.0.1"),
+        ('listen = "127.0.0.1:2525"', 'listen = "127.0.0.1:99999"', "intake.smtp.listen", "99999"),
+        ('max_message_size = "1MB"', 'max_message_size = "huge"', "intake.smtp.max_message_size", "huge"),
+        ('transport = "maildir"', 'transport = "pigeon"', "outgoing.transport", "pigeon"),
+        ('retry = ["1s", "2s"]', 'retry = ["1s", "soon"]', "outgoing.retry", "soon"),
+        ('url = "sqlite:///var/maildesk.db"', 'url = "mysql://db/maildesk"', "database.url", "mysql"),
+    ],
+    ids=[
+        "unknown-key",
+        "bad-duration",
+        "duration-not-a-string",
+        "bad-address",
+        "bad-member",
+        "listen-no-port",
+        "listen-port-range",
+        "bad-size",
+        "bad-choice",
+        "bad-retry",
+        "bad-database",
+    ],
+)
 def test_error_names_file_line_and_key(tmp_path, old, new, key, words):
     assert old in BASE
     text = BASE.replace(old, new, 1)
@@ -93,13 +117,16 @@ def test_error_names_file_line_and_key(tmp_path, old, new, key, words):
     assert words in problem
 
 
-@pytest.mark.parametrize("table,old", [("outgoing", 'transport = "maildir"'),
-                                       ("intake.smtp", 'listen = "127.0.0.1:2525"')])
+@pytest.mark.parametrize(
+    "table,old", [("outgoing", 'transport = "maildir"'), ("intake.smtp", 'listen = "127.0.0.1:2525"')]
+)
 def test_a_secret_written_in_the_file_is_refused_with_where_it_is(tmp_path, table, old):
     text = BASE.replace(old, f'{old}\npassword = "hunter2"', 1)
     problems = problems_of(tmp_path, text)
     assert len(problems) == 1, problems
-    assert f":{line_of(text, 'hunter2')}: {table}.password: secrets never sit in the config file" in problems[0]
+    assert (
+        f":{line_of(text, 'hunter2')}: {table}.password: secrets never sit in the config file" in problems[0]
+    )
     assert "hunter2" not in problems[0]
 
 
@@ -119,8 +146,9 @@ def test_toml_syntax_error_names_file_and_line(tmp_path):
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
-    text = BASE.replace('reopen_within = "14d"', 'reopen_within = "x"').replace('transport = "maildir"',
-                                                                                'transport = "x"')
+    text = BASE.replace('reopen_within = "14d"', 'reopen_within = "x"').replace(
+        'transport = "maildir"', 'transport = "x"'
+    )
     assert len(problems_of(tmp_path, text)) == 2
 
 

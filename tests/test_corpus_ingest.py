@@ -6,7 +6,7 @@ import csv
 import subprocess
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
@@ -48,8 +48,15 @@ def ingested(tmp_path_factory, database):
     try:
         for path, category, _note in corpus_index():
             data = (CORPUS / path).read_bytes()
-            accepted = app.inbox.accept(RawMessage(data=data, mail_from=None, rcpt_tos=(), source="file",
-                                                   received_at=datetime.now(timezone.utc)))
+            accepted = app.inbox.accept(
+                RawMessage(
+                    data=data,
+                    mail_from=None,
+                    rcpt_tos=(),
+                    source="file",
+                    received_at=datetime.now(UTC),
+                )
+            )
             keys[path] = message_key(data)
             categories[path] = category
             outcomes = app.process([accepted.inbox_id])
@@ -95,8 +102,11 @@ def test_bounces_mostly_end_as_orphan_reports_or_bounce_events(ingested):
         rows = {row.message_key: row for row in session.scalars(select(InboxMessage))}
         reasons = {q.inbox_id: q.reason for q in session.scalars(select(Quarantine))}
         bounce_events = set(session.scalars(select(Event.inbox_id).where(Event.type == "bounce")))
-    recognised = [key for key in bounce_keys
-                  if ORPHAN_BOUNCE in reasons.get(rows[key].id, "") or rows[key].id in bounce_events]
+    recognised = [
+        key
+        for key in bounce_keys
+        if ORPHAN_BOUNCE in reasons.get(rows[key].id, "") or rows[key].id in bounce_events
+    ]
     assert len(recognised) >= 0.8 * len(bounce_keys), sorted(bounce_keys - set(recognised))
 
 
@@ -112,8 +122,11 @@ LOOKS_HUMAN = {
 
 def test_no_acknowledgement_answers_a_bounce_or_an_auto_reply(ingested):
     app, keys, categories = ingested
-    automatic = {keys[path]: path for path, category in categories.items()
-                 if category in ("bounce", "autoreply") and path not in LOOKS_HUMAN}
+    automatic = {
+        keys[path]: path
+        for path, category in categories.items()
+        if category in ("bounce", "autoreply") and path not in LOOKS_HUMAN
+    }
     with app.db.session() as session:
         acked = set(session.scalars(select(Outbox.ticket).where(Outbox.template == "ack")))
         opened_by = {t.root_message_id: t.number for t in session.scalars(select(Ticket))}
@@ -126,8 +139,11 @@ def nastiest() -> list[str]:
     index = corpus_index()
     raising = [path for path, _c, note in index if "STDLIB RAISES" in note][:4]
     biggest = sorted((path for path, _c, _n in index), key=lambda p: (CORPUS / p).stat().st_size)[-2:]
-    odd = [path for path, _c, note in index
-           if any(word in note for word in ("NUL", "binary Outlook", "CR-only", "no header block", "UTF-16"))][:4]
+    odd = [
+        path
+        for path, _c, note in index
+        if any(word in note for word in ("NUL", "binary Outlook", "CR-only", "no header block", "UTF-16"))
+    ][:4]
     return list(dict.fromkeys([*raising, *biggest, *odd]))
 
 

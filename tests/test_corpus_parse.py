@@ -62,7 +62,9 @@ def test_most_bounces_are_detected_with_a_failed_address():
     assert (len(bounces) - len(misses)) / len(bounces) >= BOUNCE_SHARE
 
 
-@pytest.mark.parametrize("path", [path for path, category, note in ROWS if category == "bounce" and _is_abuse_report(note)])
+@pytest.mark.parametrize(
+    "path", [path for path, category, note in ROWS if category == "bounce" and _is_abuse_report(note)]
+)
 def test_abuse_reports_are_not_delivery_reports(path):
     assert _parse(path).delivery_report is None
 

@@ -7,7 +7,7 @@ import threading
 import time
 import uuid
 from dataclasses import fields
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -16,9 +16,11 @@ from maildesk.db import Database
 from maildesk.inbox import Inbox
 from maildesk.pipeline import Pipeline
 from maildesk.types import RawMessage
-from tests.support import Desk, cli_json, db_rows, run_cli, make_message, wait_inbox_drained, wait_until
+from tests.support import Desk, cli_json, db_rows, make_message, run_cli, wait_inbox_drained, wait_until
 
-REFUSE_INBOX = "CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+REFUSE_INBOX = (
+    "CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox BEGIN SELECT RAISE(ABORT, 'disk on fire'); END"
+)
 
 
 @pytest.fixture(scope="module")
@@ -30,16 +32,20 @@ def running(tmp_path_factory, shared_sink):
 
 
 def outbox_for(desk: Desk, requester: str) -> list[tuple[str, str]]:
-    return db_rows(desk.db_url, "SELECT template, status FROM outbox WHERE to_addr = :to ORDER BY id", to=requester)
+    return db_rows(
+        desk.db_url, "SELECT template, status FROM outbox WHERE to_addr = :to ORDER BY id", to=requester
+    )
 
 
 def tickets_of(desk: Desk, requester: str) -> list[int]:
-    return [n for (n,) in db_rows(desk.db_url, "SELECT number FROM tickets WHERE requester = :r", r=requester)]
+    return [
+        n for (n,) in db_rows(desk.db_url, "SELECT number FROM tickets WHERE requester = :r", r=requester)
+    ]
 
 
 def settle(desk: Desk) -> None:
     """Wait until every stored message is processed (the daemon drains them in the background)."""
-    (count,), = db_rows(desk.db_url, "SELECT COUNT(*) FROM inbox")
+    ((count,),) = db_rows(desk.db_url, "SELECT COUNT(*) FROM inbox")
     wait_inbox_drained(desk.db_url, count)
 
 
@@ -55,7 +61,9 @@ def test_smtp_retry_of_the_same_message_makes_one_ticket_and_one_ack(running):
 
 def test_one_mail_to_two_desk_addresses_in_one_envelope_makes_one_ticket(running):
     sender = f"both-{uuid.uuid4().hex[:6]}@client.com"
-    message = make_message(subject="Cannot print", sender=sender, to="support@example.org, support-l2@example.org")
+    message = make_message(
+        subject="Cannot print", sender=sender, to="support@example.org, support-l2@example.org"
+    )
     assert running.send(message, mail_from=sender, to=["support@example.org", "support-l2@example.org"]) == {}
     settle(running)
     assert len(tickets_of(running, sender)) == 1
@@ -64,7 +72,9 @@ def test_one_mail_to_two_desk_addresses_in_one_envelope_makes_one_ticket(running
 
 def test_one_mail_to_two_desk_addresses_in_two_transactions_makes_one_ticket(running):
     sender = f"twice-{uuid.uuid4().hex[:6]}@client.com"
-    message = make_message(subject="Screen flickers", sender=sender, to="support@example.org, support-l2@example.org")
+    message = make_message(
+        subject="Screen flickers", sender=sender, to="support@example.org, support-l2@example.org"
+    )
     assert running.send(message, mail_from=sender, to=["support@example.org"]) == {}
     assert running.send(message, mail_from=sender, to=["support-l2@example.org"]) == {}
     settle(running)
@@ -93,8 +103,9 @@ def test_pipe_ingest_beside_the_running_daemon_is_stored_once_and_processed(runn
     sender = f"pipe-{uuid.uuid4().hex[:6]}@client.com"
     message = make_message(subject="Piped by the MTA", sender=sender)
     for _attempt in range(2):  # the MTA retried
-        result = running.cli("ingest", "--mail-from", sender, "--rcpt", "support@example.org", stdin=message,
-                             check=False)
+        result = running.cli(
+            "ingest", "--mail-from", sender, "--rcpt", "support@example.org", stdin=message, check=False
+        )
         assert result.returncode == 0, result.stderr.decode()
     wait_until(lambda: tickets_of(running, sender), what="the piped message's ticket")
     settle(running)
@@ -147,22 +158,26 @@ def test_ingest_exits_75_when_the_message_cannot_be_stored(tmp_path):
 
     # A database that cannot even be opened is a temporary failure too: the MTA keeps the message.
     (tmp_path / "desk" / "var" / "gone.db").mkdir(parents=True)
-    desk.config.write_text(desk.config.read_text().replace(desk.db_url, f"sqlite:///{tmp_path}/desk/var/gone.db"))
+    desk.config.write_text(
+        desk.config.read_text().replace(desk.db_url, f"sqlite:///{tmp_path}/desk/var/gone.db")
+    )
     result = desk.cli("ingest", stdin=make_message(), check=False)
     assert result.returncode == 75, result.stderr
     assert len(result.stderr.decode().strip().splitlines()) == 1
 
 
-def _burst(desk: Desk, worker: int, count: int, accepted: list[str], lock: threading.Lock,
-           stop: threading.Event) -> None:
+def _burst(
+    desk: Desk, worker: int, count: int, accepted: list[str], lock: threading.Lock, stop: threading.Event
+) -> None:
     """Send ``count`` distinct requests on one connection; remember those answered 250."""
     client: smtplib.SMTP | None = None
     for index in range(count):
         if stop.is_set():
             break
         message_id = f"<burst-{worker}-{index}-{uuid.uuid4().hex[:6]}@client.com>"
-        message = make_message(subject=f"Burst {worker}/{index}", sender=f"burst{worker}@client.com",
-                               message_id=message_id)
+        message = make_message(
+            subject=f"Burst {worker}/{index}", sender=f"burst{worker}@client.com", message_id=message_id
+        )
         try:
             if client is None:
                 client = smtplib.SMTP("127.0.0.1", desk.port, timeout=10)
@@ -202,9 +217,15 @@ def test_kill_9_during_a_burst_loses_nothing_and_duplicates_nothing(tmp_path, si
     # Something stored but never processed before the crash, for start-up to find.
     straggler = "<straggler@client.com>"
     inbox = Inbox(Database(desk.db_url))
-    inbox.accept(RawMessage(data=make_message(subject="Straggler", sender="late@client.com", message_id=straggler),
-                            mail_from="late@client.com", rcpt_tos=("support@example.org",), source="smtp",
-                            received_at=datetime.now(timezone.utc)))
+    inbox.accept(
+        RawMessage(
+            data=make_message(subject="Straggler", sender="late@client.com", message_id=straggler),
+            mail_from="late@client.com",
+            rcpt_tos=("support@example.org",),
+            source="smtp",
+            received_at=datetime.now(UTC),
+        )
+    )
     inbox.db.dispose()
 
     desk.start()
@@ -215,13 +236,19 @@ def test_kill_9_during_a_burst_loses_nothing_and_duplicates_nothing(tmp_path, si
         assert straggler in stored
         states = dict(db_rows(desk.db_url, "SELECT state, COUNT(*) FROM inbox GROUP BY state"))
         assert states == {"done": len(stored)}
-        per_message = dict(db_rows(desk.db_url, "SELECT message_id, COUNT(*) FROM events WHERE type = 'message' "
-                                                "GROUP BY message_id"))
+        per_message = dict(
+            db_rows(
+                desk.db_url,
+                "SELECT message_id, COUNT(*) FROM events WHERE type = 'message' GROUP BY message_id",
+            )
+        )
         assert set(per_message) == stored
         assert set(per_message.values()) == {1}
-        (tickets,), = db_rows(desk.db_url, "SELECT COUNT(*) FROM tickets")
+        ((tickets,),) = db_rows(desk.db_url, "SELECT COUNT(*) FROM tickets")
         assert tickets == len(stored)
-        acks = db_rows(desk.db_url, "SELECT ticket, COUNT(*) FROM outbox WHERE template = 'ack' GROUP BY ticket")
+        acks = db_rows(
+            desk.db_url, "SELECT ticket, COUNT(*) FROM outbox WHERE template = 'ack' GROUP BY ticket"
+        )
         assert len(acks) == tickets and {count for _t, count in acks} == {1}
     finally:
         assert desk.stop() == 0, desk.log()
@@ -240,17 +267,23 @@ def test_message_that_makes_the_pipeline_raise_is_quarantined_and_retry_replays_
     try:
         working = app.pipeline
         app.pipeline = ExplodingPipeline(**{f.name: getattr(working, f.name) for f in fields(Pipeline)})
-        accepted = app.inbox.accept(RawMessage(data=make_message(subject="Explodes", message_id="<boom@client.com>"),
-                                               mail_from="user@client.com", rcpt_tos=("support@example.org",),
-                                               source="smtp", received_at=datetime.now(timezone.utc)))
-        outcome, = app.processor.process_pending()
+        accepted = app.inbox.accept(
+            RawMessage(
+                data=make_message(subject="Explodes", message_id="<boom@client.com>"),
+                mail_from="user@client.com",
+                rcpt_tos=("support@example.org",),
+                source="smtp",
+                received_at=datetime.now(UTC),
+            )
+        )
+        (outcome,) = app.processor.process_pending()
         assert (outcome.inbox_id, outcome.state) == (accepted.inbox_id, "quarantined")
         assert "stage exploded" in outcome.reason
         app.pipeline = working
     finally:
         app.close()
 
-    held, = cli_json(desk.config, "quarantine", "list")
+    (held,) = cli_json(desk.config, "quarantine", "list")
     assert held["message_id"] == "<boom@client.com>"
     assert held["status"] == "held"
     assert "RuntimeError: stage exploded" in held["reason"]
@@ -258,7 +291,7 @@ def test_message_that_makes_the_pipeline_raise_is_quarantined_and_retry_replays_
 
     replay = desk.cli("quarantine", "retry", str(held["id"]))
     assert "ticket #1" in replay.stdout.decode()
-    ticket, = cli_json(desk.config, "tickets", "list", "--status", "all")
+    (ticket,) = cli_json(desk.config, "tickets", "list", "--status", "all")
     assert ticket["subject"] == "Explodes"
     assert cli_json(desk.config, "quarantine", "list")[0]["status"] == "retried"
     assert db_rows(desk.db_url, "SELECT state FROM inbox") == [("done",)]
@@ -275,11 +308,21 @@ def test_a_processed_message_put_back_in_the_inbox_is_not_applied_twice(tmp_path
     desk = Desk(tmp_path / "desk")
     app = App.from_config(desk.config)
     try:
-        for data in (make_message(subject="First", message_id="<once@client.com>"),
-                     make_message(subject="Re: First", message_id="<twice@client.com>",
-                                  in_reply_to="<once@client.com>")):
-            app.inbox.accept(RawMessage(data=data, mail_from="user@client.com", rcpt_tos=("support@example.org",),
-                                        source="smtp", received_at=datetime.now(timezone.utc)))
+        for data in (
+            make_message(subject="First", message_id="<once@client.com>"),
+            make_message(
+                subject="Re: First", message_id="<twice@client.com>", in_reply_to="<once@client.com>"
+            ),
+        ):
+            app.inbox.accept(
+                RawMessage(
+                    data=data,
+                    mail_from="user@client.com",
+                    rcpt_tos=("support@example.org",),
+                    source="smtp",
+                    received_at=datetime.now(UTC),
+                )
+            )
         assert [o.ticket for o in app.processor.process_pending()] == [1, 1]
         db_rows(desk.db_url, "UPDATE inbox SET state = 'pending'")  # as a botched manual replay would
         assert [(o.state, o.ticket) for o in app.processor.process_pending()] == [("done", 1)] * 2
@@ -297,9 +340,18 @@ def test_a_copy_with_other_line_endings_is_the_same_message(tmp_path):
     inbox = Inbox(db)
     crlf = make_message(subject="Line ends", message_id="<line-ends@client.com>")
     try:
-        first, *copies = (inbox.accept(RawMessage(data=data, mail_from=None, rcpt_tos=(), source="imap:inbox",
-                                                  received_at=datetime.now(timezone.utc)))
-                          for data in (crlf, crlf.replace(b"\r\n", b"\n"), crlf.replace(b"\r\n", b"\r")))
+        first, *copies = (
+            inbox.accept(
+                RawMessage(
+                    data=data,
+                    mail_from=None,
+                    rcpt_tos=(),
+                    source="imap:inbox",
+                    received_at=datetime.now(UTC),
+                )
+            )
+            for data in (crlf, crlf.replace(b"\r\n", b"\n"), crlf.replace(b"\r\n", b"\r"))
+        )
     finally:
         db.dispose()
     assert not first.duplicate

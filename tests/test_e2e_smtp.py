@@ -32,12 +32,16 @@ def acks_to(sink: SmtpSink, address: str) -> list:
     return [m for m in sink.to(address) if "Request received" in str(m["Subject"])]
 
 
-def open_ticket(desk: Desk, sink: SmtpSink, sender: str, subject: str = "VPN down") -> tuple[int, object, str]:
+def open_ticket(
+    desk: Desk, sink: SmtpSink, sender: str, subject: str = "VPN down"
+) -> tuple[int, object, str]:
     """Send a request from ``sender``; returns (ticket number, the ack, the request's Message-ID)."""
     request_id = f"<{uuid.uuid4().hex}@client.com>"
     desk.send(make_message(subject=subject, sender=sender, message_id=request_id), mail_from=sender)
-    ack, = sink.wait_for(lambda m: sender in str(m["To"]).lower() and "Request received" in str(m["Subject"]),
-                         what=f"ack to {sender}")
+    (ack,) = sink.wait_for(
+        lambda m: sender in str(m["To"]).lower() and "Request received" in str(m["Subject"]),
+        what=f"ack to {sender}",
+    )
     return int(ack["X-Maildesk-Ticket"]), ack, request_id
 
 
@@ -59,6 +63,7 @@ def lmtp_deliver(port: int, message: bytes, recipients: list[str]) -> list[tuple
 
 def message_events(desk: Desk, number: int, count: int) -> list[dict]:
     """The ticket's ``message`` events once there are ``count`` of them."""
+
     def enough():
         events = [e for e in desk.ticket(number)["events"] if e["type"] == "message"]
         return events if len(events) >= count else None
@@ -83,8 +88,10 @@ def test_request_opens_ticket_and_sends_threaded_ack(running, shared_sink):
     assert ack["Message-ID"] and ack["Message-ID"] != request_id
     assert str(ack["Reply-To"]) == running.signed(number, sender)
     # The level's members are told too, each with their own signed reply address.
-    notified = shared_sink.wait_for(lambda m: m["X-Maildesk-Ticket"] == str(number)
-                                    and "alice@example.org" in str(m["To"]), what="notify_level mail")
+    notified = shared_sink.wait_for(
+        lambda m: m["X-Maildesk-Ticket"] == str(number) and "alice@example.org" in str(m["To"]),
+        what="notify_level mail",
+    )
     assert str(notified[0]["Reply-To"]) == running.signed(number, "alice@example.org")
 
 
@@ -92,8 +99,10 @@ def test_reply_with_subject_tag_joins_ticket_without_second_ack(running, shared_
     sender = requester()
     number, _ack, _request_id = open_ticket(running, shared_sink, sender)
 
-    running.send(make_message(subject=f"Re: [Support #{number}] VPN down", body="It still fails.\n",
-                              sender=sender), mail_from=sender)
+    running.send(
+        make_message(subject=f"Re: [Support #{number}] VPN down", body="It still fails.\n", sender=sender),
+        mail_from=sender,
+    )
 
     message_events(running, number, 2)
     assert [t["number"] for t in running.tickets("--requester", sender)] == [number]
@@ -105,8 +114,12 @@ def test_reply_with_only_in_reply_to_the_ack_joins_ticket(running, shared_sink):
     sender = requester()
     number, ack, _request_id = open_ticket(running, shared_sink, sender)
 
-    running.send(make_message(subject="Re: your mail", body="More details.\n", sender=sender,
-                              in_reply_to=ack["Message-ID"]), mail_from=sender)
+    running.send(
+        make_message(
+            subject="Re: your mail", body="More details.\n", sender=sender, in_reply_to=ack["Message-ID"]
+        ),
+        mail_from=sender,
+    )
 
     events = message_events(running, number, 2)
     assert "More details." in events[1]["text"]
@@ -119,8 +132,11 @@ def test_reply_to_signed_address_with_changed_subject_joins_ticket(running, shar
     number, ack, _request_id = open_ticket(running, shared_sink, sender)
     signed = str(ack["Reply-To"])
 
-    running.send(make_message(subject="Something else entirely", body="Another detail.\n", sender=sender,
-                              to=signed), mail_from=sender, to=[signed])
+    running.send(
+        make_message(subject="Something else entirely", body="Another detail.\n", sender=sender, to=signed),
+        mail_from=sender,
+        to=[signed],
+    )
 
     message_events(running, number, 2)
     assert [t["number"] for t in running.tickets("--requester", sender)] == [number]
@@ -154,8 +170,9 @@ def test_message_over_max_message_size_is_refused_with_552(running):
 
 
 def test_sighup_with_good_config_keeps_serving(running, shared_sink):
-    running.config.write_text(running.config.read_text().replace('name = "Example Support"',
-                                                                 'name = "Reloaded Support"'))
+    running.config.write_text(
+        running.config.read_text().replace('name = "Example Support"', 'name = "Reloaded Support"')
+    )
     running.process.send_signal(signal.SIGHUP)
     wait_until(lambda: "config_reloaded" in running.log(), timeout=15, what="config_reloaded in the log")
     assert running.process.poll() is None
@@ -196,8 +213,11 @@ def test_lmtp_reports_a_storage_failure_for_every_recipient(tmp_path, sink):
     desk = Desk(tmp_path / "desk", sink=sink, protocol="lmtp")
     desk.start()
     try:
-        db_rows(desk.db_url, "CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox "
-                             "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END")
+        db_rows(
+            desk.db_url,
+            "CREATE TRIGGER refuse_inbox BEFORE INSERT ON inbox "
+            "BEGIN SELECT RAISE(ABORT, 'disk on fire'); END",
+        )
         replies = lmtp_deliver(desk.port, make_message(), ["support@example.org", "support-l2@example.org"])
         assert [code for code, _text in replies] == [451, 451]
     finally:
@@ -216,7 +236,9 @@ def test_request_opens_ticket_on_postgres(tmp_path, sink):
             assert str(ack["Reply-To"]) == desk.signed(number, sender)
             ticket = desk.ticket(number)
             assert (ticket["status"], ticket["requester"]) == ("new", sender)
-            desk.send(make_message(subject=f"Re: [Support #{number}] VPN down", sender=sender), mail_from=sender)
+            desk.send(
+                make_message(subject=f"Re: [Support #{number}] VPN down", sender=sender), mail_from=sender
+            )
             message_events(desk, number, 2)
             assert len(desk.tickets()) == 1
         finally:
@@ -227,17 +249,23 @@ def test_burst_from_one_address_is_capped_and_threaded(running, shared_sink):
     """Sent back to back, so the daemon takes them together: the cap and threading still hold."""
     sender = requester()
     first_id = f"<{uuid.uuid4().hex}@client.com>"
-    messages = [make_message(subject="Printer on fire", sender=sender, message_id=first_id),
-                make_message(subject="Re: Printer on fire", sender=sender, in_reply_to=first_id)]
+    messages = [
+        make_message(subject="Printer on fire", sender=sender, message_id=first_id),
+        make_message(subject="Re: Printer on fire", sender=sender, in_reply_to=first_id),
+    ]
     messages += [make_message(subject=f"Other problem {i}", sender=sender) for i in range(7)]
     with smtplib.SMTP("127.0.0.1", running.port, timeout=30) as client:
         for message in messages:
             assert client.sendmail(sender, ["support@example.org"], message) == {}
-    (count,), = db_rows(running.db_url, "SELECT COUNT(*) FROM inbox")
+    ((count,),) = db_rows(running.db_url, "SELECT COUNT(*) FROM inbox")
     wait_inbox_drained(running.db_url, count)
     assert len(running.tickets("--requester", sender)) == 8
-    statuses = [status for (status,) in db_rows(
-        running.db_url, "SELECT status FROM outbox WHERE to_addr = :to AND template = 'ack'", to=sender)]
+    statuses = [
+        status
+        for (status,) in db_rows(
+            running.db_url, "SELECT status FROM outbox WHERE to_addr = :to AND template = 'ack'", to=sender
+        )
+    ]
     assert len(statuses) == 8  # one ack planned per new ticket; the reply joined the first
     assert statuses.count("suppressed") == 3
     assert len(acks_to(shared_sink, sender)) <= 5

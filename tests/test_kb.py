@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from sqlalchemy import text
 
@@ -16,8 +16,15 @@ SHAPE = {"id", "slug", "title", "tags", "application", "category", "source_ticke
 
 
 def _deliver(app: App, data: bytes) -> None:
-    app.inbox.accept(RawMessage(data=data, mail_from="user@client.com", rcpt_tos=("support@example.org",),
-                                source="test", received_at=datetime.now(timezone.utc)))
+    app.inbox.accept(
+        RawMessage(
+            data=data,
+            mail_from="user@client.com",
+            rcpt_tos=("support@example.org",),
+            source="test",
+            received_at=datetime.now(UTC),
+        )
+    )
     app.process_pending()
 
 
@@ -37,22 +44,34 @@ def test_acknowledgement_suggests_matching_articles(tmp_path):
 def test_suggestions_are_an_index_lookup_among_many_articles(tmp_path):
     desk = Desk(tmp_path / "desk")
     app = App.from_config(desk.config)
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     try:
         with app.db.session() as session:
             from maildesk.kb import index_article
 
             for n in range(3000):
-                article = KbArticle(slug=f"filler-{n}", title=f"Printer tray {n} jammed again", body="Open it.",
-                                    tags=[], uses=0, updated_at=now)
+                article = KbArticle(
+                    slug=f"filler-{n}",
+                    title=f"Printer tray {n} jammed again",
+                    body="Open it.",
+                    tags=[],
+                    uses=0,
+                    updated_at=now,
+                )
                 session.add(article)
                 session.flush()
                 index_article(session, article)
         with app.db.session() as session:
             found = TicketStore(session).suggest_articles("VPN will not connect", 3)
-            plan = " ".join(str(row) for row in session.execute(text(
-                "EXPLAIN QUERY PLAN SELECT article_id, count(*) FROM kb_terms WHERE term IN ('vpn', 'connect') "
-                "GROUP BY article_id")))
+            plan = " ".join(
+                str(row)
+                for row in session.execute(
+                    text(
+                        "EXPLAIN QUERY PLAN SELECT article_id, count(*) FROM kb_terms WHERE term IN ('vpn', 'connect') "
+                        "GROUP BY article_id"
+                    )
+                )
+            )
         assert [a.slug for a in found][:1] == ["vpn-reconnect"]
         assert "USING" in plan and "INDEX" in plan.upper()  # the primary key index on (term, article_id)
     finally:
@@ -63,11 +82,21 @@ def test_closing_files_the_resolution_and_kb_commands_show_it(tmp_path):
     desk = Desk(tmp_path / "desk", command_auth="sender")
     app = App.from_config(desk.config)
     try:
-        _deliver(app, make_message(subject="Outlook crashes on start", sender="lee@client.com",
-                                   message_id="<req@client.com>"))
-        _deliver(app, make_message(subject="Re: [Support #1] Outlook crashes on start [close]",
-                                   sender="alice@example.org", name="Alice",
-                                   body="Start Outlook with /safe and disable the add-in.\n"))
+        _deliver(
+            app,
+            make_message(
+                subject="Outlook crashes on start", sender="lee@client.com", message_id="<req@client.com>"
+            ),
+        )
+        _deliver(
+            app,
+            make_message(
+                subject="Re: [Support #1] Outlook crashes on start [close]",
+                sender="alice@example.org",
+                name="Alice",
+                body="Start Outlook with /safe and disable the add-in.\n",
+            ),
+        )
     finally:
         app.close()
     listed = desk.json("kb", "list")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select, update
@@ -36,11 +36,22 @@ def app(shared):
     return application
 
 
-def deliver(app: App, data: bytes, mail_from: str | None = "user@client.com",
-            rcpt_tos: tuple[str, ...] = ("support@example.org",)):
+def deliver(
+    app: App,
+    data: bytes,
+    mail_from: str | None = "user@client.com",
+    rcpt_tos: tuple[str, ...] = ("support@example.org",),
+):
     """Store one message as the SMTP intake would and process it; returns the outcome."""
-    app.inbox.accept(RawMessage(data=data, mail_from=mail_from, rcpt_tos=rcpt_tos, source="smtp",
-                                received_at=datetime.now(timezone.utc)))
+    app.inbox.accept(
+        RawMessage(
+            data=data,
+            mail_from=mail_from,
+            rcpt_tos=rcpt_tos,
+            source="smtp",
+            received_at=datetime.now(UTC),
+        )
+    )
     outcomes = app.processor.process_pending()
     assert len(outcomes) == 1
     return outcomes[0]
@@ -81,16 +92,20 @@ AUTOMATIC = {
 
 @pytest.mark.parametrize("headers,sender,envelope", AUTOMATIC.values(), ids=AUTOMATIC.keys())
 def test_automatic_request_opens_ticket_without_ack(app, headers, sender, envelope):
-    outcome = deliver(app, make_message(subject="Out of office", sender=sender, headers=headers),
-                      mail_from=envelope)
+    outcome = deliver(
+        app, make_message(subject="Out of office", sender=sender, headers=headers), mail_from=envelope
+    )
     assert outcome.state == "done" and outcome.ticket is not None
     assert outbox(app, template="ack") == []
     assert outbox(app, to=sender) == []
     assert events(app, outcome.ticket)[0].data.get("automatic")
 
 
-@pytest.mark.parametrize("headers", [{"Auto-Submitted": "auto-replied"}, {"Precedence": "list"},
-                                     {"List-Id": "<l.client.com>"}], ids=["auto-submitted", "precedence", "list-id"])
+@pytest.mark.parametrize(
+    "headers",
+    [{"Auto-Submitted": "auto-replied"}, {"Precedence": "list"}, {"List-Id": "<l.client.com>"}],
+    ids=["auto-submitted", "precedence", "list-id"],
+)
 def test_automatic_follow_up_joins_ticket_without_mail(app, headers):
     number = deliver(app, make_message(subject="VPN down")).ticket
     before = len(outbox(app))
@@ -102,8 +117,9 @@ def test_automatic_follow_up_joins_ticket_without_mail(app, headers):
 
 def test_empty_return_path_counts_as_empty_envelope_when_the_intake_knows_no_envelope(app):
     # IMAP and pipe delivery: the MTA recorded the envelope sender as Return-Path.
-    data = b"Return-Path: <>\r\n" + make_message(subject="Automatic reply: VPN down",
-                                                  headers={"X-Auto-Response-Suppress": "All"})
+    data = b"Return-Path: <>\r\n" + make_message(
+        subject="Automatic reply: VPN down", headers={"X-Auto-Response-Suppress": "All"}
+    )
     outcome = deliver(app, data, mail_from=None)
     assert outcome.ticket is not None
     assert outbox(app, template="ack") == []
@@ -112,11 +128,13 @@ def test_empty_return_path_counts_as_empty_envelope_when_the_intake_knows_no_env
 @pytest.mark.parametrize("report_type", ["disposition-notification", "feedback-report"])
 def test_read_receipts_and_abuse_reports_get_no_ack(app, report_type):
     boundary = "report-boundary"
-    data = make_message(subject="Read: VPN down", headers={
-        "Content-Type": f'multipart/report; report-type={report_type}; boundary="{boundary}"'},
+    data = make_message(
+        subject="Read: VPN down",
+        headers={"Content-Type": f'multipart/report; report-type={report_type}; boundary="{boundary}"'},
         body=f"--{boundary}\nContent-Type: text/plain\n\nYour message was displayed.\n"
-             f"--{boundary}\nContent-Type: message/{report_type}\n\nReporting-UA: mua.client.com\n"
-             f"--{boundary}--\n")
+        f"--{boundary}\nContent-Type: message/{report_type}\n\nReporting-UA: mua.client.com\n"
+        f"--{boundary}--\n",
+    )
     data = data.replace(b"Content-Type: text/plain; charset=utf-8\r\n", b"", 1)
     outcome = deliver(app, data)
     assert outcome.state == "done" and outcome.ticket is not None
@@ -139,9 +157,14 @@ def test_out_of_office_reply_does_not_reopen_or_command_a_closed_ticket(app):
     deliver(app, make_message(subject=f"Re: [Support #{number}] VPN down [close]", body="Solved, thanks.\n"))
     assert ticket(app, number).status == "closed"
 
-    outcome = deliver(app, make_message(subject=f"Automatic reply: [Support #{number}] VPN down [reopen]",
-                                        body="I am out of the office until Monday.\n",
-                                        headers={"Auto-Submitted": "auto-replied"}))
+    outcome = deliver(
+        app,
+        make_message(
+            subject=f"Automatic reply: [Support #{number}] VPN down [reopen]",
+            body="I am out of the office until Monday.\n",
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
+    )
     assert outcome.ticket == number
     assert ticket(app, number).status == "closed"
     last = events(app, number)[-1]
@@ -159,10 +182,17 @@ def test_a_technicians_auto_reply_carries_no_command(app):
 
     number = deliver(app, make_message(subject="VPN down")).ticket
     signed = signed_address(app.pipeline.secret, "support@example.org", number, "alice@example.org")
-    outcome = deliver(app, make_message(subject=f"Automatic reply: [Support #{number}] VPN down [close] [level=2]",
-                                        sender="alice@example.org", to=signed,
-                                        headers={"Auto-Submitted": "auto-replied"}),
-                      mail_from="alice@example.org", rcpt_tos=(signed,))
+    outcome = deliver(
+        app,
+        make_message(
+            subject=f"Automatic reply: [Support #{number}] VPN down [close] [level=2]",
+            sender="alice@example.org",
+            to=signed,
+            headers={"Auto-Submitted": "auto-replied"},
+        ),
+        mail_from="alice@example.org",
+        rcpt_tos=(signed,),
+    )
     assert outcome.ticket == number
     assert (ticket(app, number).status, ticket(app, number).level) == ("new", 1)
     assert [e.type for e in events(app, number)].count("command") == 0
@@ -172,20 +202,25 @@ def test_a_technicians_auto_reply_carries_no_command(app):
 
 @pytest.mark.parametrize("headers_only", [False, True], ids=["message-rfc822", "text-rfc822-headers"])
 def test_dsn_for_an_ack_is_noted_as_bounce_and_suppresses_automatic_mail(app, headers_only):
-    number = deliver(app, make_message(subject="VPN down", sender="gone@client.com"),
-                     mail_from="gone@client.com").ticket
-    ack, = outbox(app, to="gone@client.com", template="ack")
+    number = deliver(
+        app, make_message(subject="VPN down", sender="gone@client.com"), mail_from="gone@client.com"
+    ).ticket
+    (ack,) = outbox(app, to="gone@client.com", template="ack")
 
-    outcome = deliver(app, make_dsn(ack.message_id, "gone@client.com", headers_only=headers_only), mail_from="")
+    outcome = deliver(
+        app, make_dsn(ack.message_id, "gone@client.com", headers_only=headers_only), mail_from=""
+    )
     assert (outcome.state, outcome.ticket) == ("done", number)
     bounce = [e for e in events(app, number) if e.type == "bounce"]
     assert len(bounce) == 1
     assert bounce[0].data["failed"] == ["gone@client.com"] and bounce[0].data["permanent"] is True
     assert len(outbox(app)) == 3  # the ack and two notify_level mails: nothing answers the bounce
 
-    second = deliver(app, make_message(subject="Still there?", sender="gone@client.com"), mail_from="gone@client.com")
+    second = deliver(
+        app, make_message(subject="Still there?", sender="gone@client.com"), mail_from="gone@client.com"
+    )
     assert second.state == "done" and second.ticket != number
-    ack2, = outbox(app, to="gone@client.com", template="ack")[1:]
+    (ack2,) = outbox(app, to="gone@client.com", template="ack")[1:]
     assert ack2.status == "suppressed"
     assert "bounced" in ack2.last_error
 
@@ -194,7 +229,7 @@ def test_dsn_for_nothing_we_sent_is_quarantined_with_reason(app):
     outcome = deliver(app, make_dsn("<never-sent@example.org>", "stranger@client.com"), mail_from="")
     assert outcome.state == "rejected"
     with app.db.session() as session:
-        entry, = session.scalars(select(Quarantine))
+        (entry,) = session.scalars(select(Quarantine))
         assert "delivery report that belongs to no ticket" in entry.reason
     with app.db.session() as session:
         assert session.scalar(select(Ticket)) is None
@@ -202,8 +237,11 @@ def test_dsn_for_nothing_we_sent_is_quarantined_with_reason(app):
 
 def test_hourly_cap_limits_acks_to_one_address(desk, app):
     for index in range(7):
-        deliver(app, make_message(subject=f"Request number {index}", sender="chatty@client.com"),
-                mail_from="chatty@client.com")
+        deliver(
+            app,
+            make_message(subject=f"Request number {index}", sender="chatty@client.com"),
+            mail_from="chatty@client.com",
+        )
     with app.db.session() as session:
         assert session.query(Ticket).count() == 7
     listed = [row for row in desk.json("outbox", "list") if row["to"] == "chatty@client.com"]
@@ -214,17 +252,23 @@ def test_hourly_cap_limits_acks_to_one_address(desk, app):
 
 def test_hourly_cap_counts_only_the_last_hour(app):
     for index in range(5):
-        deliver(app, make_message(subject=f"Old request {index}", sender="slow@client.com"),
-                mail_from="slow@client.com")
+        deliver(
+            app,
+            make_message(subject=f"Old request {index}", sender="slow@client.com"),
+            mail_from="slow@client.com",
+        )
     with app.db.session() as session:
-        session.execute(update(Outbox).values(created_at=datetime(2020, 1, 1, tzinfo=timezone.utc)))
+        session.execute(update(Outbox).values(created_at=datetime(2020, 1, 1, tzinfo=UTC)))
     deliver(app, make_message(subject="New request", sender="slow@client.com"), mail_from="slow@client.com")
     assert outbox(app, to="slow@client.com")[-1].status == "queued"
 
 
 def test_crlf_in_subject_or_name_injects_no_header(app):
-    data = make_message(subject="=?utf-8?q?Hi=0D=0ABcc:_evil@x.com?=", sender="eve@client.com",
-                        name="=?utf-8?q?Eve=0D=0ABcc=3A_evil2=40x=2Ecom=0D=0A?=")
+    data = make_message(
+        subject="=?utf-8?q?Hi=0D=0ABcc:_evil@x.com?=",
+        sender="eve@client.com",
+        name="=?utf-8?q?Eve=0D=0ABcc=3A_evil2=40x=2Ecom=0D=0A?=",
+    )
     number = deliver(app, data, mail_from="eve@client.com").ticket
     sent = outbox(app)
     assert {row.template for row in sent} == {"ack", "notify_level"}
@@ -235,7 +279,7 @@ def test_crlf_in_subject_or_name_injects_no_header(app):
         assert "\n" not in str(message["Subject"]) and "\r" not in str(message["Subject"])
         assert f"[Support #{number}]" in str(message["Subject"])
         assert "evil@x.com" not in {a.addr_spec for a in message["To"].addresses}
-    ack, = outbox(app, template="ack")
+    (ack,) = outbox(app, template="ack")
     assert ack.to_addr == "eve@client.com"
     assert "Hi Bcc: evil@x.com" in email.message_from_bytes(ack.raw, policy=email.policy.default)["Subject"]
 
@@ -243,7 +287,9 @@ def test_crlf_in_subject_or_name_injects_no_header(app):
 def test_a_permanent_dsn_for_nothing_we_sent_still_stops_automatic_mail_to_that_address(app):
     outcome = deliver(app, make_dsn("<never-sent@example.org>", "stranger@client.com"), mail_from="")
     assert outcome.state == "rejected"
-    later = deliver(app, make_message(subject="Hello?", sender="stranger@client.com"), mail_from="stranger@client.com")
+    later = deliver(
+        app, make_message(subject="Hello?", sender="stranger@client.com"), mail_from="stranger@client.com"
+    )
     assert later.state == "done"
-    ack, = outbox(app, to="stranger@client.com", template="ack")
+    (ack,) = outbox(app, to="stranger@client.com", template="ack")
     assert ack.status == "suppressed" and "bounced" in ack.last_error

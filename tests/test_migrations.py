@@ -23,8 +23,9 @@ def test_migrated_schema_matches_the_models(db_url):
         db.ensure_schema()
         assert db.current_revision() == HEAD_REVISION
         with db.engine.connect() as conn:
-            differences = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
-                                           Base.metadata)
+            differences = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata
+            )
         assert differences == []
     finally:
         db.dispose()

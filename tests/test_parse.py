@@ -67,7 +67,9 @@ def test_message_id_is_normalised(raw, expected):
 
 def test_absurd_message_id_is_truncated_the_same_way_in_references():
     long_id = "<" + "x" * 2000 + "@example.com>"
-    parsed = parse_message(msg(f"Message-ID: {long_id}", f"In-Reply-To: {long_id}", f"References: <a@b> {long_id}"))
+    parsed = parse_message(
+        msg(f"Message-ID: {long_id}", f"In-Reply-To: {long_id}", f"References: <a@b> {long_id}")
+    )
     assert len(parsed.message_id) <= MAX_ID_CHARS
     assert parsed.message_id.startswith("<xxx") and parsed.message_id.endswith(">")
     assert parsed.in_reply_to == (parsed.message_id,)
@@ -196,7 +198,7 @@ def test_unknown_charset_decodes_with_replacement_and_a_defect():
         ("x-mac-cyrillic", "Привет".encode("mac_cyrillic"), "Привет"),
         ("iso-8859-8-i", "שלום".encode("iso-8859-8"), "שלום"),
         ("unicode-1-1-utf-7", "Hé".encode("utf-7"), "Hé"),
-        ("iso-8859-1", "Crème".encode("utf-8"), "Crème"),  # mislabelled UTF-8
+        ("iso-8859-1", "Crème".encode(), "Crème"),  # mislabelled UTF-8
         ("utf-8", "Crème".encode("cp1252"), "Crème"),  # mislabelled windows-1252
     ],
 )
@@ -361,9 +363,24 @@ def test_customer_mail_about_a_failed_delivery_is_not_a_bounce():
         b"Content-Type: text/plain; charset=idna\n\n\xff\xfe",
         b"Subject: =?utf-8?b?!!!?= =?bogus?q?x?=\n\n",
         b"Content-Type: text/plain\nContent-Transfer-Encoding: x-uuencode\n\nbegin 644 x\n!!!\nend\n",
-        ("Content-Type: multipart/mixed; boundary=b\n\n" + "--b\nContent-Type: multipart/mixed; boundary=b\n\n" * 200).encode(),
+        (
+            "Content-Type: multipart/mixed; boundary=b\n\n"
+            + "--b\nContent-Type: multipart/mixed; boundary=b\n\n" * 200
+        ).encode(),
     ],
-    ids=["empty", "nul", "ole", "huge-subject", "huge-to", "no-boundary", "empty-rfc822", "idna", "bad-words", "uu", "deep"],
+    ids=[
+        "empty",
+        "nul",
+        "ole",
+        "huge-subject",
+        "huge-to",
+        "no-boundary",
+        "empty-rfc822",
+        "idna",
+        "bad-words",
+        "uu",
+        "deep",
+    ],
 )
 def test_never_raises(data):
     parsed = parse_message(data)
@@ -387,7 +404,9 @@ def test_folded_encoded_from_header_parses_without_a_defect():
 
 def test_display_name_split_over_several_encoded_words_is_joined():
     parsed = parse_message(
-        msg("From: =?UTF-8?B?TXlTdXJ2ZXk=?=\n =?UTF-8?B?LmNvbSAmIEM=?=\n =?UTF-8?B?YXJvbCBBZGE=?= <carol@example.com>")
+        msg(
+            "From: =?UTF-8?B?TXlTdXJ2ZXk=?=\n =?UTF-8?B?LmNvbSAmIEM=?=\n =?UTF-8?B?YXJvbCBBZGE=?= <carol@example.com>"
+        )
     )
     assert parsed.from_name == "MySurvey.com & Carol Ada"
     assert parsed.from_addr == "carol@example.com"

@@ -7,7 +7,7 @@ import re
 import signal
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -71,9 +71,11 @@ def reload(desk: Desk) -> str:
     """Send SIGHUP and wait for the verdict: "config_reloaded" or "reload_refused"."""
     before = {name: len(log_events(desk, name)) for name in ("config_reloaded", "reload_refused")}
     desk.process.send_signal(signal.SIGHUP)
-    verdict = wait_until(lambda: next((name for name, count in before.items()
-                                       if len(log_events(desk, name)) > count), None),
-                         timeout=15, what="the reload's verdict in the log")
+    verdict = wait_until(
+        lambda: next((name for name, count in before.items() if len(log_events(desk, name)) > count), None),
+        timeout=15,
+        what="the reload's verdict in the log",
+    )
     assert desk.process.poll() is None, desk.log()
     return verdict
 
@@ -82,13 +84,13 @@ def request(desk: Desk, sink: SmtpSink, subject: str = "The printer is jammed") 
     """Send a request from a fresh requester; its ticket (with events) and its acknowledgement."""
     sender = f"user-{uuid.uuid4().hex[:8]}@client.com"
     desk.send(make_message(subject=subject, sender=sender), mail_from=sender)
-    ack, = sink.wait_for(lambda m: sender in str(m["To"]).lower(), what=f"ack to {sender}")
+    (ack,) = sink.wait_for(lambda m: sender in str(m["To"]).lower(), what=f"ack to {sender}")
     number = int(ack["X-Maildesk-Ticket"])
     return cli_json(desk.config, "tickets", "show", str(number)), ack
 
 
 def decision(ticket: dict) -> dict:
-    data, = [event["data"] for event in ticket["events"] if event["type"] == "rules"]
+    (data,) = [event["data"] for event in ticket["events"] if event["type"] == "rules"]
     return data
 
 
@@ -102,8 +104,12 @@ def test_sighup_with_a_good_rules_file_applies_to_the_next_message(running, shar
 
         after, _ack = request(running, shared_sink)
         assert decision(after)["matched"] == ["printers are urgent now"]
-        assert (after["category"], after["urgency"], after["application"], after["tags"]) == \
-            ("functional", "high", "Print service", ["printing"])
+        assert (after["category"], after["urgency"], after["application"], after["tags"]) == (
+            "functional",
+            "high",
+            "Print service",
+            ["printing"],
+        )
     finally:
         rules.write_text(OLD_RULES)
         assert reload(running) == "config_reloaded"
@@ -119,8 +125,13 @@ def test_sighup_with_a_broken_rules_file_keeps_config_and_rules_and_logs_the_fau
         assert reload(running) == "reload_refused"
         refused = log_events(running, "reload_refused")[-1]
         error = re.escape(str(_regex_error("(?i)(unclosed")))
-        assert [p for p in refused["problems"] if re.fullmatch(
-            rf'{re.escape(str(rules))}:9: rule "broken regex": if\.subject: bad regex: {error}', p)], refused
+        assert [
+            p
+            for p in refused["problems"]
+            if re.fullmatch(
+                rf'{re.escape(str(rules))}:9: rule "broken regex": if\.subject: bad regex: {error}', p
+            )
+        ], refused
         assert refused["level"] == "error"
 
         ticket, ack = request(running, shared_sink)
@@ -214,9 +225,15 @@ def test_a_message_in_flight_finishes_with_the_rules_it_started_with(tmp_path, m
 
     try:
         for _ in range(2):
-            app.inbox.accept(RawMessage(data=make_message(subject="Printer jammed"), mail_from="user@client.com",
-                                        rcpt_tos=("support@example.org",), source="smtp",
-                                        received_at=datetime.now(timezone.utc)))
+            app.inbox.accept(
+                RawMessage(
+                    data=make_message(subject="Printer jammed"),
+                    mail_from="user@client.com",
+                    rcpt_tos=("support@example.org",),
+                    source="smtp",
+                    received_at=datetime.now(UTC),
+                )
+            )
         monkeypatch.setattr(pipeline_module, "evaluate", evaluate_while_reloading)
         in_flight = app.processor.process_next()
         monkeypatch.undo()
@@ -225,9 +242,12 @@ def test_a_message_in_flight_finishes_with_the_rules_it_started_with(tmp_path, m
         next_one = app.processor.process_next()
     finally:
         app.close()
-    assert decision(cli_json(desk.config, "tickets", "show", str(in_flight.ticket)))["matched"] == ["printers"]
-    assert decision(cli_json(desk.config, "tickets", "show", str(next_one.ticket)))["matched"] == \
-        ["printers are urgent now"]
+    assert decision(cli_json(desk.config, "tickets", "show", str(in_flight.ticket)))["matched"] == [
+        "printers"
+    ]
+    assert decision(cli_json(desk.config, "tickets", "show", str(next_one.ticket)))["matched"] == [
+        "printers are urgent now"
+    ]
 
 
 def _regex_error(pattern: str) -> Exception:

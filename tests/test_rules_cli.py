@@ -110,8 +110,13 @@ def test_shipped_config_rules_and_templates_pass_the_check(tmp_path):
         shutil.copy(ROOT / name, tmp_path / name)
     for name in ("templates", "kb"):
         shutil.copytree(ROOT / name, tmp_path / name)
-    result = subprocess.run([*MAILDESK, "--config", str(tmp_path / "config.toml"), "rules", "check"],
-                            capture_output=True, cwd=tmp_path, timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    result = subprocess.run(
+        [*MAILDESK, "--config", str(tmp_path / "config.toml"), "rules", "check"],
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
     assert (result.returncode, result.stderr) == (0, b""), result.stderr.decode()
     assert result.stdout.decode() == f"{tmp_path / 'config.toml'}: config, rules and templates are valid\n"
 
@@ -150,9 +155,11 @@ def test_rule_files_of_a_directory_are_checked_in_order_and_other_files_ignored(
     code, out, err = run_cli(desk.config, "rules", "check")
     assert (code, out) == (78, "")
     first, second = problems(err)
-    assert first == (f'{folder / "10-levels.toml"}:4: rule "too far": set.level: '
-                     "9 is not a configured level (levels: 1, 2)")
-    assert second.startswith(f'{folder / "20-syntax.toml"}:2: TOML syntax: ')
+    assert first == (
+        f'{folder / "10-levels.toml"}:4: rule "too far": set.level: '
+        "9 is not a configured level (levels: 1, 2)"
+    )
+    assert second.startswith(f"{folder / '20-syntax.toml'}:2: TOML syntax: ")
 
 
 def test_a_template_syntax_error_is_reported_with_its_file_and_line(tmp_path):
@@ -174,8 +181,9 @@ def test_a_config_error_is_reported_as_file_line_key_with_exit_78(tmp_path):
     result = desk.cli("rules", "check", check=False)
     assert (result.returncode, result.stdout) == (78, b"")
     assert problems(result.stderr.decode()) == [
-        f'{desk.config}:{line_of(text, "reopen_within")}: desk.reopen_within: '
-        "'two weeks' is not a duration like \"90s\", \"30m\", \"4h\" or \"2d\""]
+        f"{desk.config}:{line_of(text, 'reopen_within')}: desk.reopen_within: "
+        '\'two weeks\' is not a duration like "90s", "30m", "4h" or "2d"'
+    ]
 
 
 def test_an_assignee_outside_the_levels_and_a_forward_to_the_desk_itself_are_refused(tmp_path):
@@ -211,8 +219,11 @@ forward = "cert@example.org"
 def _unreachable_database(desk: Desk) -> str:
     """Point the desk at a PostgreSQL server that is not there; the URL the check may show."""
     port = free_port()
-    desk.config.write_text(desk.config.read_text().replace(
-        f'url = "{desk.db_url}"', f'url = "postgresql+psycopg://admin:s3cret@127.0.0.1:{port}/desk"'))
+    desk.config.write_text(
+        desk.config.read_text().replace(
+            f'url = "{desk.db_url}"', f'url = "postgresql+psycopg://admin:s3cret@127.0.0.1:{port}/desk"'
+        )
+    )
     return f"postgresql+psycopg://admin:***@127.0.0.1:{port}/desk"
 
 
@@ -223,7 +234,7 @@ def test_without_a_database_the_check_says_so_and_checks_answers_against_the_art
 
     code, out, err = run_cli(desk.config, "rules", "check")
     assert code == 0, err  # password-reset is a file in kb/: the daemon will load it
-    warning, = problems(err)
+    (warning,) = problems(err)
     assert warning.startswith(f"maildesk: warning: cannot open database {shown}: "), warning
     assert warning.endswith("; rule answers were checked against the article files only"), warning
     assert "s3cret" not in err
@@ -262,7 +273,9 @@ def dry(tmp_path_factory) -> Desk:
         "vpn.eml": make_message(subject="VPN down", sender="jean@client.fr"),
         "spam.eml": make_message(subject="Lottery: reset your password to claim", sender="win@spam.example"),
         "l2.eml": make_message(subject="Printer jammed", to="support-l2@example.org"),
-        "auto.eml": make_message(subject="Out of office: VPN down", headers={"Auto-Submitted": "auto-replied"}),
+        "auto.eml": make_message(
+            subject="Out of office: VPN down", headers={"Auto-Submitted": "auto-replied"}
+        ),
     }
     for name, data in messages.items():
         (desk.dir / name).write_bytes(data)
@@ -277,8 +290,16 @@ def test_rules_test_json_is_exactly_the_spec_shape(dry):
     code, out, err = dry_run(dry, "vpn.eml", "--format", "json")
     assert (code, err) == (0, "")
     assert json.loads(out) == {
-        "set": {"category": "technical", "kind": "incident", "urgency": "high", "application": "VPN", "level": 2,
-                "assignee": "carol@example.org", "language": "fr", "tags": ["network", "fr"]},
+        "set": {
+            "category": "technical",
+            "kind": "incident",
+            "urgency": "high",
+            "application": "VPN",
+            "level": 2,
+            "assignee": "carol@example.org",
+            "language": "fr",
+            "tags": ["network", "fr"],
+        },
         "matched": ["VPN", "French client"],
         "forward": ["cert@example.org"],
         "answer": None,
@@ -290,8 +311,16 @@ def test_rules_test_shows_answer_drop_and_stop(dry):
     code, out, _err = dry_run(dry, "spam.eml", "--format", "json")
     assert code == 0
     assert json.loads(out) == {
-        "set": {"category": None, "kind": "request", "urgency": "normal", "application": None, "level": 1,
-                "assignee": None, "language": None, "tags": []},
+        "set": {
+            "category": None,
+            "kind": "request",
+            "urgency": "normal",
+            "application": None,
+            "level": 1,
+            "assignee": None,
+            "language": None,
+            "tags": [],
+        },
         "matched": ["password", "spam"],
         "forward": [],
         "answer": "password-reset",
@@ -304,7 +333,11 @@ def test_rules_test_defaults_to_the_level_of_the_address_written_to(dry):
     assert code == 0
     shape = json.loads(out)
     assert shape["matched"] == [] and shape["set"]["level"] == 2
-    assert (shape["set"]["kind"], shape["set"]["urgency"], shape["set"]["category"]) == ("request", "normal", None)
+    assert (shape["set"]["kind"], shape["set"]["urgency"], shape["set"]["category"]) == (
+        "request",
+        "normal",
+        None,
+    )
 
 
 def test_rules_test_text_is_readable(dry):
@@ -331,12 +364,17 @@ def test_rules_test_text_is_readable(dry):
 
 
 def snapshot(directory) -> dict[str, str]:
-    return {str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
-            for path in sorted(directory.rglob("*")) if path.is_file()}
+    return {
+        str(path.relative_to(directory)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(directory.rglob("*"))
+        if path.is_file()
+    }
 
 
 def test_rules_test_has_no_side_effect(dry):
-    counts = "SELECT (SELECT COUNT(*) FROM tickets), (SELECT COUNT(*) FROM outbox), (SELECT COUNT(*) FROM inbox)"
+    counts = (
+        "SELECT (SELECT COUNT(*) FROM tickets), (SELECT COUNT(*) FROM outbox), (SELECT COUNT(*) FROM inbox)"
+    )
     before_rows = db_rows(dry.db_url, counts)
     assert before_rows[0][0] == 1
     before = snapshot(dry.dir)

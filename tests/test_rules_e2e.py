@@ -68,15 +68,22 @@ def requester(domain: str = "client.com") -> str:
 
 def send(desk: Desk, sender: str, subject: str, body: str = "Hello,\nplease help.\n", **headers: str) -> str:
     message_id = f"<{uuid.uuid4().hex}@client.com>"
-    desk.send(make_message(subject=subject, body=body, sender=sender, message_id=message_id,
-                           headers=headers or None), mail_from=sender)
+    desk.send(
+        make_message(
+            subject=subject, body=body, sender=sender, message_id=message_id, headers=headers or None
+        ),
+        mail_from=sender,
+    )
     return message_id
 
 
 def ticket_of(desk: Desk, sender: str) -> dict:
     """The one ticket ``sender`` opened, with its events."""
-    rows = wait_until(lambda: cli_json(desk.config, "tickets", "list", "--status", "all", "--requester", sender),
-                      timeout=20, what=f"a ticket from {sender}")
+    rows = wait_until(
+        lambda: cli_json(desk.config, "tickets", "list", "--status", "all", "--requester", sender),
+        timeout=20,
+        what=f"a ticket from {sender}",
+    )
     assert len(rows) == 1, rows
     return cli_json(desk.config, "tickets", "show", str(rows[0]["number"]))
 
@@ -89,13 +96,20 @@ def rules_event(ticket: dict) -> dict:
 
 def outbox_rows(desk: Desk, number: int) -> list[tuple[str, str]]:
     """(template, recipient) of every mail queued about ticket ``number``, in order."""
-    return db_rows(desk.db_url, "SELECT template, to_addr FROM outbox WHERE ticket = :n ORDER BY id", n=number)
+    return db_rows(
+        desk.db_url, "SELECT template, to_addr FROM outbox WHERE ticket = :n ORDER BY id", n=number
+    )
 
 
 def wait_sent(desk: Desk, number: int) -> None:
     """Until no mail about the ticket is still waiting to go out."""
-    wait_until(lambda: not db_rows(desk.db_url, "SELECT 1 FROM outbox WHERE ticket = :n AND status = 'queued'",
-                                   n=number), timeout=20, what=f"mail about ticket {number} sent")
+    wait_until(
+        lambda: (
+            not db_rows(desk.db_url, "SELECT 1 FROM outbox WHERE ticket = :n AND status = 'queued'", n=number)
+        ),
+        timeout=20,
+        what=f"mail about ticket {number} sent",
+    )
 
 
 def test_rules_qualify_a_live_ticket_and_the_decision_is_recorded(running, shared_sink):
@@ -103,26 +117,49 @@ def test_rules_qualify_a_live_ticket_and_the_decision_is_recorded(running, share
     send(running, sender, "VPN down since this morning")
     ticket = ticket_of(running, sender)
 
-    assert {key: ticket[key] for key in ("category", "kind", "urgency", "application", "level", "assignee",
-                                         "tags", "status")} == {
-        "category": "technical", "kind": "incident", "urgency": "high", "application": "VPN", "level": 2,
-        "assignee": "carol@example.org", "tags": ["network", "remote-access", "fr"], "status": "new"}
+    assert {
+        key: ticket[key]
+        for key in ("category", "kind", "urgency", "application", "level", "assignee", "tags", "status")
+    } == {
+        "category": "technical",
+        "kind": "incident",
+        "urgency": "high",
+        "application": "VPN",
+        "level": 2,
+        "assignee": "carol@example.org",
+        "tags": ["network", "remote-access", "fr"],
+        "status": "new",
+    }
     event = rules_event(ticket)
     assert event["data"]["matched"] == ["VPN incidents to the back desk", "French-speaking requesters"]
     assert event["data"]["set"] == {
-        "category": "technical", "kind": "incident", "urgency": "high", "application": "VPN", "level": 2,
-        "assignee": "carol@example.org", "language": "fr", "tags": ["network", "remote-access", "fr"]}
-    assert event["data"]["forward"] == [] and event["data"]["answer"] is None and event["data"]["drop"] is False
+        "category": "technical",
+        "kind": "incident",
+        "urgency": "high",
+        "application": "VPN",
+        "level": 2,
+        "assignee": "carol@example.org",
+        "language": "fr",
+        "tags": ["network", "remote-access", "fr"],
+    }
+    assert (
+        event["data"]["forward"] == [] and event["data"]["answer"] is None and event["data"]["drop"] is False
+    )
 
     # set.language = "fr": the acknowledgement is French; set.level = 2: its member is told, level 1's are not
-    ack, = shared_sink.wait_for(lambda m: sender in str(m["To"]).lower(), what=f"ack to {sender}")
+    (ack,) = shared_sink.wait_for(lambda m: sender in str(m["To"]).lower(), what=f"ack to {sender}")
     assert "Demande reçue" in str(ack["Subject"])
     assert "Nous avons bien reçu votre demande" in ack.get_body(("plain",)).get_content()
     tag = f"[Support #{ticket['number']}]"
-    shared_sink.wait_for(lambda m: "carol@example.org" in str(m["To"]) and tag in str(m["Subject"]),
-                         what="notify_level to carol")
+    shared_sink.wait_for(
+        lambda m: "carol@example.org" in str(m["To"]) and tag in str(m["Subject"]),
+        what="notify_level to carol",
+    )
     wait_sent(running, ticket["number"])
-    assert sorted(outbox_rows(running, ticket["number"])) == [("ack", sender), ("notify_level", "carol@example.org")]
+    assert sorted(outbox_rows(running, ticket["number"])) == [
+        ("ack", sender),
+        ("notify_level", "carol@example.org"),
+    ]
 
 
 def test_the_rules_event_traces_which_rule_set_what(running, shared_sink):
@@ -135,12 +172,30 @@ def test_the_rules_event_traces_which_rule_set_what(running, shared_sink):
     assert data["matched"] == ["VPN incidents to the back desk", "ERP questions"]
     assert data["set"]["application"] == "ERP" and data["set"]["language"] is None
     assert data["trace"] == [
-        {"rule": "VPN incidents to the back desk",
-         "set": {"category": "technical", "kind": "incident", "urgency": "high", "application": "VPN", "level": 2,
-                 "assignee": "carol@example.org", "tags": ["network", "remote-access"]},
-         "forward": [], "answer": None, "drop": None, "stop": False},
-        {"rule": "ERP questions", "set": {"application": "ERP"}, "forward": [], "answer": None, "drop": None,
-         "stop": False},
+        {
+            "rule": "VPN incidents to the back desk",
+            "set": {
+                "category": "technical",
+                "kind": "incident",
+                "urgency": "high",
+                "application": "VPN",
+                "level": 2,
+                "assignee": "carol@example.org",
+                "tags": ["network", "remote-access"],
+            },
+            "forward": [],
+            "answer": None,
+            "drop": None,
+            "stop": False,
+        },
+        {
+            "rule": "ERP questions",
+            "set": {"application": "ERP"},
+            "forward": [],
+            "answer": None,
+            "drop": None,
+            "stop": False,
+        },
     ]
 
 
@@ -149,14 +204,27 @@ def test_no_matching_rule_gives_the_defaults_and_still_records_the_decision(runn
     send(running, sender, "Printer on floor 3 is jammed")
     ticket = ticket_of(running, sender)
 
-    assert (ticket["kind"], ticket["category"], ticket["urgency"], ticket["level"], ticket["tags"]) == \
-        ("request", None, "normal", 1, [])
+    assert (ticket["kind"], ticket["category"], ticket["urgency"], ticket["level"], ticket["tags"]) == (
+        "request",
+        None,
+        "normal",
+        1,
+        [],
+    )
     event = rules_event(ticket)
     assert event["data"]["matched"] == []
-    assert event["data"]["set"] == {"category": None, "kind": "request", "urgency": "normal", "application": None,
-                                    "level": 1, "assignee": None, "language": None, "tags": []}
+    assert event["data"]["set"] == {
+        "category": None,
+        "kind": "request",
+        "urgency": "normal",
+        "application": None,
+        "level": 1,
+        "assignee": None,
+        "language": None,
+        "tags": [],
+    }
     assert event["data"]["trace"] == []  # every value above is a default: no rule set it
-    ack, = shared_sink.wait_for(lambda m: sender in str(m["To"]).lower(), what=f"ack to {sender}")
+    (ack,) = shared_sink.wait_for(lambda m: sender in str(m["To"]).lower(), what=f"ack to {sender}")
     assert "Request received" in str(ack["Subject"])
 
 
@@ -167,15 +235,17 @@ def test_forward_delivers_a_copy_and_the_requester_is_still_acknowledged(running
     ticket = ticket_of(running, sender)
     tag = f"[Support #{ticket['number']}]"
 
-    copy, = shared_sink.wait_for(lambda m: "cert@example.org" in str(m["To"]).lower() and tag in str(m["Subject"]),
-                                 what="forwarded copy to the CERT")
+    (copy,) = shared_sink.wait_for(
+        lambda m: "cert@example.org" in str(m["To"]).lower() and tag in str(m["Subject"]),
+        what="forwarded copy to the CERT",
+    )
     text = copy.get_body(("plain",)).get_content()
     assert "token-7f3a9" in text and sender in text
     assert copy["X-Maildesk-Ticket"] == str(ticket["number"])
     assert copy["Reply-To"] == running.signed(ticket["number"], "cert@example.org")
     envelope = [rcpts for _from, rcpts, data in shared_sink.messages if b"token-7f3a9" in data]
     assert ["cert@example.org"] in envelope
-    ack, = shared_sink.wait_for(lambda m: sender in str(m["To"]).lower(), what=f"ack to {sender}")
+    (ack,) = shared_sink.wait_for(lambda m: sender in str(m["To"]).lower(), what=f"ack to {sender}")
     assert "Request received" in str(ack["Subject"])
     assert rules_event(ticket)["data"]["forward"] == ["cert@example.org"]
 
@@ -187,7 +257,7 @@ def test_answer_closes_at_once_with_the_article_and_sends_no_ack(running, shared
 
     assert ticket["status"] == "closed" and ticket["closed_at"] is not None
     assert rules_event(ticket)["data"]["answer"] == "password-reset"
-    closed, = shared_sink.wait_for(lambda m: sender in str(m["To"]).lower(), what=f"answer to {sender}")
+    (closed,) = shared_sink.wait_for(lambda m: sender in str(m["To"]).lower(), what=f"answer to {sender}")
     assert "Resolved" in str(closed["Subject"])
     text = closed.get_body(("plain",)).get_content()
     assert "How to reset your password" in text and "https://password.example.org" in text
@@ -201,7 +271,7 @@ def test_answer_closes_at_once_with_the_article_and_sends_no_ack(running, shared
 def test_drop_keeps_the_message_as_rejected_and_makes_no_ticket_and_sends_nothing(running, shared_sink):
     sender = requester()
     message_id = send(running, sender, "You are our lottery winner")
-    stored, = db_rows(running.db_url, "SELECT COUNT(*) FROM inbox")
+    (stored,) = db_rows(running.db_url, "SELECT COUNT(*) FROM inbox")
     wait_inbox_drained(running.db_url, stored[0])
 
     entries = [q for q in cli_json(running.config, "quarantine", "list") if q["message_id"] == message_id]
@@ -209,7 +279,9 @@ def test_drop_keeps_the_message_as_rejected_and_makes_no_ticket_and_sends_nothin
     assert entries[0]["status"] == "rejected" and entries[0]["mail_from"] == sender
     assert "lottery spam" in entries[0]["reason"]
     assert cli_json(running.config, "tickets", "list", "--status", "all", "--requester", sender) == []
-    assert db_rows(running.db_url, "SELECT ticket FROM inbox WHERE message_key = :k", k=message_id) == [(None,)]
+    assert db_rows(running.db_url, "SELECT ticket FROM inbox WHERE message_key = :k", k=message_id) == [
+        (None,)
+    ]
     assert db_rows(running.db_url, "SELECT COUNT(*) FROM outbox WHERE to_addr = :a", a=sender) == [(0,)]
     assert shared_sink.to(sender) == []
 
@@ -222,7 +294,7 @@ def test_guards_beat_rules_an_auto_reply_gets_no_answer_and_stays_open(running, 
 
     assert ticket["status"] == "new" and ticket["closed_at"] is None
     assert rules_event(ticket)["data"]["matched"] == ["password reset"]
-    message, = [event for event in ticket["events"] if event["type"] == "message"]
+    (message,) = [event for event in ticket["events"] if event["type"] == "message"]
     assert message["data"]["automatic"]
     assert [row for row in outbox_rows(running, ticket["number"]) if row[1] == sender] == []
     assert shared_sink.to(sender) == []
@@ -232,12 +304,22 @@ def test_level_0_answers_count_against_the_hourly_cap_like_acknowledgements(runn
     sender = requester()
     for _ in range(6):  # the default cap is 5 automatic mails per recipient and hour
         send(running, sender, "Forgot password again")
-    rows = wait_until(lambda: len(found := cli_json(running.config, "tickets", "list", "--status", "all",
-                                                    "--requester", sender)) == 6 and found,
-                      timeout=20, what="six tickets")
+    rows = wait_until(
+        lambda: (
+            len(
+                found := cli_json(running.config, "tickets", "list", "--status", "all", "--requester", sender)
+            )
+            == 6
+            and found
+        ),
+        timeout=20,
+        what="six tickets",
+    )
     assert {row["status"] for row in rows} == {"closed"}
     for row in rows:
         wait_sent(running, row["number"])
-    statuses = db_rows(running.db_url, "SELECT template, status FROM outbox WHERE to_addr = :a ORDER BY id", a=sender)
+    statuses = db_rows(
+        running.db_url, "SELECT template, status FROM outbox WHERE to_addr = :a ORDER BY id", a=sender
+    )
     assert statuses == [("closed", "sent")] * 5 + [("closed", "suppressed")]
     assert len(shared_sink.to(sender)) == 5

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import delete, select
@@ -29,13 +29,25 @@ def test_ticket_numbers_are_unique_and_increasing_across_concurrent_ingest_proce
         paths = []
         for index in range(PER_PROCESS):
             path = tmp_path / f"w{worker}-{index:02}.eml"
-            path.write_bytes(make_message(subject=f"Request {worker}/{index}", sender=f"w{worker}@client.com",
-                                          message_id=f"<w{worker}-{index}@client.com>"))
+            path.write_bytes(
+                make_message(
+                    subject=f"Request {worker}/{index}",
+                    sender=f"w{worker}@client.com",
+                    message_id=f"<w{worker}-{index}@client.com>",
+                )
+            )
             paths.append(str(path))
         batches.append(paths)
-    processes = [subprocess.Popen([*MAILDESK, "--config", str(desk.config), "ingest", *paths], cwd=desk.dir,
-                                  env=desk.env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-                 for paths in batches]
+    processes = [
+        subprocess.Popen(
+            [*MAILDESK, "--config", str(desk.config), "ingest", *paths],
+            cwd=desk.dir,
+            env=desk.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        for paths in batches
+    ]
     for process in processes:
         _out, err = process.communicate(timeout=240)
         assert process.returncode == 0, err.decode()[-2000:]
@@ -48,7 +60,9 @@ def test_ticket_numbers_are_unique_and_increasing_across_concurrent_ingest_proce
     for worker in range(PROCESSES):
         mine = [by_message[f"<w{worker}-{index}@client.com>"] for index in range(PER_PROCESS)]
         assert mine == sorted(mine), "a later message got a smaller number"
-    assert db_rows(desk.db_url, "SELECT COUNT(*) FROM outbox WHERE template = 'ack'") == [(PROCESSES * PER_PROCESS,)]
+    assert db_rows(desk.db_url, "SELECT COUNT(*) FROM outbox WHERE template = 'ack'") == [
+        (PROCESSES * PER_PROCESS,)
+    ]
 
 
 def test_concurrent_accepts_of_the_same_message_store_it_once(tmp_path, db_url):
@@ -61,8 +75,13 @@ def test_concurrent_accepts_of_the_same_message_store_it_once(tmp_path, db_url):
     errors: list[BaseException] = []
 
     def accept(db: Database) -> None:
-        raw = RawMessage(data=data, mail_from="user@client.com", rcpt_tos=("support@example.org",), source="smtp",
-                         received_at=datetime.now(timezone.utc))
+        raw = RawMessage(
+            data=data,
+            mail_from="user@client.com",
+            rcpt_tos=("support@example.org",),
+            source="smtp",
+            received_at=datetime.now(UTC),
+        )
         barrier.wait()
         try:
             results.append(Inbox(db).accept(raw))
@@ -83,10 +102,16 @@ def test_concurrent_accepts_of_the_same_message_store_it_once(tmp_path, db_url):
 
 
 def _request(app: App, subject: str) -> int:
-    app.inbox.accept(RawMessage(data=make_message(subject=subject), mail_from="user@client.com",
-                                rcpt_tos=("support@example.org",), source="smtp",
-                                received_at=datetime.now(timezone.utc)))
-    outcome, = app.processor.process_pending()
+    app.inbox.accept(
+        RawMessage(
+            data=make_message(subject=subject),
+            mail_from="user@client.com",
+            rcpt_tos=("support@example.org",),
+            source="smtp",
+            received_at=datetime.now(UTC),
+        )
+    )
+    (outcome,) = app.processor.process_pending()
     return outcome.ticket
 
 
@@ -138,8 +163,10 @@ def test_two_daemons_on_one_postgres_database_share_the_work_without_doubles(tmp
                 for desk in targets:
                     assert desk.send(data, mail_from=f"two{index}@client.com") == {}
             wait_inbox_drained(url, 16, timeout=60)
-            wait_until(lambda: len([m for m in sink.parsed() if "Request received" in str(m["Subject"])]) >= 16,
-                       what="16 acks")
+            wait_until(
+                lambda: len([m for m in sink.parsed() if "Request received" in str(m["Subject"])]) >= 16,
+                what="16 acks",
+            )
             time.sleep(1)  # a double send, were there one, would arrive by now
         finally:
             codes = [desk.stop() for desk in desks]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select, update
@@ -28,11 +28,17 @@ def app(shared_app):
     return shared_app
 
 
-def deliver(app: App, data: bytes, *, mail_from: str = "user@client.com",
-            to: tuple[str, ...] = ("support@example.org",)) -> int | None:
-    app.inbox.accept(RawMessage(data=data, mail_from=mail_from, rcpt_tos=to, source="smtp",
-                                received_at=datetime.now(timezone.utc)))
-    outcome, = app.processor.process_pending()
+def deliver(
+    app: App,
+    data: bytes,
+    *,
+    mail_from: str = "user@client.com",
+    to: tuple[str, ...] = ("support@example.org",),
+) -> int | None:
+    app.inbox.accept(
+        RawMessage(data=data, mail_from=mail_from, rcpt_tos=to, source="smtp", received_at=datetime.now(UTC))
+    )
+    (outcome,) = app.processor.process_pending()
     assert outcome.state == "done", outcome.reason
     return outcome.ticket
 
@@ -54,7 +60,9 @@ def events(app: App, number: int) -> list[Event]:
 
 def sent(app: App, number: int, template: str) -> list[Outbox]:
     with app.db.session() as session:
-        return list(session.scalars(select(Outbox).where(Outbox.ticket == number, Outbox.template == template)))
+        return list(
+            session.scalars(select(Outbox).where(Outbox.ticket == number, Outbox.template == template))
+        )
 
 
 def test_subject_tag_joins_ticket(app):
@@ -72,24 +80,32 @@ def test_unknown_tag_opens_a_new_ticket(app):
 
 def test_in_reply_to_a_sent_message_joins_ticket(app):
     number = deliver(app, make_message(subject="VPN down"))
-    ack, = sent(app, number, "ack")
+    (ack,) = sent(app, number, "ack")
     assert deliver(app, make_message(subject="Re: your mail", in_reply_to=ack.message_id)) == number
     assert len(tickets(app)) == 1
 
 
 def test_references_to_a_sent_message_join_ticket(app):
     number = deliver(app, make_message(subject="VPN down"))
-    ack, = sent(app, number, "ack")
-    data = make_message(subject="Re: hello", headers={"In-Reply-To": "<unknown@elsewhere.net>",
-                                                      "References": f"{ack.message_id} <unknown@elsewhere.net>"})
+    (ack,) = sent(app, number, "ack")
+    data = make_message(
+        subject="Re: hello",
+        headers={
+            "In-Reply-To": "<unknown@elsewhere.net>",
+            "References": f"{ack.message_id} <unknown@elsewhere.net>",
+        },
+    )
     assert deliver(app, data) == number
     assert len(tickets(app)) == 1
 
 
 def test_references_to_a_received_message_join_ticket(app):
     number = deliver(app, make_message(subject="VPN down", message_id="<first@client.com>"))
-    data = make_message(subject="and another thing", sender="colleague@client.com",
-                        headers={"References": "<first@client.com>"})
+    data = make_message(
+        subject="and another thing",
+        sender="colleague@client.com",
+        headers={"References": "<first@client.com>"},
+    )
     assert deliver(app, data, mail_from="colleague@client.com") == number
 
 
@@ -97,7 +113,9 @@ def test_signed_address_wins_over_a_conflicting_tag(app):
     first = deliver(app, make_message(subject="VPN down"))
     second = deliver(app, make_message(subject="Printer jammed"))
     signed = signed_address(app.pipeline.secret, "support@example.org", first, "user@client.com")
-    joined = deliver(app, make_message(subject=f"Re: [Support #{second}] Printer jammed", to=signed), to=(signed,))
+    joined = deliver(
+        app, make_message(subject=f"Re: [Support #{second}] Printer jammed", to=signed), to=(signed,)
+    )
     assert joined == first
     assert [e.type for e in events(app, second)].count("message") == 1
 
@@ -113,14 +131,20 @@ def close(app: App, number: int, days_ago: float = 0) -> None:
     assert get(app, number).status == "closed"
     if days_ago:
         with app.db.session() as session:
-            session.execute(update(Ticket).where(Ticket.number == number).values(
-                closed_at=datetime.now(timezone.utc) - timedelta(days=days_ago)))
+            session.execute(
+                update(Ticket)
+                .where(Ticket.number == number)
+                .values(closed_at=datetime.now(UTC) - timedelta(days=days_ago))
+            )
 
 
 def test_reply_to_a_closed_ticket_within_reopen_within_reopens_it(app):
     number = deliver(app, make_message(subject="VPN down"))
     close(app, number, days_ago=13)
-    assert deliver(app, make_message(subject=f"Re: [Support #{number}] VPN down", body="It is back.\n")) == number
+    assert (
+        deliver(app, make_message(subject=f"Re: [Support #{number}] VPN down", body="It is back.\n"))
+        == number
+    )
     ticket = get(app, number)
     assert ticket.status == "open"
     assert events(app, number)[-1].type == "status"
@@ -144,7 +168,7 @@ def test_reply_to_a_ticket_closed_too_long_ago_opens_a_linked_ticket(app):
 
 def test_reply_by_references_to_a_ticket_closed_too_long_ago_opens_a_linked_ticket(app):
     number = deliver(app, make_message(subject="VPN down"))
-    ack, = sent(app, number, "ack")
+    (ack,) = sent(app, number, "ack")
     close(app, number, days_ago=30)
     newer = deliver(app, make_message(subject="Re: Request received", in_reply_to=ack.message_id))
     assert newer != number

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import pytest
@@ -24,10 +25,30 @@ GENERATOR = ROOT.parent / "shared" / "tools" / "gen_corpus.py"
 
 def generated_mbox(directory: Path, count: int) -> Path:
     """Realistic requests and threaded replies (fr/en, encodings, attachments) from the shared generator."""
-    subprocess.run([sys.executable, str(GENERATOR), "--count", str(count), "--seed", "7", "--out", str(directory),
-                    "--to", "support@example.org", "--agents", "alice@example.org,bob@example.org",
-                    "--tag-format", "[Support #{n}]", "--attachment-ratio", "0.3", "--attachment-kib", "8"],
-                   check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            sys.executable,
+            str(GENERATOR),
+            "--count",
+            str(count),
+            "--seed",
+            "7",
+            "--out",
+            str(directory),
+            "--to",
+            "support@example.org",
+            "--agents",
+            "alice@example.org,bob@example.org",
+            "--tag-format",
+            "[Support #{n}]",
+            "--attachment-ratio",
+            "0.3",
+            "--attachment-kib",
+            "8",
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     return directory / "corpus.mbox"
 
 
@@ -36,8 +57,10 @@ def outcome(desk: Desk) -> tuple[list[dict], list[tuple]]:
     tickets = desk.json("tickets", "list", "--status", "all", "--limit", "1000")
     for ticket in tickets:
         ticket.pop("created_at"), ticket.pop("closed_at"), ticket.pop("first_response_at")
-    mails = sorted((m["ticket"], m["to"], m["template"], m["status"], m["subject"])
-                   for m in desk.json("outbox", "list", "--limit", "10000"))
+    mails = sorted(
+        (m["ticket"], m["to"], m["template"], m["status"], m["subject"])
+        for m in desk.json("outbox", "list", "--limit", "10000")
+    )
     return sorted(tickets, key=lambda t: t["number"]), mails
 
 
@@ -62,11 +85,18 @@ def test_a_backlog_through_the_workers_ends_exactly_as_in_one_process(tmp_path):
 
 
 def accept_burst(app: App, count: int, tag: str) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     for index in range(count):
-        app.inbox.accept(RawMessage(data=make_message(subject=f"{tag} {index}", sender=f"{tag}{index}@client.com"),
-                                    mail_from=None, rcpt_tos=(), source="file", received_at=datetime.now(timezone.utc)))
+        app.inbox.accept(
+            RawMessage(
+                data=make_message(subject=f"{tag} {index}", sender=f"{tag}{index}@client.com"),
+                mail_from=None,
+                rcpt_tos=(),
+                source="file",
+                received_at=datetime.now(UTC),
+            )
+        )
 
 
 def queued_mail(app: App) -> list[Outbox]:

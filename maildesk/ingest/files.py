@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import structlog
 
@@ -25,7 +25,11 @@ def _open_backlog(path: str, kind: str):
     """The mailbox, opened once: its table of contents is read once, for the count and the messages."""
     import mailbox
 
-    return mailbox.mbox(path, create=False) if kind == "mbox" else mailbox.Maildir(path, factory=None, create=False)
+    return (
+        mailbox.mbox(path, create=False)
+        if kind == "mbox"
+        else mailbox.Maildir(path, factory=None, create=False)
+    )
 
 
 def _backlog_messages(box, kind: str) -> Iterator[bytes]:
@@ -34,10 +38,16 @@ def _backlog_messages(box, kind: str) -> Iterator[bytes]:
         yield box.get_bytes(key)
 
 
-def _store(app: App, data: bytes, source: str, mail_from: str | None = None,
-           rcpt_tos: tuple[str, ...] = ()) -> int | None:
-    raw = RawMessage(data=data, mail_from=mail_from, rcpt_tos=rcpt_tos, source=source,
-                     received_at=datetime.now(timezone.utc))
+def _store(
+    app: App, data: bytes, source: str, mail_from: str | None = None, rcpt_tos: tuple[str, ...] = ()
+) -> int | None:
+    raw = RawMessage(
+        data=data,
+        mail_from=mail_from,
+        rcpt_tos=rcpt_tos,
+        source=source,
+        received_at=datetime.now(UTC),
+    )
     try:
         return app.inbox.accept(raw).inbox_id
     except Exception as exc:  # noqa: BLE001 - storage failed: the MTA must retry
@@ -45,8 +55,16 @@ def _store(app: App, data: bytes, source: str, mail_from: str | None = None,
         return None
 
 
-def ingest_command(app: App, *, messages: list[tuple[bytes, str]] | None, mbox: str | None, maildir: str | None,
-                   mail_from: str | None = None, rcpt_tos: tuple[str, ...] = (), progress: bool = True) -> int:
+def ingest_command(
+    app: App,
+    *,
+    messages: list[tuple[bytes, str]] | None,
+    mbox: str | None,
+    maildir: str | None,
+    mail_from: str | None = None,
+    rcpt_tos: tuple[str, ...] = (),
+    progress: bool = True,
+) -> int:
     """Store then process: each (bytes, source) of ``messages``, or a whole mbox/maildir backlog."""
     if mbox or maildir:
         return _import_backlog(app, mbox or maildir, "mbox" if mbox else "maildir", progress)
@@ -80,12 +98,14 @@ def _send(deliver) -> None:
 
 
 def _store_batch(app: App, datas: list[bytes], source: str) -> list[int] | None:
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     raws = [RawMessage(data=d, mail_from=None, rcpt_tos=(), source=source, received_at=now) for d in datas]
     try:
         return [accepted.inbox_id for accepted in app.inbox.accept_many(raws)]
     except Exception as exc:  # noqa: BLE001 - storage failed: report, the import can be run again
-        log.error("message_store_failed", source=source, count=len(datas), error=f"{type(exc).__name__}: {exc}")
+        log.error(
+            "message_store_failed", source=source, count=len(datas), error=f"{type(exc).__name__}: {exc}"
+        )
         return None
 
 
@@ -99,8 +119,10 @@ def _import_backlog(app: App, path: str, kind: str, progress: bool) -> int:
     messages = _backlog_messages(box, kind)
     failed = 0
     batch: list[bytes] = []
-    with tqdm(total=len(box), unit="msg", disable=not progress, desc=f"importing {kind}",
-              file=sys.stderr) as bar:
+    with tqdm(
+        total=len(box), unit="msg", disable=not progress, desc=f"importing {kind}", file=sys.stderr
+    ) as bar:
+
         def flush() -> None:
             nonlocal failed
             stored = _store_batch(app, batch, kind)
@@ -120,7 +142,10 @@ def _import_backlog(app: App, path: str, kind: str, progress: bool) -> int:
     box.close()
     _send(app.finish_sending)
     if failed:
-        print(f"maildesk: {failed} message(s) could not be stored; import again to retry them "
-              "(already stored ones are skipped)", file=sys.stderr)
+        print(
+            f"maildesk: {failed} message(s) could not be stored; import again to retry them "
+            "(already stored ones are skipped)",
+            file=sys.stderr,
+        )
         return EX_TEMPFAIL
     return EX_OK

@@ -22,7 +22,7 @@ MAX_UNIX_PATH = 100  # sun_path is 108 bytes on Linux; longer paths fall back to
 def sqlite_file(url: str) -> Path | None:
     prefix = "sqlite:///"
     if url.startswith(prefix) and ":memory:" not in url:
-        return Path(url[len(prefix):])
+        return Path(url[len(prefix) :])
     return None
 
 

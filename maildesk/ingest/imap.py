@@ -46,7 +46,9 @@ IDLE_SLICE = 5.0  # seconds per idle_check: how soon a set stop event is noticed
 IDLE_RENEW = 25 * 60.0  # RFC 2177: servers may drop an IDLE after 30 minutes, so re-issue it before
 SOCKET_TIMEOUT = 60.0  # no answer for this long outside IDLE: the connection is dead
 MIN_WAIT = 0.1  # floor for poll_every and resync_every, so that "0s" cannot spin
-_UNKNOWN_ISSUER = frozenset({18, 19, 20})  # OpenSSL X509_V_ERR_*: self-signed, or issuer not in the trust store
+_UNKNOWN_ISSUER = frozenset(
+    {18, 19, 20}
+)  # OpenSSL X509_V_ERR_*: self-signed, or issuer not in the trust store
 _BODY = b"BODY[]"
 _MESSAGE_ID_FIELD = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
 
@@ -69,7 +71,7 @@ class PollerStats:
 
 def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
     for start in range(0, len(items), size):
-        yield list(items[start:start + size])
+        yield list(items[start : start + size])
 
 
 def describe_error(exc: BaseException) -> str:
@@ -112,10 +114,18 @@ def _text(exc: BaseException) -> str:
 class ImapPoller:
     """Drains one account's folder into the inbox; ``run`` keeps doing so until stopped."""
 
-    def __init__(self, account: ImapIntake, inbox: Inbox, db: Database, *,
-                 on_stored: Callable[[], None] = lambda: None,
-                 backoff_base: float = 1.0, backoff_cap: float = 60.0,
-                 timeout: float = SOCKET_TIMEOUT, idle_slice: float = IDLE_SLICE) -> None:
+    def __init__(
+        self,
+        account: ImapIntake,
+        inbox: Inbox,
+        db: Database,
+        *,
+        on_stored: Callable[[], None] = lambda: None,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        timeout: float = SOCKET_TIMEOUT,
+        idle_slice: float = IDLE_SLICE,
+    ) -> None:
         self.account = account
         self.inbox = inbox
         self.db = db
@@ -126,7 +136,7 @@ class ImapPoller:
         self.idle_slice = idle_slice
         self.source = f"imap:{account.name}"
         self.batch_size = max(1, account.batch_size)
-        self.done_folder = account.done[len("move:"):] if account.done.startswith("move:") else None
+        self.done_folder = account.done[len("move:") :] if account.done.startswith("move:") else None
         self.stats = PollerStats()
         self.state = "disconnected"  # connected, idling, polling, backoff, stopped
         # A lazy logger (not .bind()): it follows the logging setup made after the poller.
@@ -203,8 +213,14 @@ class ImapPoller:
         self._client = client
         self.stats.connects += 1
         self.state = "connected"
-        self.log.info("imap_connected", host=account.host, port=account.port, security=account.security,
-                      folder=account.folder, capabilities=capabilities)
+        self.log.info(
+            "imap_connected",
+            host=account.host,
+            port=account.port,
+            security=account.security,
+            folder=account.folder,
+            capabilities=capabilities,
+        )
         return client
 
     def _ensure_folder(self, client: IMAPClient, folder: str) -> None:
@@ -313,13 +329,16 @@ class ImapPoller:
                 failed += 1
                 self.log.warning("imap_message_failed", uid=uid, reason="the server returned no body")
                 continue
-            fetched.append((uid, RawMessage(data=data, mail_from=None, rcpt_tos=(), source=self.source,
-                                            received_at=now)))
+            fetched.append(
+                (uid, RawMessage(data=data, mail_from=None, rcpt_tos=(), source=self.source, received_at=now))
+            )
         del response
         self.stats.bodies_fetched += len(fetched)
         stored: list[int] = []
         new = duplicates = 0
-        for (uid, _raw), outcome in zip(fetched, self._accept_all([raw for _uid, raw in fetched]), strict=True):
+        for (uid, _raw), outcome in zip(
+            fetched, self._accept_all([raw for _uid, raw in fetched]), strict=True
+        ):
             if isinstance(outcome, Exception):
                 failed += 1
                 self.log.warning("imap_message_failed", uid=uid, reason=describe_error(outcome))
@@ -337,8 +356,14 @@ class ImapPoller:
             self._notify()
         if stored:
             self._finish(client, stored)
-        self.log.info("imap_batch_stored", stored=new, duplicates=duplicates, failed=failed,
-                      first_uid=uids[0], last_uid=uids[-1])
+        self.log.info(
+            "imap_batch_stored",
+            stored=new,
+            duplicates=duplicates,
+            failed=failed,
+            first_uid=uids[0],
+            last_uid=uids[-1],
+        )
         return new
 
     def _accept_all(self, raws: list[RawMessage]) -> list[Accepted | Exception]:
@@ -362,8 +387,14 @@ class ImapPoller:
         response = client.fetch(uids, [_MESSAGE_ID_FIELD])
         keys: dict[int, str] = {}
         for uid, item in response.items():
-            header = next((value for name, value in item.items()
-                           if isinstance(name, bytes) and name.startswith(b"BODY[HEADER")), None)
+            header = next(
+                (
+                    value
+                    for name, value in item.items()
+                    if isinstance(name, bytes) and name.startswith(b"BODY[HEADER")
+                ),
+                None,
+            )
             if isinstance(header, bytes):
                 key = message_key(header)
                 if key != digest_message_id(header):  # a real Message-ID, not a digest of these few bytes
@@ -371,8 +402,13 @@ class ImapPoller:
         known: set[str] = set()
         if keys:
             with self.db.session() as session:
-                known = set(session.scalars(select(InboxMessage.message_key)
-                                            .where(InboxMessage.message_key.in_(set(keys.values())))))
+                known = set(
+                    session.scalars(
+                        select(InboxMessage.message_key).where(
+                            InboxMessage.message_key.in_(set(keys.values()))
+                        )
+                    )
+                )
         finished = [uid for uid in uids if uid in response and keys.get(uid) in known]
         if finished:
             self.stats.duplicates += len(finished)
@@ -420,15 +456,22 @@ class ImapPoller:
         for _attempt in range(2):
             try:
                 with self.db.session() as session:
-                    row = session.scalar(select(ImapCheckpoint).where(ImapCheckpoint.account == account,
-                                                                      ImapCheckpoint.folder == folder))
+                    row = session.scalar(
+                        select(ImapCheckpoint).where(
+                            ImapCheckpoint.account == account, ImapCheckpoint.folder == folder
+                        )
+                    )
                     if row is None:
-                        session.add(ImapCheckpoint(account=account, folder=folder, uidvalidity=uidvalidity,
-                                                   last_uid=0))
+                        session.add(
+                            ImapCheckpoint(
+                                account=account, folder=folder, uidvalidity=uidvalidity, last_uid=0
+                            )
+                        )
                         return 0
                     if row.uidvalidity != uidvalidity:
-                        self.log.warning("imap_uidvalidity_changed", folder=folder, old=row.uidvalidity,
-                                         new=uidvalidity)
+                        self.log.warning(
+                            "imap_uidvalidity_changed", folder=folder, old=row.uidvalidity, new=uidvalidity
+                        )
                         row.uidvalidity = uidvalidity
                         row.last_uid = 0
                         return 0
@@ -439,7 +482,10 @@ class ImapPoller:
 
     def _save_checkpoint(self, uidvalidity: int, last_uid: int) -> None:
         with self.db.session() as session:
-            row = session.scalar(select(ImapCheckpoint).where(ImapCheckpoint.account == self.account.name,
-                                                              ImapCheckpoint.folder == self.account.folder))
+            row = session.scalar(
+                select(ImapCheckpoint).where(
+                    ImapCheckpoint.account == self.account.name, ImapCheckpoint.folder == self.account.folder
+                )
+            )
             if row is not None and row.uidvalidity == uidvalidity and row.last_uid < last_uid:
                 row.last_uid = last_uid

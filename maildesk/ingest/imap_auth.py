@@ -39,7 +39,9 @@ def read_password(account: ImapIntake) -> str:
         try:
             return Path(account.password_file).read_text(encoding="utf-8").rstrip("\r\n")
         except OSError as exc:
-            raise CredentialsError(f"cannot read password_file {account.password_file}: {exc.strerror}") from None
+            raise CredentialsError(
+                f"cannot read password_file {account.password_file}: {exc.strerror}"
+            ) from None
     raise CredentialsError("no password_env, password_file or oauth2_token_command is configured")
 
 
@@ -52,14 +54,17 @@ def read_oauth2_token(command: str) -> str:
     if not argv:
         raise CredentialsError("oauth2_token_command is empty")
     try:
-        result = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True,
-                                timeout=TOKEN_COMMAND_TIMEOUT, check=False)
+        result = subprocess.run(
+            argv, stdin=subprocess.DEVNULL, capture_output=True, timeout=TOKEN_COMMAND_TIMEOUT, check=False
+        )
     except FileNotFoundError:
         raise CredentialsError(f"oauth2_token_command: program {argv[0]!r} not found") from None
     except PermissionError:
         raise CredentialsError(f"oauth2_token_command: program {argv[0]!r} is not executable") from None
     except subprocess.TimeoutExpired:
-        raise CredentialsError(f"oauth2_token_command did not finish within {TOKEN_COMMAND_TIMEOUT:.0f}s") from None
+        raise CredentialsError(
+            f"oauth2_token_command did not finish within {TOKEN_COMMAND_TIMEOUT:.0f}s"
+        ) from None
     if result.returncode != 0:
         # stderr says why (expired refresh token, ...); stdout might hold a token, so it is never shown.
         lines = result.stderr.decode("utf-8", "replace").strip().splitlines()
@@ -85,8 +90,9 @@ def tls_context(account: ImapIntake) -> ssl.SSLContext | None:
 def open_client(account: ImapIntake, *, timeout: float) -> IMAPClient:
     """A connected, logged-in client in the account's security mode; raises on any failure."""
     context = tls_context(account)
-    client = IMAPClient(account.host, account.port, ssl=account.security == "tls", ssl_context=context,
-                        timeout=timeout)
+    client = IMAPClient(
+        account.host, account.port, ssl=account.security == "tls", ssl_context=context, timeout=timeout
+    )
     try:
         if account.security == "starttls":
             # Never fall back to logging in over plain text. (imaplib would raise an abort that

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from maildesk.config import Settings
 from maildesk.ingest.handoff import daemon_running, send_wake, sqlite_file
 from maildesk.ledger import HEAD_REVISION, message_key
 
 
-def store_for_daemon(settings: Settings, data: bytes, *, mail_from: str | None, rcpt_tos: list[str],
-                     source: str = "pipe") -> bool:
+def store_for_daemon(
+    settings: Settings, data: bytes, *, mail_from: str | None, rcpt_tos: list[str], source: str = "pipe"
+) -> bool:
     """True when the message is durably stored for a running daemon; False: take the full path.
 
     Raises sqlite3.Error when the database itself fails (the caller answers 75).
@@ -38,7 +39,7 @@ def store_for_daemon(settings: Settings, data: bytes, *, mail_from: str | None, 
             return False
         if revision is None or revision[0] != HEAD_REVISION:
             return False
-        received = datetime.now(timezone.utc).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
+        received = datetime.now(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
         connection.execute("BEGIN IMMEDIATE")
         connection.execute(
             "INSERT INTO inbox (message_key, received_at, source, mail_from, rcpt_tos, raw, state) "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import charset, policy
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
@@ -27,7 +27,9 @@ _UTF8_QP.body_encoding = charset.QP
 # Characters that must never reach a header: line breaks of any kind, NUL and other controls.
 _UNSAFE = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
 _LOCAL_PART = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~.-]+$")
-_DOMAIN = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 _MSGID = re.compile(r"^<[!-;=?-~]+@[!-;=?-~]+>$")  # printable ASCII, no "<", ">" or spaces inside
 
 
@@ -85,7 +87,7 @@ def thread_references(references: Sequence[str], in_reply_to: str | None) -> lis
     if parent:
         ids.append(parent)
     if len(ids) > MAX_REFERENCES:
-        ids = ids[:1] + ids[-(MAX_REFERENCES - 1):]
+        ids = ids[:1] + ids[-(MAX_REFERENCES - 1) :]
     return ids
 
 
@@ -163,14 +165,17 @@ def compose(
     elif not _MSGID.match(message_id):
         raise ValueError(f"message id: {message_id!r} is not a valid Message-ID")
     if now.tzinfo is None:
-        now = now.replace(tzinfo=timezone.utc)
+        now = now.replace(tzinfo=UTC)
     if body is None:
         body = compose_body(rendered)
     subject = clean_header_text(rendered.subject)
     # Every value below is either checked (addresses, ids) or reduced to one clean line,
     # so the header block is written directly instead of through the slower folding machinery.
     headers = [
-        ("From", formataddr((clean_header_text(from_name), f"{sender_local}@{sender_domain}"), charset="utf-8")),
+        (
+            "From",
+            formataddr((clean_header_text(from_name), f"{sender_local}@{sender_domain}"), charset="utf-8"),
+        ),
         ("To", f"{to_local}@{to_domain}"),
     ]
     if reply_to:
@@ -178,7 +183,7 @@ def compose(
         headers.append(("Reply-To", f"{local}@{domain}"))
     headers += [
         ("Subject", subject if subject.isascii() and len(subject) < 900 else encode_words(subject)),
-        ("Date", format_datetime(now.astimezone(timezone.utc))),
+        ("Date", format_datetime(now.astimezone(UTC))),
         ("Message-ID", message_id),
     ]
     parent = clean_message_id(in_reply_to)

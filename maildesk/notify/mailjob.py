@@ -41,9 +41,19 @@ class MailJob:
     @classmethod
     def of(cls, draft) -> MailJob:  # noqa: ANN001 - an outbox.DraftMail (kept import-free of the outbox)
         n = draft.notification
-        return cls(template=n.template, language=n.language, context=n.context, to=n.to, reply_to=n.reply_to,
-                   ticket=n.ticket, in_reply_to=n.in_reply_to, references=tuple(n.references),
-                   message_id=draft.message_id, created_at=draft.created_at, sendable=draft.status != "failed")
+        return cls(
+            template=n.template,
+            language=n.language,
+            context=n.context,
+            to=n.to,
+            reply_to=n.reply_to,
+            ticket=n.ticket,
+            in_reply_to=n.in_reply_to,
+            references=tuple(n.references),
+            message_id=draft.message_id,
+            created_at=draft.created_at,
+            sendable=draft.status != "failed",
+        )
 
     @staticmethod
     def desk_of(settings) -> DeskIdentity:  # noqa: ANN001 - config.Settings
@@ -72,9 +82,19 @@ def render_mails(renderer: Renderer, desk: DeskIdentity, jobs: Sequence[MailJob]
             body = compose_body(rendered)
             done[key] = (rendered, body)
         _message_id, data = compose(
-            rendered, from_addr=desk.address, from_name=desk.name, to=job.to, reply_to=job.reply_to,
-            ticket=job.ticket, loop_address=desk.address, in_reply_to=job.in_reply_to, references=job.references,
-            message_id_domain=desk.message_id_domain, now=job.created_at, message_id=job.message_id, body=body,
+            rendered,
+            from_addr=desk.address,
+            from_name=desk.name,
+            to=job.to,
+            reply_to=job.reply_to,
+            ticket=job.ticket,
+            loop_address=desk.address,
+            in_reply_to=job.in_reply_to,
+            references=job.references,
+            message_id_domain=desk.message_id_domain,
+            now=job.created_at,
+            message_id=job.message_id,
+            body=body,
         )
         results.append((rendered.subject, data))
     return results

@@ -20,20 +20,38 @@ def _article(article: Article | None) -> dict | None:
 
 def base_context(settings: Settings, ticket: TicketView | None, change: TicketChange | None = None) -> dict:
     """The template context every mail gets (the contract in maildesk/notify/render.py)."""
-    context: dict = {"desk": {"name": settings.desk.name, "address": settings.desk.address, "tag": settings.desk.tag}}
+    context: dict = {
+        "desk": {"name": settings.desk.name, "address": settings.desk.address, "tag": settings.desk.tag}
+    }
     if ticket is not None:
         level = settings.level(ticket.level)
         context["ticket"] = {
-            "number": ticket.number, "subject": ticket.subject, "status": ticket.status, "level": ticket.level,
-            "level_name": level.name if level else str(ticket.level), "urgency": ticket.urgency,
-            "category": ticket.category, "kind": ticket.kind, "application": ticket.application,
-            "requester": ticket.requester, "assignee": ticket.assignee, "created_at": ticket.created_at,
-            "closed_at": ticket.closed_at, "time_spent": ticket.time_spent, "url": None,
+            "number": ticket.number,
+            "subject": ticket.subject,
+            "status": ticket.status,
+            "level": ticket.level,
+            "level_name": level.name if level else str(ticket.level),
+            "urgency": ticket.urgency,
+            "category": ticket.category,
+            "kind": ticket.kind,
+            "application": ticket.application,
+            "requester": ticket.requester,
+            "assignee": ticket.assignee,
+            "created_at": ticket.created_at,
+            "closed_at": ticket.closed_at,
+            "time_spent": ticket.time_spent,
+            "url": None,
         }
     if change is not None:
-        context["message"] = {"from_addr": change.author, "from_name": change.author_name, "text": change.text,
-                              "subject": ticket.subject if ticket else ""}
-        context["articles"] = [{"slug": a.slug, "title": a.title, "excerpt": a.excerpt} for a in change.articles]
+        context["message"] = {
+            "from_addr": change.author,
+            "from_name": change.author_name,
+            "text": change.text,
+            "subject": ticket.subject if ticket else "",
+        }
+        context["articles"] = [
+            {"slug": a.slug, "title": a.title, "excerpt": a.excerpt} for a in change.articles
+        ]
         context["article"] = _article(change.answered_with)
         # Each reason twice: the English sentence (``reason``, ``errors``) and code with parameters
         # (``reasons``, ``refusals``), which the templates' ``reason`` macro says in their language.
@@ -52,11 +70,19 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
     mails: list[Notification] = []
 
     def to_requester(template: str, automatic: bool, mail_context: dict | None = None) -> None:
-        mails.append(Notification(
-            template=template, to=ticket.requester, ticket=ticket.number, language=ticket.language,
-            context=mail_context or context, in_reply_to=change.message_id, references=change.references,
-            reply_to=signed_address(secret, level_address, ticket.number, ticket.requester), automatic=automatic,
-        ))
+        mails.append(
+            Notification(
+                template=template,
+                to=ticket.requester,
+                ticket=ticket.number,
+                language=ticket.language,
+                context=mail_context or context,
+                in_reply_to=change.message_id,
+                references=change.references,
+                reply_to=signed_address(secret, level_address, ticket.number, ticket.requester),
+                automatic=automatic,
+            )
+        )
 
     if change.acknowledge:
         to_requester("ack", automatic=True)
@@ -72,50 +98,103 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
     if change.level_reached is not None:
         level = settings.level(change.level_reached)
         if level is not None:
-            level_context = {**context, "level": {"id": level.id, "name": level.name, "address": level.address}}
+            level_context = {
+                **context,
+                "level": {"id": level.id, "name": level.name, "address": level.address},
+            }
             for member in level.members:
                 if member in change.notify_exclude:
                     continue
-                mails.append(Notification(
-                    template="notify_level", to=member, ticket=ticket.number, language=settings.desk.language,
-                    context=level_context, in_reply_to=None, references=(change.message_id,),
-                    reply_to=signed_address(secret, level.address, ticket.number, member), automatic=False,
-                ))
+                mails.append(
+                    Notification(
+                        template="notify_level",
+                        to=member,
+                        ticket=ticket.number,
+                        language=settings.desk.language,
+                        context=level_context,
+                        in_reply_to=None,
+                        references=(change.message_id,),
+                        reply_to=signed_address(secret, level.address, ticket.number, member),
+                        automatic=False,
+                    )
+                )
     if change.requester_replied:
         # As in RT: the owner hears of the requester's reply, or the whole level when nobody owns it.
         level = settings.level(ticket.level)
         watchers = (ticket.assignee,) if ticket.assignee else (level.members if level else ())
         replied = Reason.of("requester_replied", requester=ticket.requester)
-        reply_context = {**context, "reason": replied.text, "reasons": [replied.as_context()],
-                         "level": {"id": ticket.level, "name": level.name if level else str(ticket.level),
-                                   "address": level_address}}
+        reply_context = {
+            **context,
+            "reason": replied.text,
+            "reasons": [replied.as_context()],
+            "level": {
+                "id": ticket.level,
+                "name": level.name if level else str(ticket.level),
+                "address": level_address,
+            },
+        }
         for watcher in watchers:
-            mails.append(Notification(
-                template="notify_level", to=watcher, ticket=ticket.number, language=settings.desk.language,
-                context=reply_context, references=(change.message_id,),
-                reply_to=signed_address(secret, level_address, ticket.number, watcher), automatic=False,
-            ))
+            mails.append(
+                Notification(
+                    template="notify_level",
+                    to=watcher,
+                    ticket=ticket.number,
+                    language=settings.desk.language,
+                    context=reply_context,
+                    references=(change.message_id,),
+                    reply_to=signed_address(secret, level_address, ticket.number, watcher),
+                    automatic=False,
+                )
+            )
     if change.past_last_level:
         last = settings.level(ticket.level)
         # The escalated template names the level the ticket is stuck at.
-        last_context = {**context, "level": {"id": ticket.level, "name": last.name if last else str(ticket.level),
-                                             "address": level_address}}
+        last_context = {
+            **context,
+            "level": {
+                "id": ticket.level,
+                "name": last.name if last else str(ticket.level),
+                "address": level_address,
+            },
+        }
         for supervisor in settings.desk.supervisors:
-            mails.append(Notification(
-                template="escalated", to=supervisor, ticket=ticket.number, language=settings.desk.language,
-                context=last_context, references=(change.message_id,),
-                reply_to=signed_address(secret, level_address, ticket.number, supervisor), automatic=False,
-            ))
+            mails.append(
+                Notification(
+                    template="escalated",
+                    to=supervisor,
+                    ticket=ticket.number,
+                    language=settings.desk.language,
+                    context=last_context,
+                    references=(change.message_id,),
+                    reply_to=signed_address(secret, level_address, ticket.number, supervisor),
+                    automatic=False,
+                )
+            )
     if change.command_errors and change.author:
-        mails.append(Notification(
-            template="command_error", to=change.author, ticket=ticket.number, language=settings.desk.language,
-            context=context, in_reply_to=change.message_id, references=change.references,
-            reply_to=signed_address(secret, level_address, ticket.number, change.author), automatic=True,
-        ))
+        mails.append(
+            Notification(
+                template="command_error",
+                to=change.author,
+                ticket=ticket.number,
+                language=settings.desk.language,
+                context=context,
+                in_reply_to=change.message_id,
+                references=change.references,
+                reply_to=signed_address(secret, level_address, ticket.number, change.author),
+                automatic=True,
+            )
+        )
     for address in change.forward:
-        mails.append(Notification(
-            template="forward", to=address, ticket=ticket.number, language=settings.desk.language,
-            context=context, references=(change.message_id,), automatic=False,
-            reply_to=signed_address(secret, level_address, ticket.number, address),
-        ))
+        mails.append(
+            Notification(
+                template="forward",
+                to=address,
+                ticket=ticket.number,
+                language=settings.desk.language,
+                context=context,
+                references=(change.message_id,),
+                automatic=False,
+                reply_to=signed_address(secret, level_address, ticket.number, address),
+            )
+        )
     return mails

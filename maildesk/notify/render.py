@@ -7,7 +7,7 @@ import re
 import traceback
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +40,23 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
 # Keys of the nested dictionaries; missing ones are filled with None so that a
 # template may always test them (``{% if ticket.assignee %}``).
 DESK_KEYS = ("name", "address", "tag")
-TICKET_KEYS = ("number", "subject", "status", "level", "level_name", "urgency", "category", "kind",
-               "application", "requester", "assignee", "created_at", "closed_at", "time_spent", "url")
+TICKET_KEYS = (
+    "number",
+    "subject",
+    "status",
+    "level",
+    "level_name",
+    "urgency",
+    "category",
+    "kind",
+    "application",
+    "requester",
+    "assignee",
+    "created_at",
+    "closed_at",
+    "time_spent",
+    "url",
+)
 MESSAGE_KEYS = ("from_addr", "from_name", "text", "subject")
 ARTICLE_KEYS = ("slug", "title", "excerpt")
 ANSWER_KEYS = ("slug", "title", "body")
@@ -147,8 +162,10 @@ def _complete(value: Any, keys: Iterable[str]) -> Any:
 
 def complete_context(context: Mapping[str, Any]) -> dict[str, Any]:
     """The context with every contract key present (missing ones as None or [])."""
-    full = {key: (list(default) if isinstance(default, list) else default)
-            for key, default in CONTEXT_DEFAULTS.items()}
+    full = {
+        key: (list(default) if isinstance(default, list) else default)
+        for key, default in CONTEXT_DEFAULTS.items()
+    }
     full.update(context)
     full["desk"] = _complete(full["desk"], DESK_KEYS)
     full["ticket"] = _complete(full["ticket"], TICKET_KEYS)
@@ -175,41 +192,73 @@ def _complete_reason(value: Any) -> Any:
 
 #: Sample values of reason parameters, by name (a name not listed gets "sample").
 _SAMPLE_PARAMS: dict[str, Any] = {
-    "tag": "[colour=blue]", "name": "urgency", "value": "extreme", "address": "eve@example.com", "level": 2,
-    "levels": "1, 2, 3", "allowed": "critical, high, normal, low", "slug": "vpn-rest", "ticket": 42,
-    "sender": "alice@example.org", "domain": "example.org", "after": "4h", "urgency": "high",
+    "tag": "[colour=blue]",
+    "name": "urgency",
+    "value": "extreme",
+    "address": "eve@example.com",
+    "level": 2,
+    "levels": "1, 2, 3",
+    "allowed": "critical, high, normal, low",
+    "slug": "vpn-rest",
+    "ticket": 42,
+    "sender": "alice@example.org",
+    "domain": "example.org",
+    "after": "4h",
+    "urgency": "high",
     "requester": "user@example.com",
 }
 #: A code no template knows: it must still render (its English text, or the code).
-_SAMPLE_UNKNOWN = {"code": "maildesk-sample-unknown", "params": {"value": 1},
-                   "text": "a reason no template has a sentence for"}
+_SAMPLE_UNKNOWN = {
+    "code": "maildesk-sample-unknown",
+    "params": {"value": 1},
+    "text": "a reason no template has a sentence for",
+}
 
 
 def sample_reasons() -> list[dict[str, Any]]:
     """One reason of every code with sample parameters, one refused command whose text was held back,
     and one code no template knows: rendering them checks each language's sentence for each code."""
-    reasons = [Reason.of(code, **{name: _SAMPLE_PARAMS.get(name, "sample") for name in reason_parameters(code)})
-               for code in REASON_TEXTS]
+    reasons = [
+        Reason.of(code, **{name: _SAMPLE_PARAMS.get(name, "sample") for name in reason_parameters(code)})
+        for code in REASON_TEXTS
+    ]
     held = Reason.of("no_such_article", slug="vpn-rest", held_back=True)
     return [*(reason.as_context() for reason in reasons), held.as_context(), dict(_SAMPLE_UNKNOWN)]
 
 
 def _sample_report() -> dict[str, Any]:
     group = {
-        "key": "technical", "received": 12, "closed": 9, "open": 3, "problems": 2,
+        "key": "technical",
+        "received": 12,
+        "closed": 9,
+        "open": 3,
+        "problems": 2,
         "first_response": {"median_s": 1800, "p90_s": 7200, "mean_s": 2400.5},
         "resolution": {"median_s": 14400, "p90_s": 172800, "mean_s": 36000},
-        "within_target": 0.92, "escalations": {"2": 3, "3": 1}, "time_spent": "4h10m",
+        "within_target": 0.92,
+        "escalations": {"2": 3, "3": 1},
+        "time_spent": "4h10m",
     }
     sparse = {
-        "key": None, "received": 0, "closed": 0, "open": 0, "problems": 0,
+        "key": None,
+        "received": 0,
+        "closed": 0,
+        "open": 0,
+        "problems": 0,
         "first_response": {"median_s": None, "p90_s": None, "mean_s": None},
         "resolution": {"median_s": None, "p90_s": None, "mean_s": None},
-        "within_target": None, "escalations": {}, "time_spent": "0m",
+        "within_target": None,
+        "escalations": {},
+        "time_spent": "0m",
     }
     total = {k: v for k, v in group.items() if k != "key"}
-    return {"since": "2026-11-16T00:00:00Z", "until": "2026-11-23T00:00:00Z", "by": "category",
-            "groups": [group, sparse], "total": total}
+    return {
+        "since": "2026-11-16T00:00:00Z",
+        "until": "2026-11-23T00:00:00Z",
+        "by": "category",
+        "groups": [group, sparse],
+        "total": total,
+    }
 
 
 def sample_context(name: str, *, sparse: bool = False) -> dict[str, Any]:
@@ -218,17 +267,28 @@ def sample_context(name: str, *, sparse: bool = False) -> dict[str, Any]:
     ``sparse`` leaves every optional value empty (None, []), so that a
     template which does not guard an optional value fails at load time.
     """
-    created = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
+    created = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
     desk = {"name": "Example Support", "address": "support@example.org", "tag": "Support"}
     ticket: dict[str, Any] | None = {
-        "number": 42, "subject": "VPN down since this morning", "status": "open", "level": 2,
-        "level_name": "Back desk", "urgency": "high", "category": "technical", "kind": "incident",
-        "application": "VPN", "requester": "user@example.com", "assignee": "carol@example.org",
-        "created_at": created, "closed_at": datetime(2026, 11, 22, 11, 20, tzinfo=timezone.utc),
-        "time_spent": "1h20m", "url": None,
+        "number": 42,
+        "subject": "VPN down since this morning",
+        "status": "open",
+        "level": 2,
+        "level_name": "Back desk",
+        "urgency": "high",
+        "category": "technical",
+        "kind": "incident",
+        "application": "VPN",
+        "requester": "user@example.com",
+        "assignee": "carol@example.org",
+        "created_at": created,
+        "closed_at": datetime(2026, 11, 22, 11, 20, tzinfo=UTC),
+        "time_spent": "1h20m",
+        "url": None,
     }
     message: dict[str, Any] | None = {
-        "from_addr": "user@example.com", "from_name": "Jane Doe",
+        "from_addr": "user@example.com",
+        "from_name": "Jane Doe",
         "text": "Hello,\n\nThe VPN <script>alert(1)</script> refuses my password.\n\nJane",
         "subject": "VPN down since this morning",
     }
@@ -236,10 +296,18 @@ def sample_context(name: str, *, sparse: bool = False) -> dict[str, Any]:
         "desk": desk,
         "ticket": ticket,
         "message": message,
-        "articles": [{"slug": "vpn-reset", "title": "Resetting your VPN password",
-                      "excerpt": "Open the self-service portal and choose <Reset>."}],
-        "article": {"slug": "vpn-reset", "title": "Resetting your VPN password",
-                    "body": "1. Open the self-service portal.\n2. Choose \"Reset\"."},
+        "articles": [
+            {
+                "slug": "vpn-reset",
+                "title": "Resetting your VPN password",
+                "excerpt": "Open the self-service portal and choose <Reset>.",
+            }
+        ],
+        "article": {
+            "slug": "vpn-reset",
+            "title": "Resetting your VPN password",
+            "body": '1. Open the self-service portal.\n2. Choose "Reset".',
+        },
         "level": {"id": 2, "name": "Back desk", "address": "support-l2@example.org"},
         "errors": [reason["text"] for reason in sample_reasons()],
         "refusals": sample_reasons(),
@@ -248,14 +316,30 @@ def sample_context(name: str, *, sparse: bool = False) -> dict[str, Any]:
         "report": None,
     }
     if name == "report":
-        context.update(ticket=None, message=None, articles=[], article=None, level=None, errors=[], refusals=[],
-                       reason=None, reasons=[])
+        context.update(
+            ticket=None,
+            message=None,
+            articles=[],
+            article=None,
+            level=None,
+            errors=[],
+            refusals=[],
+            reason=None,
+            reasons=[],
+        )
         context["report"] = _sample_report()
         return context
     if sparse:
         assert ticket is not None
-        ticket.update(subject="", level_name=None, category=None, application=None, assignee=None,
-                      closed_at=None, time_spent="0m")
+        ticket.update(
+            subject="",
+            level_name=None,
+            category=None,
+            application=None,
+            assignee=None,
+            closed_at=None,
+            time_spent="0m",
+        )
         context.update(articles=[], article=None, reason=None, reasons=[])
         if name not in ("ack", "reply", "forward"):
             context["message"] = None
@@ -307,8 +391,9 @@ class Renderer:
     the caller keeps the old one.
     """
 
-    def __init__(self, templates_dir: Path | str, languages: Iterable[str] = ("en", "fr"),
-                 default_language: str = "en") -> None:
+    def __init__(
+        self, templates_dir: Path | str, languages: Iterable[str] = ("en", "fr"), default_language: str = "en"
+    ) -> None:
         self.templates_dir = Path(templates_dir)
         self.generation = next(_GENERATIONS)  # tells worker processes which templates to load
         self.languages = tuple(languages)
@@ -331,8 +416,10 @@ class Renderer:
         if not self.templates_dir.is_dir():
             raise TemplateError([f"{self.templates_dir}:1: templates directory not found"])
         if default_language not in self.languages:
-            problems.append(f"{self.templates_dir}:1: default language {default_language!r} "
-                            f"has no templates (have: {', '.join(self.languages)})")
+            problems.append(
+                f"{self.templates_dir}:1: default language {default_language!r} "
+                f"has no templates (have: {', '.join(self.languages)})"
+            )
         for language in self.languages:
             problems.extend(self._load_language(language))
         if problems:
@@ -366,8 +453,10 @@ class Renderer:
                 template_name = f"{language}/{name}.{part}.j2"
                 if not (self.templates_dir / template_name).is_file():
                     if part in REQUIRED_PARTS:
-                        problems.append(f"{self._file(template_name)}:1: missing: every language needs "
-                                        f"{name}.subject.j2 and {name}.txt.j2")
+                        problems.append(
+                            f"{self._file(template_name)}:1: missing: every language needs "
+                            f"{name}.subject.j2 and {name}.txt.j2"
+                        )
                     continue
                 template, found = self._compile(template_name)
                 problems.extend(found)
@@ -395,8 +484,10 @@ class Renderer:
                 return []  # text that looks like markup is no reason to fail; only escaping is checked here
             if _PROBE in output:
                 line = _line_of(output, _PROBE)
-                return [f"{self._file(template_name)}:1: text from a mail is printed unescaped (output line {line}): "
-                        "use plain {{ value }}, not |safe or a macro from a non-HTML template"]
+                return [
+                    f"{self._file(template_name)}:1: text from a mail is printed unescaped (output line {line}): "
+                    "use plain {{ value }}, not |safe or a macro from a non-HTML template"
+                ]
         return []
 
     def has_html(self, name: str, language: str) -> bool:
@@ -422,9 +513,11 @@ class Renderer:
             except Exception as exc:
                 where, line = _template_line(exc, self._file(f"{language}/{name}.{part}.j2"))
                 raise TemplateError([f"{where}:{line}: {type(exc).__name__}: {exc}"]) from exc
-        return RenderedMail(subject=clean_subject(texts["subject"] or ""),
-                            text=_clean_text(texts["txt"] or ""),
-                            html=texts["html"])
+        return RenderedMail(
+            subject=clean_subject(texts["subject"] or ""),
+            text=_clean_text(texts["txt"] or ""),
+            html=texts["html"],
+        )
 
 
 def clean_subject(subject: str) -> str:

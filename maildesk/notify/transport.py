@@ -9,7 +9,7 @@ import re
 import smtplib
 import ssl
 import threading
-from datetime import timezone
+from datetime import UTC
 from pathlib import Path
 from types import TracebackType
 from typing import Protocol
@@ -112,7 +112,7 @@ def _date_prefix(data: bytes) -> str:
         moment = email.utils.parsedate_to_datetime(match.group(1).decode("ascii", "replace"))
     except (TypeError, ValueError):
         return ""
-    moment = moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return moment.strftime("%Y%m%dT%H%M%S-")
 
 
@@ -127,9 +127,18 @@ class SmtpTransport:
     context manager, or call :meth:`close` when the burst is over.
     """
 
-    def __init__(self, host: str, port: int, security: str = "none", username: str | None = None,
-                 password: str | None = None, timeout: float = 30, *,
-                 ssl_context: ssl.SSLContext | None = None, local_hostname: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        security: str = "none",
+        username: str | None = None,
+        password: str | None = None,
+        timeout: float = 30,
+        *,
+        ssl_context: ssl.SSLContext | None = None,
+        local_hostname: str | None = None,
+    ) -> None:
         if security not in SECURITY_MODES:
             raise ValueError(f"security must be one of {', '.join(SECURITY_MODES)}, not {security!r}")
         self.host = host
@@ -145,8 +154,10 @@ class SmtpTransport:
         self.connections = 0  # how many connections were opened (for tests and logs)
 
     def __repr__(self) -> str:  # never shows the password
-        return (f"SmtpTransport(host={self.host!r}, port={self.port}, security={self.security!r}, "
-                f"username={self.username!r})")
+        return (
+            f"SmtpTransport(host={self.host!r}, port={self.port}, security={self.security!r}, "
+            f"username={self.username!r})"
+        )
 
     def _context(self) -> ssl.SSLContext:
         return self.ssl_context or ssl.create_default_context()
@@ -163,10 +174,17 @@ class SmtpTransport:
         smtp: smtplib.SMTP | None = None
         try:
             if self.security == "tls":
-                smtp = smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
-                                        local_hostname=self.local_hostname, context=self._context())
+                smtp = smtplib.SMTP_SSL(
+                    self.host,
+                    self.port,
+                    timeout=self.timeout,
+                    local_hostname=self.local_hostname,
+                    context=self._context(),
+                )
             else:
-                smtp = smtplib.SMTP(self.host, self.port, timeout=self.timeout, local_hostname=self.local_hostname)
+                smtp = smtplib.SMTP(
+                    self.host, self.port, timeout=self.timeout, local_hostname=self.local_hostname
+                )
             smtp.ehlo_or_helo_if_needed()
             if self.security == "starttls":
                 smtp.starttls(context=self._context())
@@ -176,8 +194,9 @@ class SmtpTransport:
         except smtplib.SMTPAuthenticationError as exc:
             _quit(smtp)
             # A relay configuration problem, not the message's: keep it for a retry once fixed.
-            raise TransientDeliveryError(f"{where}: login as {self.username!r} refused: "
-                                         f"{exc.smtp_code} {_text(exc.smtp_error)}") from None
+            raise TransientDeliveryError(
+                f"{where}: login as {self.username!r} refused: {exc.smtp_code} {_text(exc.smtp_error)}"
+            ) from None
         except smtplib.SMTPResponseException as exc:
             _quit(smtp)
             raise TransientDeliveryError(f"{where}: {exc.smtp_code} {_text(exc.smtp_error)}") from None
@@ -197,20 +216,26 @@ class SmtpTransport:
             except smtplib.SMTPServerDisconnected:
                 self._drop()
                 if not reused:
-                    raise TransientDeliveryError(f"{message_id}: {self.host}:{self.port} closed the connection") from None
+                    raise TransientDeliveryError(
+                        f"{message_id}: {self.host}:{self.port} closed the connection"
+                    ) from None
                 # The relay closed an idle connection: nothing was accepted, try once on a fresh one.
                 smtp = self._connect()
                 try:
                     self._send(smtp, mail_from, to, data, message_id)
                 except smtplib.SMTPServerDisconnected:
                     self._drop()
-                    raise TransientDeliveryError(f"{message_id}: {self.host}:{self.port} closed the connection") from None
+                    raise TransientDeliveryError(
+                        f"{message_id}: {self.host}:{self.port} closed the connection"
+                    ) from None
 
     def _send(self, smtp: smtplib.SMTP, mail_from: str, to: str, data: bytes, message_id: str) -> None:
         try:
             envelope_from, envelope_to = _ascii_address(mail_from), _ascii_address(to)
         except UnicodeError:
-            raise PermanentDeliveryError(f"{message_id}: {to!r} or {mail_from!r} cannot be sent without SMTPUTF8") from None
+            raise PermanentDeliveryError(
+                f"{message_id}: {to!r} or {mail_from!r} cannot be sent without SMTPUTF8"
+            ) from None
         try:
             refused = smtp.sendmail(envelope_from, [envelope_to], data)
         except smtplib.SMTPServerDisconnected:
@@ -255,8 +280,9 @@ class SmtpTransport:
     def __enter__(self) -> SmtpTransport:
         return self
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.close()
 
 
@@ -300,7 +326,9 @@ def resolve_password(outgoing: OutgoingSettings, base_dir: Path | None = None) -
     if outgoing.password_env:
         value = os.environ.get(outgoing.password_env)
         if value is None:
-            raise ConfigError([f"outgoing.password_env: environment variable {outgoing.password_env} is not set"])
+            raise ConfigError(
+                [f"outgoing.password_env: environment variable {outgoing.password_env} is not set"]
+            )
         return value
     if outgoing.password_file:
         path = Path(outgoing.password_file).expanduser()
@@ -313,7 +341,9 @@ def resolve_password(outgoing: OutgoingSettings, base_dir: Path | None = None) -
     return None
 
 
-def make_transport(outgoing: OutgoingSettings, base_dir: Path | None = None) -> MaildirTransport | SmtpTransport:
+def make_transport(
+    outgoing: OutgoingSettings, base_dir: Path | None = None
+) -> MaildirTransport | SmtpTransport:
     """The transport ``[outgoing]`` describes; ``base_dir`` resolves a relative password_file."""
     if outgoing.transport == "maildir":
         return MaildirTransport(outgoing.maildir)
@@ -321,5 +351,7 @@ def make_transport(outgoing: OutgoingSettings, base_dir: Path | None = None) -> 
         password = resolve_password(outgoing, base_dir)
         if outgoing.username and password is None:
             raise ConfigError(["outgoing.username: set password_env or password_file for the relay login"])
-        return SmtpTransport(outgoing.host, outgoing.port, outgoing.security, outgoing.username or None, password)
+        return SmtpTransport(
+            outgoing.host, outgoing.port, outgoing.security, outgoing.username or None, password
+        )
     raise ConfigError([f"outgoing.transport: {outgoing.transport!r} is not one of: smtp, maildir"])

@@ -3,7 +3,7 @@
 from maildesk.rules.conditions import CONDITIONS, Condition, ConditionError, MatchInput, Predicate
 from maildesk.rules.evaluate import evaluate
 from maildesk.rules.load import load_ruleset
-from maildesk.rules.ruleset import Rule, RuleSet, RulesError
+from maildesk.rules.ruleset import Rule, RulesError, RuleSet
 
 __all__ = [
     "CONDITIONS",

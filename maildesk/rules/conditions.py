@@ -20,8 +20,19 @@ _DOMAIN = re.compile(r"[^@\s<>\"]+")
 class MatchInput:
     """The facts of one message that conditions look at, computed once per evaluation."""
 
-    __slots__ = ("parsed", "subject", "subject_key", "text", "text_key", "from_addr", "from_name",
-                 "from_domain", "recipients", "headers", "has_attachment")
+    __slots__ = (
+        "parsed",
+        "subject",
+        "subject_key",
+        "text",
+        "text_key",
+        "from_addr",
+        "from_name",
+        "from_domain",
+        "recipients",
+        "headers",
+        "has_attachment",
+    )
 
     def __init__(self, parsed: ParsedMessage, rcpt_tos: Sequence[str] = ()) -> None:
         self.parsed = parsed
@@ -99,8 +110,10 @@ def _search_field(regex: re.Pattern[str], field: str) -> Predicate:
         return lambda m: search(text_of(m)) is not None
     key_of = attrgetter(field + "_key")
     # (needle, lead, how far past a start position the needle can end); no lead: search from 0
-    needles = tuple((needle, lead if lead is not None else -1, (lead or 0) + len(needle) - 1)
-                    for needle, lead in prefilter.needles)
+    needles = tuple(
+        (needle, lead if lead is not None else -1, (lead or 0) + len(needle) - 1)
+        for needle, lead in prefilter.needles
+    )
 
     def test(m: MatchInput) -> bool:
         key = key_of(m)
@@ -154,7 +167,7 @@ def compile_from_domain(value: object) -> Predicate:
         if domain.startswith("@"):
             domain = domain[1:]
         if not _DOMAIN.fullmatch(domain) or "." not in domain and domain != "localhost":
-            raise _problem(f"{show(item)} is not a domain like \"example.com\"")
+            raise _problem(f'{show(item)} is not a domain like "example.com"')
         domains.add(domain)
     if len(domains) == 1:
         (only,) = domains
@@ -165,8 +178,10 @@ def compile_from_domain(value: object) -> Predicate:
 
 def compile_header(value: object) -> Predicate:
     if not isinstance(value, dict) or not value:
-        raise _problem(f'must be a table of header names and regexes, like if.header."X-Mailer" = "Outlook", '
-                       f"not {show(value)}")
+        raise _problem(
+            f'must be a table of header names and regexes, like if.header."X-Mailer" = "Outlook", '
+            f"not {show(value)}"
+        )
     problems: list[tuple[tuple[str, ...], str]] = []
     wanted: list[tuple[str, Callable[[str], object]]] = []
     for name, pattern in value.items():

@@ -9,8 +9,9 @@ from maildesk.rules.ruleset import RuleSet
 from maildesk.types import Decision, ParsedMessage, RuleEffect
 
 
-def evaluate(parsed: ParsedMessage, rcpt_tos: Sequence[str], ruleset: RuleSet, *,
-             default_level: int | None = None) -> Decision:
+def evaluate(
+    parsed: ParsedMessage, rcpt_tos: Sequence[str], ruleset: RuleSet, *, default_level: int | None = None
+) -> Decision:
     """Apply every matching rule in order; a matching rule with ``stop`` ends the list.
 
     Later settings override earlier ones; tags and forward addresses
@@ -47,5 +48,12 @@ def evaluate(parsed: ParsedMessage, rcpt_tos: Sequence[str], ruleset: RuleSet, *
             if rule.stop:
                 break
     settings.setdefault("level", default_level)
-    return Decision(**settings, tags=tuple(tags), matched=tuple(matched),  # type: ignore[arg-type]
-                    forward=tuple(forward), answer=answer, drop=drop, trace=tuple(trace))
+    return Decision(
+        **settings,
+        tags=tuple(tags),
+        matched=tuple(matched),  # type: ignore[arg-type]
+        forward=tuple(forward),
+        answer=answer,
+        drop=drop,
+        trace=tuple(trace),
+    )

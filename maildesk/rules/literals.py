@@ -92,8 +92,10 @@ def _required(sequence: Any) -> Needles | None:
         nonlocal best
         if not candidate or "" in candidate:
             return
-        shifted = {needle: None if lead is None or shift is None else lead + shift
-                   for needle, lead in candidate.items()}
+        shifted = {
+            needle: None if lead is None or shift is None else lead + shift
+            for needle, lead in candidate.items()
+        }
         if best is None or _score(shifted) > _score(best):
             best = shifted
 

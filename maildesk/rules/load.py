@@ -8,7 +8,7 @@ from pathlib import Path
 
 from maildesk.config import CATEGORIES, KINDS, LANGUAGES, URGENCIES
 from maildesk.rules.conditions import CONDITIONS, ConditionError, Predicate, show
-from maildesk.rules.ruleset import Rule, RuleSet, RulesError
+from maildesk.rules.ruleset import Rule, RulesError, RuleSet
 from maildesk.tomlpos import KeyLines, TomlSyntaxError, format_path, read_toml
 from maildesk.types import RuleEffect
 
@@ -21,9 +21,15 @@ SubKey = tuple[str | int, ...]
 _Origin = tuple[Path, int, str]  # file, index of the rule in it, "FILE:LINE"
 
 
-def load_ruleset(files: Sequence[Path], *, levels: Collection[int],
-                 articles: Collection[str] | None, members: Collection[str] | None = None,
-                 own_addresses: Collection[str] | None = None, articles_unverified: str | None = None) -> RuleSet:
+def load_ruleset(
+    files: Sequence[Path],
+    *,
+    levels: Collection[int],
+    articles: Collection[str] | None,
+    members: Collection[str] | None = None,
+    own_addresses: Collection[str] | None = None,
+    articles_unverified: str | None = None,
+) -> RuleSet:
     """Load and compile the rules of ``files`` (TOML files, or directories of ``*.toml``) in order.
 
     ``levels`` are the level ids ``set.level`` may name; ``articles`` the
@@ -46,12 +52,17 @@ def load_ruleset(files: Sequence[Path], *, levels: Collection[int],
             problems.append(str(exc))
             continue
         sources.append(path)
-        reader = _FileReader(path, lines, problems, frozenset(levels),
-                             None if articles is None else frozenset(articles), origins,
-                             members=None if members is None else frozenset(a.lower() for a in members),
-                             own_addresses=None if own_addresses is None
-                             else frozenset(a.lower() for a in own_addresses),
-                             articles_unverified=articles_unverified)
+        reader = _FileReader(
+            path,
+            lines,
+            problems,
+            frozenset(levels),
+            None if articles is None else frozenset(articles),
+            origins,
+            members=None if members is None else frozenset(a.lower() for a in members),
+            own_addresses=None if own_addresses is None else frozenset(a.lower() for a in own_addresses),
+            articles_unverified=articles_unverified,
+        )
         rules.extend(reader.read(data))
     if problems:
         raise RulesError(problems)
@@ -79,10 +90,19 @@ def _is_own(address: str, own: frozenset[str]) -> bool:
 class _FileReader:
     """Compiles the [[rule]] tables of one file, appending each problem with its line."""
 
-    def __init__(self, path: Path, lines: KeyLines, problems: list[str],
-                 levels: frozenset[int], articles: frozenset[str] | None, origins: dict[str, _Origin], *,
-                 members: frozenset[str] | None = None, own_addresses: frozenset[str] | None = None,
-                 articles_unverified: str | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        lines: KeyLines,
+        problems: list[str],
+        levels: frozenset[int],
+        articles: frozenset[str] | None,
+        origins: dict[str, _Origin],
+        *,
+        members: frozenset[str] | None = None,
+        own_addresses: frozenset[str] | None = None,
+        articles_unverified: str | None = None,
+    ) -> None:
         self.path = path
         self.lines = lines
         self.problems = problems
@@ -152,10 +172,27 @@ class _RuleReader:
         if self.failed:
             return None
         line = self.file.lines.line_of(("rule", self.index))
-        effect = RuleEffect(rule=name, settings=settings, tags=tags, forward=forward, answer=answer, drop=drop,
-                            stop=bool(stop))
-        return Rule(name=name, origin=f"{self.file.path}:{line}", tests=tests, settings=settings,
-                    tags=tags, forward=forward, answer=answer, drop=drop, stop=bool(stop), effect=effect)
+        effect = RuleEffect(
+            rule=name,
+            settings=settings,
+            tags=tags,
+            forward=forward,
+            answer=answer,
+            drop=drop,
+            stop=bool(stop),
+        )
+        return Rule(
+            name=name,
+            origin=f"{self.file.path}:{line}",
+            tests=tests,
+            settings=settings,
+            tags=tags,
+            forward=forward,
+            answer=answer,
+            drop=drop,
+            stop=bool(stop),
+            effect=effect,
+        )
 
     def _conditions(self, table: object) -> tuple[Predicate, ...]:
         if not isinstance(table, dict):
@@ -165,7 +202,9 @@ class _RuleReader:
         for kind, value in table.items():
             condition = CONDITIONS.get(kind)
             if condition is None:
-                self.fail(("if", kind), f"unknown condition (expected one of: {', '.join(sorted(CONDITIONS))})")
+                self.fail(
+                    ("if", kind), f"unknown condition (expected one of: {', '.join(sorted(CONDITIONS))})"
+                )
                 continue
             try:
                 compiled.append((condition.cost, condition.compile(value)))
@@ -232,8 +271,10 @@ class _RuleReader:
             if not _ADDRESS.fullmatch(item.strip()):
                 self.fail((name,), f"{show(item)} is not an email address")
             elif _is_own(item.strip().lower(), own):
-                self.fail((name,), f"{item.strip().lower()} is one of the desk's own addresses "
-                                   "(the desk would mail itself)")
+                self.fail(
+                    (name,),
+                    f"{item.strip().lower()} is one of the desk's own addresses (the desk would mail itself)",
+                )
         return tuple(dict.fromkeys(item.strip().lower() for item in items))
 
     def _answer(self, table: dict) -> str | None:
@@ -245,7 +286,9 @@ class _RuleReader:
             return None
         if self.file.articles is not None and value not in self.file.articles:
             if self.file.articles_unverified is not None:
-                self.fail(("answer",), f"cannot verify article slug {show(value)}: {self.file.articles_unverified}")
+                self.fail(
+                    ("answer",), f"cannot verify article slug {show(value)}: {self.file.articles_unverified}"
+                )
             else:
                 self.fail(("answer",), f"no knowledge-base article with slug {show(value)}")
         return value

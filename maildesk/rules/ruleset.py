@@ -30,9 +30,19 @@ class Rule:
     effect: RuleEffect | None = None  # what it sets, for the trace; made once at load
 
     def trace_entry(self) -> RuleEffect:
-        return self.effect if self.effect is not None else RuleEffect(
-            rule=self.name, settings=self.settings, tags=self.tags, forward=self.forward, answer=self.answer,
-            drop=self.drop, stop=self.stop)
+        return (
+            self.effect
+            if self.effect is not None
+            else RuleEffect(
+                rule=self.name,
+                settings=self.settings,
+                tags=self.tags,
+                forward=self.forward,
+                answer=self.answer,
+                drop=self.drop,
+                stop=self.stop,
+            )
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -50,17 +50,62 @@ def make_certificates(directory: Path) -> TlsFiles:
     files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server.key")
     ca_key, request = directory / "ca.key", directory / "server.csr"
     key = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *key, "-keyout", ca_key, "-out", files.ca_file, "-days", "2",
-             "-subj", "/CN=maildesk test CA", "-config", config, "-extensions", "ca")
-    _openssl("req", "-new", *key, "-keyout", files.key_file, "-out", request,
-             "-subj", "/CN=localhost", "-config", config)
-    _openssl("x509", "-req", "-in", request, "-CA", files.ca_file, "-CAkey", ca_key, "-set_serial", "2",
-             "-days", "2", "-out", files.cert_file, "-extfile", config, "-extensions", "server")
+    _openssl(
+        "req",
+        "-x509",
+        *key,
+        "-keyout",
+        ca_key,
+        "-out",
+        files.ca_file,
+        "-days",
+        "2",
+        "-subj",
+        "/CN=maildesk test CA",
+        "-config",
+        config,
+        "-extensions",
+        "ca",
+    )
+    _openssl(
+        "req",
+        "-new",
+        *key,
+        "-keyout",
+        files.key_file,
+        "-out",
+        request,
+        "-subj",
+        "/CN=localhost",
+        "-config",
+        config,
+    )
+    _openssl(
+        "x509",
+        "-req",
+        "-in",
+        request,
+        "-CA",
+        files.ca_file,
+        "-CAkey",
+        ca_key,
+        "-set_serial",
+        "2",
+        "-days",
+        "2",
+        "-out",
+        files.cert_file,
+        "-extfile",
+        config,
+        "-extensions",
+        "server",
+    )
     return files
 
 
 def _openssl(*args: object) -> None:
-    result = subprocess.run([OPENSSL, *map(str, args)], stdin=subprocess.DEVNULL, capture_output=True,
-                            check=False)
+    result = subprocess.run(
+        [OPENSSL, *map(str, args)], stdin=subprocess.DEVNULL, capture_output=True, check=False
+    )
     if result.returncode != 0:
         raise RuntimeError(f"openssl {args[0]} failed: {result.stderr.decode(errors='replace').strip()}")

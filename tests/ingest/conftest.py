@@ -21,7 +21,9 @@ def _serve(tls: bool) -> Iterator[Dovecot]:
     if not dovecot_available():
         pytest.skip(f"Dovecot is not installed ({DOVECOT} not found): the IMAP tests need a real IMAP server")
     if tls and not openssl_available():
-        pytest.skip(f"openssl is not installed ({OPENSSL} not found): the TLS tests make their certificates with it")
+        pytest.skip(
+            f"openssl is not installed ({OPENSSL} not found): the TLS tests make their certificates with it"
+        )
     server = Dovecot(tls=tls)
     try:
         server.start()

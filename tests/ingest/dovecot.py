@@ -193,11 +193,18 @@ class Dovecot:
         (self.root / "oauth2.conf.ext").write_text(_OAUTH2_CONFIG.format(url=self.token_info.url))
         (self.root / "oauth2.conf.ext").chmod(0o644)
         self.config = self.root / "dovecot.conf"
-        self.config.write_text(_CONFIG.format(
-            root=self.root, port=self.port, uid=uid, gid=gid, tls_port=self.tls_port,
-            ssl=_SSL.format(cert=self.tls.cert_file, key=self.tls.key_file) if self.tls else "ssl = no",
-            login_user=_existing_user("dovenull", "nobody"), internal_user=internal_user,
-        ))
+        self.config.write_text(
+            _CONFIG.format(
+                root=self.root,
+                port=self.port,
+                uid=uid,
+                gid=gid,
+                tls_port=self.tls_port,
+                ssl=_SSL.format(cert=self.tls.cert_file, key=self.tls.key_file) if self.tls else "ssl = no",
+                login_user=_existing_user("dovenull", "nobody"),
+                internal_user=internal_user,
+            )
+        )
         # The auth process reads the passwd-files as the internal user.
         self._auth_user = pwd.getpwnam(internal_user) if os.getuid() == 0 else None
         (self.root / "users").mkdir(mode=0o700)
@@ -212,9 +219,13 @@ class Dovecot:
             return
         log = self.root / "dovecot.stderr"
         with open(log, "ab") as stderr:
-            self.process = subprocess.Popen([DOVECOT, "-F", "-c", str(self.config)],
-                                            stdin=subprocess.DEVNULL, stdout=stderr, stderr=stderr,
-                                            start_new_session=True)
+            self.process = subprocess.Popen(
+                [DOVECOT, "-F", "-c", str(self.config)],
+                stdin=subprocess.DEVNULL,
+                stdout=stderr,
+                stderr=stderr,
+                start_new_session=True,
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -267,7 +278,11 @@ class Dovecot:
         """The server's log lines for the user's logins; each ends with "TLS" when it came over TLS."""
         path = self.root / "dovecot.log"
         text = path.read_text(errors="replace") if path.exists() else ""
-        return [line for line in text.splitlines() if "imap-login: Info: Login: " in line and f"user=<{user}>" in line]
+        return [
+            line
+            for line in text.splitlines()
+            if "imap-login: Info: Login: " in line and f"user=<{user}>" in line
+        ]
 
     def __enter__(self) -> Dovecot:
         self.start()

@@ -37,10 +37,18 @@ class Mailbox:
 
     def account(self, **overrides: object) -> ImapIntake:
         settings = ImapIntake(
-            name=self.user, host=self.server.host, port=self.server.port, security="none",
-            username=self.user, password_file=str(self.server.password_file(self.user)),
-            folder="INBOX", done="move:Processed", poll_every=timedelta(seconds=60), idle=True,
-            resync_every=timedelta(minutes=5), batch_size=200,
+            name=self.user,
+            host=self.server.host,
+            port=self.server.port,
+            security="none",
+            username=self.user,
+            password_file=str(self.server.password_file(self.user)),
+            folder="INBOX",
+            done="move:Processed",
+            poll_every=timedelta(seconds=60),
+            idle=True,
+            resync_every=timedelta(minutes=5),
+            batch_size=200,
         )
         return replace(settings, **overrides)  # type: ignore[arg-type]
 

@@ -81,11 +81,14 @@ def events(logs: Sequence[Mapping[str, Any]], name: str) -> list[Mapping[str, An
 # -- done actions ---------------------------------------------------------------
 
 
-def test_move_stores_each_message_once_then_moves_it_to_a_created_folder(mailbox: Mailbox, db: Database) -> None:
+def test_move_stores_each_message_once_then_moves_it_to_a_created_folder(
+    mailbox: Mailbox, db: Database
+) -> None:
     mailbox.append(make_message(n) for n in (1, 2, 3))
     woken = []
-    poller = ImapPoller(mailbox.account(done="move:Handled"), Inbox(db), db,
-                        on_stored=lambda: woken.append(1))
+    poller = ImapPoller(
+        mailbox.account(done="move:Handled"), Inbox(db), db, on_stored=lambda: woken.append(1)
+    )
     try:
         assert poller.poll_once() == 3
         assert poller.poll_once() == 0
@@ -98,10 +101,13 @@ def test_move_stores_each_message_once_then_moves_it_to_a_created_folder(mailbox
     assert mailbox.message_ids("Handled") == ids(1, 2, 3)
 
 
-def test_move_without_the_move_capability_copies_then_expunges(mailbox: Mailbox, db: Database,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_move_without_the_move_capability_copies_then_expunges(
+    mailbox: Mailbox, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     real = IMAPClient.has_capability
-    monkeypatch.setattr(IMAPClient, "has_capability", lambda self, cap: cap.upper() != "MOVE" and real(self, cap))
+    monkeypatch.setattr(
+        IMAPClient, "has_capability", lambda self, cap: cap.upper() != "MOVE" and real(self, cap)
+    )
     mailbox.append(make_message(n) for n in (1, 2))
     poller = ImapPoller(mailbox.account(), Inbox(db), db)
     try:
@@ -173,8 +179,15 @@ def test_restart_neither_duplicates_nor_refetches(mailbox: Mailbox, db: Database
 def test_crash_between_commit_and_move_makes_no_duplicate(mailbox: Mailbox, db: Database) -> None:
     mailbox.append(make_message(n) for n in (1, 2))
     # The daemon stored message 1 and died before moving it.
-    Inbox(db).accept(RawMessage(data=make_message(1), mail_from=None, rcpt_tos=(), source=f"imap:{mailbox.user}",
-                                received_at=datetime.now(UTC)))
+    Inbox(db).accept(
+        RawMessage(
+            data=make_message(1),
+            mail_from=None,
+            rcpt_tos=(),
+            source=f"imap:{mailbox.user}",
+            received_at=datetime.now(UTC),
+        )
+    )
     poller = ImapPoller(mailbox.account(), Inbox(db), db)
     try:
         assert poller.poll_once() == 1
@@ -186,8 +199,9 @@ def test_crash_between_commit_and_move_makes_no_duplicate(mailbox: Mailbox, db: 
     assert mailbox.message_ids("Processed") == ids(1, 2)
 
 
-def test_failure_during_the_move_is_finished_by_the_next_poller(mailbox: Mailbox, db: Database,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failure_during_the_move_is_finished_by_the_next_poller(
+    mailbox: Mailbox, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mailbox.append(make_message(n) for n in (1, 2))
     account = mailbox.account()
 
@@ -214,7 +228,8 @@ def test_failure_during_the_move_is_finished_by_the_next_poller(mailbox: Mailbox
 
 
 def test_stored_message_left_below_the_checkpoint_is_finished_without_refetching(
-        mailbox: Mailbox, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    mailbox: Mailbox, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mailbox.append(make_message(n) for n in (1, 2))
     account = mailbox.account()
     with monkeypatch.context() as patch:  # a server that answered OK to MOVE and moved nothing
@@ -255,7 +270,9 @@ class FlakyInbox(Inbox):
         return super().accept_many(raws)
 
 
-def test_message_that_cannot_be_stored_stays_and_does_not_block_the_others(mailbox: Mailbox, db: Database) -> None:
+def test_message_that_cannot_be_stored_stays_and_does_not_block_the_others(
+    mailbox: Mailbox, db: Database
+) -> None:
     mailbox.append(make_message(n) for n in (1, 2, 3))
     account = mailbox.account(batch_size=2)
     with capture_logs() as logs:
@@ -319,7 +336,8 @@ def test_idle_delivers_a_new_message_within_seconds(mailbox: Mailbox, db: Databa
 
 
 def test_mail_arriving_during_a_pass_is_taken_without_waiting_for_the_resync(
-        mailbox: Mailbox, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+    mailbox: Mailbox, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # The server announces it in the reply to a command of the pass (here MOVE); IDLE,
     # entered afterwards, would not announce it again.
     real_finish = ImapPoller._finish
@@ -365,11 +383,15 @@ def test_server_restart_reconnects_with_backoff_and_picks_up_new_mail(db: Databa
             with running(poller):
                 wait_for(lambda: poller.state == "idling", what="the poller to IDLE")
                 server.stop()
-                wait_for(lambda: len(events(logs, "imap_backoff")) >= 2, what="backoff while the server is down")
+                wait_for(
+                    lambda: len(events(logs, "imap_backoff")) >= 2, what="backoff while the server is down"
+                )
                 server.start()
                 wait_for(lambda: poller.state == "idling", what="the poller to reconnect and IDLE")
                 box.append([make_message(2)])
-                wait_for(lambda: len(inbox_keys(db)) == 2, timeout=10, what="the message sent after the restart")
+                wait_for(
+                    lambda: len(inbox_keys(db)) == 2, timeout=10, what="the message sent after the restart"
+                )
     assert inbox_keys(db) == ids(1, 2)
     assert events(logs, "imap_connection_lost")
     reasons = [entry["reason"] for entry in events(logs, "imap_backoff")]
@@ -378,8 +400,9 @@ def test_server_restart_reconnects_with_backoff_and_picks_up_new_mail(db: Databa
     assert len(events(logs, "imap_connected")) >= 2
 
 
-def test_bad_credentials_are_logged_and_retried_with_growing_backoff(mailbox: Mailbox, db: Database,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_bad_credentials_are_logged_and_retried_with_growing_backoff(
+    mailbox: Mailbox, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_IMAP_PASSWORD", "wrong-password-xyz")
     account = mailbox.account(password_file="", password_env="TEST_IMAP_PASSWORD")
     with capture_logs() as logs:
@@ -388,14 +411,18 @@ def test_bad_credentials_are_logged_and_retried_with_growing_backoff(mailbox: Ma
             wait_for(lambda: len(events(logs, "imap_backoff")) >= 4, what="four retries")
             assert poller.state == "backoff"
     backoffs = events(logs, "imap_backoff")
-    assert all("login failed" in entry["reason"] and "AUTHENTICATIONFAILED" in entry["reason"] for entry in backoffs)
+    assert all(
+        "login failed" in entry["reason"] and "AUTHENTICATIONFAILED" in entry["reason"] for entry in backoffs
+    )
     delays = [entry["retry_in"] for entry in backoffs[:4]]
     assert delays == sorted(delays) and delays[3] > delays[0] and max(delays) <= FAST["backoff_cap"]
     assert "wrong-password-xyz" not in repr(logs)
     assert all(entry["account"] == mailbox.user for entry in logs)
 
 
-def test_password_from_the_environment(mailbox: Mailbox, db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_password_from_the_environment(
+    mailbox: Mailbox, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("TEST_IMAP_PASSWORD", mailbox.password)
     mailbox.append([make_message(1)])
     poller = ImapPoller(mailbox.account(password_file="", password_env="TEST_IMAP_PASSWORD"), Inbox(db), db)
@@ -419,7 +446,9 @@ def test_oauth2_token_from_the_command_logs_in_with_xoauth2(mailbox: Mailbox, db
     assert token not in repr(logs)
 
 
-def test_refused_oauth2_token_is_a_logged_reason_and_never_logged_itself(mailbox: Mailbox, db: Database) -> None:
+def test_refused_oauth2_token_is_a_logged_reason_and_never_logged_itself(
+    mailbox: Mailbox, db: Database
+) -> None:
     account = mailbox.account(password_file="", oauth2_token_command="echo tok-expired-abc123")
     with capture_logs() as logs:
         poller = ImapPoller(account, Inbox(db), db, **FAST)
@@ -460,8 +489,9 @@ def test_stop_ends_an_idling_poller_promptly(mailbox: Mailbox, db: Database) -> 
 # -- large mailboxes --------------------------------------------------------------------
 
 
-def test_backlog_larger_than_a_batch_drains_fully(mailbox: Mailbox, db: Database,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_backlog_larger_than_a_batch_drains_fully(
+    mailbox: Mailbox, db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
     mailbox.append(make_message(n) for n in range(1, 251))
     fetch_sizes: list[int] = []
     real_fetch = IMAPClient.fetch

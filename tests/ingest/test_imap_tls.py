@@ -23,8 +23,11 @@ def tls_account(mailbox: Mailbox, security: str, *, trust_private_ca: bool = Tru
     """Settings for the TLS server: implicit TLS on its imaps port, STARTTLS on its plain one."""
     server = mailbox.server
     assert server.tls is not None
-    return mailbox.account(security=security, port=server.tls_port if security == "tls" else server.port,
-                           ca_file=str(server.tls.ca_file) if trust_private_ca else "")
+    return mailbox.account(
+        security=security,
+        port=server.tls_port if security == "tls" else server.port,
+        ca_file=str(server.tls.ca_file) if trust_private_ca else "",
+    )
 
 
 def tls_logins(mailbox: Mailbox) -> list[str]:
@@ -33,8 +36,9 @@ def tls_logins(mailbox: Mailbox) -> list[str]:
 
 
 @pytest.mark.parametrize("security", ["tls", "starttls"])
-def test_message_is_fetched_over_tls_trusting_the_private_ca(tls_mailbox: Mailbox, db: Database,
-                                                             security: str) -> None:
+def test_message_is_fetched_over_tls_trusting_the_private_ca(
+    tls_mailbox: Mailbox, db: Database, security: str
+) -> None:
     tls_mailbox.append([make_message(1)])
     with capture_logs() as logs:
         poller = ImapPoller(tls_account(tls_mailbox, security), Inbox(db), db)
@@ -50,8 +54,9 @@ def test_message_is_fetched_over_tls_trusting_the_private_ca(tls_mailbox: Mailbo
 
 
 @pytest.mark.parametrize("security", ["tls", "starttls"])
-def test_private_certificate_is_refused_without_ca_file_and_retried_with_backoff(tls_mailbox: Mailbox, db: Database,
-                                                                                security: str) -> None:
+def test_private_certificate_is_refused_without_ca_file_and_retried_with_backoff(
+    tls_mailbox: Mailbox, db: Database, security: str
+) -> None:
     tls_mailbox.append([make_message(1)])
     poller = ImapPoller(tls_account(tls_mailbox, security, trust_private_ca=False), Inbox(db), db, **FAST)
     with capture_logs() as logs, running(poller):
@@ -65,7 +70,9 @@ def test_private_certificate_is_refused_without_ca_file_and_retried_with_backoff
     assert tls_logins(tls_mailbox) == []  # the password never went to a server that was not verified
 
 
-def test_starttls_fails_with_backoff_when_the_server_does_not_offer_it(mailbox: Mailbox, db: Database) -> None:
+def test_starttls_fails_with_backoff_when_the_server_does_not_offer_it(
+    mailbox: Mailbox, db: Database
+) -> None:
     mailbox.append([make_message(1)])  # the shared server has no TLS at all
     poller = ImapPoller(mailbox.account(security="starttls"), Inbox(db), db, **FAST)
     with capture_logs() as logs, running(poller):
@@ -78,7 +85,10 @@ def test_starttls_fails_with_backoff_when_the_server_does_not_offer_it(mailbox: 
 
 @pytest.mark.parametrize("security", ["tls", "starttls"])
 def test_the_tls_context_checks_the_chain_and_the_host_name(tls_mailbox: Mailbox, security: str) -> None:
-    for account in (tls_account(tls_mailbox, security), tls_account(tls_mailbox, security, trust_private_ca=False)):
+    for account in (
+        tls_account(tls_mailbox, security),
+        tls_account(tls_mailbox, security, trust_private_ca=False),
+    ):
         context = tls_context(account)
         assert context is not None
         assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname

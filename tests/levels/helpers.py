@@ -6,7 +6,7 @@ import email.message
 import email.policy
 import uuid
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parseaddr
 
 from sqlalchemy import select
@@ -22,16 +22,28 @@ LEVEL2 = "support-l2@example.org"
 ALICE, BOB, CAROL = "alice@example.org", "bob@example.org", "carol@example.org"
 SUPERVISOR = "lead@example.org"
 
-REPLY_BODY = ("Please restart the VPN client, then sign in again.\n\n"
-              "-- \nAlice Martin\nFront desk, Example Support\n\n"
-              "On Sun, 22 Nov 2026 at 09:00, Una User <user@client.com> wrote:\n"
-              "> Hello,\n> the VPN fails since this morning.\n")
+REPLY_BODY = (
+    "Please restart the VPN client, then sign in again.\n\n"
+    "-- \nAlice Martin\nFront desk, Example Support\n\n"
+    "On Sun, 22 Nov 2026 at 09:00, Una User <user@client.com> wrote:\n"
+    "> Hello,\n> the VPN fails since this morning.\n"
+)
 RELAYED = "Please restart the VPN client, then sign in again."
 
 
-def technician_mail(desk: Desk, number: int, technician: str, commands: str = "", *, body: str = REPLY_BODY,
-                    subject: str = "VPN down", to: Sequence[str] | None = None, cc: Sequence[str] = (),
-                    level_address: str = LEVEL1, headers: dict[str, str] | None = None) -> tuple[bytes, list[str]]:
+def technician_mail(
+    desk: Desk,
+    number: int,
+    technician: str,
+    commands: str = "",
+    *,
+    body: str = REPLY_BODY,
+    subject: str = "VPN down",
+    to: Sequence[str] | None = None,
+    cc: Sequence[str] = (),
+    level_address: str = LEVEL1,
+    headers: dict[str, str] | None = None,
+) -> tuple[bytes, list[str]]:
     """A technician's reply about ticket ``number`` and its envelope recipients.
 
     By default it goes to the signed reply address the desk issued to that
@@ -42,14 +54,26 @@ def technician_mail(desk: Desk, number: int, technician: str, commands: str = ""
     if cc:
         extra["Cc"] = ", ".join(cc)
     tagged = f"Re: [Support #{number}] {subject}" + (f" {commands}" if commands else "")
-    data = make_message(subject=tagged, body=body, sender=technician, name=technician.split("@")[0].title(),
-                        to=", ".join(recipients), headers=extra)
+    data = make_message(
+        subject=tagged,
+        body=body,
+        sender=technician,
+        name=technician.split("@")[0].title(),
+        to=", ".join(recipients),
+        headers=extra,
+    )
     return data, [*recipients, *cc]
 
 
-def requester_mail(number: int | None, subject: str = "VPN down", *, sender: str = REQUESTER,
-                   body: str = "Hello,\nthe VPN fails since this morning.\n", to: str = LEVEL1,
-                   headers: dict[str, str] | None = None) -> bytes:
+def requester_mail(
+    number: int | None,
+    subject: str = "VPN down",
+    *,
+    sender: str = REQUESTER,
+    body: str = "Hello,\nthe VPN fails since this morning.\n",
+    to: str = LEVEL1,
+    headers: dict[str, str] | None = None,
+) -> bytes:
     tagged = f"Re: [Support #{number}] {subject}" if number is not None else subject
     return make_message(subject=tagged, body=body, sender=sender, to=to, headers=headers)
 
@@ -71,16 +95,29 @@ class Local:
     def deliver(self, data: bytes, to: Sequence[str] = (LEVEL1,), mail_from: str | None = None) -> None:
         if mail_from is None:
             mail_from = _from_header(data)
-        self.app.inbox.accept(RawMessage(data=data, mail_from=mail_from, rcpt_tos=tuple(to), source="smtp",
-                                         received_at=datetime.now(timezone.utc)))
+        self.app.inbox.accept(
+            RawMessage(
+                data=data,
+                mail_from=mail_from,
+                rcpt_tos=tuple(to),
+                source="smtp",
+                received_at=datetime.now(UTC),
+            )
+        )
         self.app.process_pending()
 
     def technician(self, number: int, technician: str, commands: str = "", **kwargs) -> None:
         data, recipients = technician_mail(self.desk, number, technician, commands, **kwargs)
         self.deliver(data, recipients, technician)
 
-    def new_ticket(self, subject: str = "VPN down", *, sender: str = REQUESTER, to: str = LEVEL1,
-                   headers: dict[str, str] | None = None) -> int:
+    def new_ticket(
+        self,
+        subject: str = "VPN down",
+        *,
+        sender: str = REQUESTER,
+        to: str = LEVEL1,
+        headers: dict[str, str] | None = None,
+    ) -> int:
         before = {t.number for t in self.tickets()}
         self.deliver(requester_mail(None, subject, sender=sender, to=to, headers=headers), (to,), sender)
         (number,) = {t.number for t in self.tickets()} - before

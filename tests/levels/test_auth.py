@@ -67,8 +67,13 @@ def test_forged_from_on_someone_elses_signed_address_mails_the_real_technician(l
     mark = local.last_outbox_id()
 
     # Someone who holds the requester's (or Bob's) reply address writes "From: alice" to it.
-    local.technician(number, ALICE, "[close] [assign=alice@example.org]",
-                     to=[local.desk.signed(number, issued_to)], body="Closing this.\n")
+    local.technician(
+        number,
+        ALICE,
+        "[close] [assign=alice@example.org]",
+        to=[local.desk.signed(number, issued_to)],
+        body="Closing this.\n",
+    )
 
     ticket = local.ticket(number)
     assert (ticket.status, ticket.assignee) == ("new", None)
@@ -94,8 +99,10 @@ def test_signed_address_of_another_ticket_does_not_authorise(local):
 def test_non_technician_never_gets_an_error_mail(local):
     number = local.new_ticket()
     mark = local.last_outbox_id()
-    local.deliver(requester_mail(number, "VPN down [foo=bar] [level=2]", sender="mallory@evil.example"),
-                  mail_from="mallory@evil.example")
+    local.deliver(
+        requester_mail(number, "VPN down [foo=bar] [level=2]", sender="mallory@evil.example"),
+        mail_from="mallory@evil.example",
+    )
     assert local.ticket(number).level == 1
     assert local.outbox("command_error", since=mark) == []
     assert local.outbox(to="mallory@evil.example", since=mark) == []
@@ -153,8 +160,12 @@ def test_requester_other_brackets_are_plain_text(local, words):
     local.deliver(requester_mail(number, f"VPN down {words}", body="Still broken!\n"))
 
     after = local.ticket(number)
-    assert (after.level, after.urgency, after.assignee, after.status) == \
-        (before.level, before.urgency, before.assignee, before.status)
+    assert (after.level, after.urgency, after.assignee, after.status) == (
+        before.level,
+        before.urgency,
+        before.assignee,
+        before.status,
+    )
     assert local.events(number, "command") == []
     assert local.outbox("command_error", since=mark) == []
     assert local.outbox("notify_level", to="carol@example.org", since=mark) == []  # level 2 never told
@@ -181,8 +192,10 @@ def test_requester_reply_to_a_subject_with_close_in_it_does_not_close(local):
 
 def test_someone_elses_close_does_nothing(local):
     number = local.new_ticket()
-    local.deliver(requester_mail(number, "VPN down [close]", sender="other@client.com", body="close it\n"),
-                  mail_from="other@client.com")
+    local.deliver(
+        requester_mail(number, "VPN down [close]", sender="other@client.com", body="close it\n"),
+        mail_from="other@client.com",
+    )
     assert local.ticket(number).status == "new"
     assert local.ticket(number).closed_at is None
 
@@ -197,18 +210,24 @@ def dkim(tmp_path, sink):
     local.close()
 
 
-@pytest.mark.parametrize(("header", "accepted"), [
-    ("mx.example.org; dkim=pass header.d=example.org", True),
-    ("mx.example.org;\r\n\tspf=pass smtp.mailfrom=example.org;\r\n\tdkim=pass (2048-bit key) header.i=@example.org "
-     "header.s=mail", True),
-    ("mx.example.org; dkim=fail header.d=example.org", False),
-    ("mx.example.org; dkim=pass header.d=evil.example", False),
-    ("mx.example.org; dkim=pass header.d=sub.example.org", False),
-    ("mx.evil.example; dkim=pass header.d=example.org", False),
-    ("mx.example.org; spf=pass smtp.mailfrom=example.org", False),
-    ("mx.example.org dkim=pass header.d=example.org ((garbage", False),
-    (None, False),
-])
+@pytest.mark.parametrize(
+    ("header", "accepted"),
+    [
+        ("mx.example.org; dkim=pass header.d=example.org", True),
+        (
+            "mx.example.org;\r\n\tspf=pass smtp.mailfrom=example.org;\r\n\tdkim=pass (2048-bit key) header.i=@example.org "
+            "header.s=mail",
+            True,
+        ),
+        ("mx.example.org; dkim=fail header.d=example.org", False),
+        ("mx.example.org; dkim=pass header.d=evil.example", False),
+        ("mx.example.org; dkim=pass header.d=sub.example.org", False),
+        ("mx.evil.example; dkim=pass header.d=example.org", False),
+        ("mx.example.org; spf=pass smtp.mailfrom=example.org", False),
+        ("mx.example.org dkim=pass header.d=example.org ((garbage", False),
+        (None, False),
+    ],
+)
 def test_dkim_required(dkim, header, accepted):
     number = dkim.new_ticket()
     mark = dkim.last_outbox_id()
@@ -228,8 +247,14 @@ def test_dkim_required(dkim, header, accepted):
 def test_dkim_is_checked_on_top_of_the_signed_address(dkim):
     number = dkim.new_ticket()
     mark = dkim.last_outbox_id()
-    data, _ = technician_mail(dkim.desk, number, ALICE, "[take]", to=[LEVEL1],
-                              headers={"Authentication-Results": "mx.example.org; dkim=pass header.d=example.org"})
+    data, _ = technician_mail(
+        dkim.desk,
+        number,
+        ALICE,
+        "[take]",
+        to=[LEVEL1],
+        headers={"Authentication-Results": "mx.example.org; dkim=pass header.d=example.org"},
+    )
     dkim.deliver(data, [LEVEL1], ALICE)  # DKIM passes, but not sent to the signed address
     assert dkim.ticket(number).assignee is None
     assert [row.to_addr for row in dkim.outbox("command_error", since=mark)] == [ALICE]
@@ -245,17 +270,21 @@ def test_forged_from_is_refused_end_to_end_and_the_real_technician_is_told(desk,
         number = mail_new_ticket(desk)
         sink.wait_for(lambda m: m["To"] == REQUESTER, what="acknowledgement")
 
-        forged, _ = technician_mail(desk, number, ALICE, "[close]", to=[desk.signed(number, REQUESTER)],
-                                    body="Closing.\n")
+        forged, _ = technician_mail(
+            desk, number, ALICE, "[close]", to=[desk.signed(number, REQUESTER)], body="Closing.\n"
+        )
         desk.send(forged, mail_from=ALICE, to=[desk.signed(number, REQUESTER)])
-        (error,) = sink.wait_for(lambda m: m["To"] == ALICE and "Commands not applied" in str(m["Subject"]),
-                                 what="command_error to alice")
+        (error,) = sink.wait_for(
+            lambda m: m["To"] == ALICE and "Commands not applied" in str(m["Subject"]),
+            what="command_error to alice",
+        )
         assert "not issued to alice@example.org" in body_text(error)
 
         genuine, recipients = technician_mail(desk, number, BOB, "[close]", body="Fixed on our side.\n")
         desk.send(genuine, mail_from=BOB, to=recipients)
-        (closed,) = sink.wait_for(lambda m: m["To"] == REQUESTER and "Resolved" in str(m["Subject"]),
-                                  what="closure mail")
+        (closed,) = sink.wait_for(
+            lambda m: m["To"] == REQUESTER and "Resolved" in str(m["Subject"]), what="closure mail"
+        )
         assert "Fixed on our side." in body_text(closed)
         shown = desk.ticket(number)
         assert shown["status"] == "closed"
@@ -285,15 +314,25 @@ def test_requester_limits_end_to_end(desk, sink):
         reply_to = str(ack["Reply-To"])
 
         # Someone else's [close], tagged with this ticket, closes nothing.
-        desk.send(requester_mail(number, "VPN down [close]", sender=other, body="Close it, please.\n"),
-                  mail_from=other, to=[LEVEL1])
+        desk.send(
+            requester_mail(number, "VPN down [close]", sender=other, body="Close it, please.\n"),
+            mail_from=other,
+            to=[LEVEL1],
+        )
         wait_until(lambda: events_from(number, other), what="the other sender's message on the ticket")
         shown = desk.ticket(number)
         assert shown["status"] == "new" and shown["closed_at"] is None
 
         # The requester's other bracketed words are subject text: nothing moves, nobody is told off.
-        desk.send(requester_mail(number, "VPN down [escalate] [level=2] [urgency=critical]",
-                                 body="Still broken, this is urgent!\n"), mail_from=REQUESTER, to=[reply_to])
+        desk.send(
+            requester_mail(
+                number,
+                "VPN down [escalate] [level=2] [urgency=critical]",
+                body="Still broken, this is urgent!\n",
+            ),
+            mail_from=REQUESTER,
+            to=[reply_to],
+        )
         wait_until(lambda: len(events_from(number, REQUESTER)) == 2, what="the requester's follow-up")
         shown = desk.ticket(number)
         assert (shown["status"], shown["level"], shown["urgency"]) == ("new", 1, "normal")
@@ -301,8 +340,11 @@ def test_requester_limits_end_to_end(desk, sink):
         assert "Still broken, this is urgent!" in events_from(number, REQUESTER)[-1]["text"]
 
         # The requester's own [close] closes the ticket, with the closure mail and no error mail.
-        desk.send(requester_mail(number, "VPN down [close]", body="It works again, thanks.\n"),
-                  mail_from=REQUESTER, to=[reply_to])
+        desk.send(
+            requester_mail(number, "VPN down [close]", body="It works again, thanks.\n"),
+            mail_from=REQUESTER,
+            to=[reply_to],
+        )
         sink.wait_for(lambda m: m["To"] == REQUESTER and "Resolved" in str(m["Subject"]), what="closure mail")
         shown = desk.ticket(number)
         assert shown["status"] == "closed" and shown["closed_at"] is not None

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import update
@@ -22,8 +22,11 @@ from tests.levels.helpers import (
 
 def _close_long_ago(local, number: int, days: int) -> None:
     with local.app.db.session() as session:
-        session.execute(update(Ticket).where(Ticket.number == number)
-                        .values(closed_at=datetime.now(timezone.utc) - timedelta(days=days)))
+        session.execute(
+            update(Ticket)
+            .where(Ticket.number == number)
+            .values(closed_at=datetime.now(UTC) - timedelta(days=days))
+        )
 
 
 def test_closure_mail_is_threaded_and_signed_for_the_requester(local):
@@ -79,8 +82,9 @@ def test_technician_writing_on_a_closed_ticket_reopens_it(local):
 def test_out_of_office_does_not_reopen(local):
     number = local.new_ticket()
     local.technician(number, ALICE, "[close]")
-    local.deliver(requester_mail(number, body="I am away until Monday.\n",
-                                 headers={"Auto-Submitted": "auto-replied"}))
+    local.deliver(
+        requester_mail(number, body="I am away until Monday.\n", headers={"Auto-Submitted": "auto-replied"})
+    )
     assert local.ticket(number).status == "closed"
 
 
@@ -90,22 +94,27 @@ def test_close_and_reopen_end_to_end(desk, sink):
     try:
         number = mail_new_ticket(desk)
 
-        data, recipients = technician_mail(desk, number, ALICE, "[close] [time=20m]",
-                                           body="The VPN gateway was restarted; it works again.\n")
+        data, recipients = technician_mail(
+            desk, number, ALICE, "[close] [time=20m]", body="The VPN gateway was restarted; it works again.\n"
+        )
         desk.send(data, mail_from=ALICE, to=recipients)
-        (closed,) = sink.wait_for(lambda m: m["To"] == REQUESTER and "Resolved" in str(m["Subject"]),
-                                  what="closure mail")
+        (closed,) = sink.wait_for(
+            lambda m: m["To"] == REQUESTER and "Resolved" in str(m["Subject"]), what="closure mail"
+        )
         assert "VPN gateway was restarted" in body_text(closed)
         shown = desk.ticket(number)
         assert shown["status"] == "closed" and shown["closed_at"] is not None and shown["time_spent"] == "20m"
         filed = [a for a in desk.json("kb", "list") if a["source_ticket"] == number]
         assert len(filed) == 1
 
-        desk.send(requester_mail(number, body="Sorry, it fails again.\n"), mail_from=REQUESTER,
-                  to=[closed["Reply-To"]])
+        desk.send(
+            requester_mail(number, body="Sorry, it fails again.\n"),
+            mail_from=REQUESTER,
+            to=[closed["Reply-To"]],
+        )
         shown = desk.ticket(number)
-        deadline = datetime.now(timezone.utc) + timedelta(seconds=15)
-        while shown["status"] == "closed" and datetime.now(timezone.utc) < deadline:
+        deadline = datetime.now(UTC) + timedelta(seconds=15)
+        while shown["status"] == "closed" and datetime.now(UTC) < deadline:
             shown = desk.ticket(number)
         assert shown["status"] == "open" and shown["closed_at"] is None
         assert shown["events"][-1]["type"] == "status"
@@ -124,7 +133,9 @@ def test_a_note_or_time_after_closing_keeps_the_ticket_closed(local):
 
     ticket = local.ticket(number)
     assert (ticket.status, ticket.closed_at, ticket.time_spent_s) == ("closed", closed_at, 900)
-    assert [a.body for a in local.articles() if a.source_ticket == number][-1] == "Restart the VPN gateway service."
+    assert [a.body for a in local.articles() if a.source_ticket == number][
+        -1
+    ] == "Restart the VPN gateway service."
     assert local.outbox(since=mark) == []
 
 

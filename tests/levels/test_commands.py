@@ -23,13 +23,32 @@ from tests.support import Desk
 
 
 def test_every_spec_command_is_registered():
-    assert set(COMMANDS) == {"close", "pending", "open", "reopen", "comment", "take", "assign", "escalate", "level",
-                             "urgency", "category", "kind", "application", "time", "problem", "known", "kb", "spam"}
+    assert set(COMMANDS) == {
+        "close",
+        "pending",
+        "open",
+        "reopen",
+        "comment",
+        "take",
+        "assign",
+        "escalate",
+        "level",
+        "urgency",
+        "category",
+        "kind",
+        "application",
+        "time",
+        "problem",
+        "known",
+        "kb",
+        "spam",
+    }
 
 
 def test_several_commands_parse_from_one_subject_after_the_tag():
-    commands, unknown = parse_commands("Re: [Support #42] VPN down [close] [time=20m] [ Urgency = high ] [EXTERNAL]",
-                                       "Support")
+    commands, unknown = parse_commands(
+        "Re: [Support #42] VPN down [close] [time=20m] [ Urgency = high ] [EXTERNAL]", "Support"
+    )
     assert commands == [Command("close"), Command("time", "20m"), Command("urgency", "high")]
     assert unknown == []
 
@@ -45,8 +64,10 @@ def test_bracketed_words_of_the_tickets_own_subject_are_subject_text():
     reply = f"Re: [Support #5] {original}"
     assert parse_commands(reply, "Support", original) == ([], [])
     # A technician adding the same word again means it: one [close] is the subject's, the other counts.
-    assert parse_commands(f"{reply} [close] [time=5m]", "Support", original) == \
-        ([Command("close"), Command("time", "5m")], [])
+    assert parse_commands(f"{reply} [close] [time=5m]", "Support", original) == (
+        [Command("close"), Command("time", "5m")],
+        [],
+    )
     assert parse_commands(f"{reply} [ CLOSE ]", "Support", original)[0] == [Command("close")]
 
 
@@ -133,7 +154,14 @@ def test_pending_then_open_and_reopen(local):
     local.technician(number, BOB, "[reopen] [comment]", body="Reopening.\n")
     assert local.ticket(number).status == "open"
     assert [e.text for e in local.events(number, "command")] == [
-        "[pending]", "[open]", "[comment]", "[pending]", "[comment]", "[reopen]", "[comment]"]
+        "[pending]",
+        "[open]",
+        "[comment]",
+        "[pending]",
+        "[comment]",
+        "[reopen]",
+        "[comment]",
+    ]
 
 
 def test_reopen_of_a_closed_ticket(local):
@@ -281,13 +309,16 @@ def test_level_that_does_not_exist_is_refused(local):
 # -- requalification --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("command", "field", "value"), [
-    ("[urgency=critical]", "urgency", "critical"),
-    ("[category=functional]", "category", "functional"),
-    ("[kind=incident]", "kind", "incident"),
-    ("[application=Payroll]", "application", "Payroll"),
-    ("[problem=vpn-outage-nov]", "problem", "vpn-outage-nov"),
-])
+@pytest.mark.parametrize(
+    ("command", "field", "value"),
+    [
+        ("[urgency=critical]", "urgency", "critical"),
+        ("[category=functional]", "category", "functional"),
+        ("[kind=incident]", "kind", "incident"),
+        ("[application=Payroll]", "application", "Payroll"),
+        ("[problem=vpn-outage-nov]", "problem", "vpn-outage-nov"),
+    ],
+)
 def test_requalify(local, command, field, value):
     number = local.new_ticket()
     mark = local.last_outbox_id()
@@ -297,13 +328,16 @@ def test_requalify(local, command, field, value):
     assert command in [e.text for e in local.events(number, "command")]
 
 
-@pytest.mark.parametrize(("command", "field", "said"), [
-    ("[urgency=extreme]", "urgency", "must be one of critical, high, normal, low"),
-    ("[category=cosmic]", "category", "must be one of technical, functional, regulatory"),
-    ("[kind=rant]", "kind", "must be one of incident, question, complaint, request"),
-    ("[application=]", "application", "needs a value"),
-    ("[time=forever]", "time_spent_s", "not a duration"),
-])
+@pytest.mark.parametrize(
+    ("command", "field", "said"),
+    [
+        ("[urgency=extreme]", "urgency", "must be one of critical, high, normal, low"),
+        ("[category=cosmic]", "category", "must be one of technical, functional, regulatory"),
+        ("[kind=rant]", "kind", "must be one of incident, question, complaint, request"),
+        ("[application=]", "application", "needs a value"),
+        ("[time=forever]", "time_spent_s", "not a duration"),
+    ],
+)
 def test_out_of_range_values_change_nothing_and_mail_the_technician(local, command, field, said):
     number = local.new_ticket()
     before = getattr(local.ticket(number), field)
@@ -327,8 +361,10 @@ def test_a_refused_command_is_recorded_on_the_ticket_with_the_reason(local):
     shown = local.desk.ticket(number)
     commands = [(e["text"], e["data"]) for e in shown["events"] if e["type"] == "command"]
     refused = {text: data["refused"] for text, data in commands if "refused" in data}
-    assert refused == {"[foo=bar]": "[foo=bar]: unknown command",
-                       "[urgency=extreme]": "[urgency=extreme]: must be one of critical, high, normal, low"}
+    assert refused == {
+        "[foo=bar]": "[foo=bar]: unknown command",
+        "[urgency=extreme]": "[urgency=extreme]: must be one of critical, high, normal, low",
+    }
     assert [text for text, data in commands if "refused" not in data] == ["[take]", "[comment]"]
     assert all(e["from"] == BOB for e in shown["events"] if e["type"] == "command")
     assert local.ticket(number).urgency == "normal"
@@ -417,10 +453,20 @@ def test_several_commands_in_one_subject(local):
     local.technician(number, ALICE, "[take] [urgency=high] [category=technical] [time=15m] [pending]")
 
     ticket = local.ticket(number)
-    assert (ticket.assignee, ticket.urgency, ticket.category, ticket.time_spent_s, ticket.status) == \
-        (ALICE, "high", "technical", 900, "pending")
+    assert (ticket.assignee, ticket.urgency, ticket.category, ticket.time_spent_s, ticket.status) == (
+        ALICE,
+        "high",
+        "technical",
+        900,
+        "pending",
+    )
     assert [e.text for e in local.events(number, "command")] == [
-        "[take]", "[urgency=high]", "[category=technical]", "[time=15m]", "[pending]"]
+        "[take]",
+        "[urgency=high]",
+        "[category=technical]",
+        "[time=15m]",
+        "[pending]",
+    ]
     assert len(local.outbox("reply", REQUESTER, since=mark)) == 1
     assert local.outbox("command_error", since=mark) == []
 
@@ -485,19 +531,29 @@ def test_every_command_end_to_end(desk, sink):
 
     desk.start()
     try:
-        for subject, sender in (("VPN down", REQUESTER), ("Printer jam", REQUESTER),
-                                ("Cannot log in to the intranet", REQUESTER), ("Cheap watches", "spammer@client.com")):
+        for subject, sender in (
+            ("VPN down", REQUESTER),
+            ("Printer jam", REQUESTER),
+            ("Cannot log in to the intranet", REQUESTER),
+            ("Cheap watches", "spammer@client.com"),
+        ):
             desk.send(requester_mail(None, subject, sender=sender), mail_from=sender)
         tickets = sorted(desk.wait_for_tickets(4), key=lambda t: t["number"])
         vpn, printer, password, spam = (t["number"] for t in tickets)
 
         def tech(number, who, commands, body="Noted.\n", level_address=LEVEL1, subject="x"):
-            data, recipients = technician_mail(desk, number, who, commands, body=body, subject=subject,
-                                               level_address=level_address)
+            data, recipients = technician_mail(
+                desk, number, who, commands, body=body, subject=subject, level_address=level_address
+            )
             desk.send(data, mail_from=who, to=recipients)
 
-        tech(vpn, ALICE, "[take] [urgency=high] [category=functional] [kind=incident] [application=Remote access] "
-             "[problem=vpn-outage] [time=20m]", body=REPLY_BODY)
+        tech(
+            vpn,
+            ALICE,
+            "[take] [urgency=high] [category=functional] [kind=incident] [application=Remote access] "
+            "[problem=vpn-outage] [time=20m]",
+            body=REPLY_BODY,
+        )
         tech(vpn, ALICE, "[comment] [time=20m] [assign=bob@example.org]", body="Bob knows the gateway.\n")
         tech(vpn, BOB, "[pending]", body="Does it fail on the office Wi-Fi too?\n")
         tech(vpn, BOB, "[open] [comment]")
@@ -514,23 +570,62 @@ def test_every_command_end_to_end(desk, sink):
         def received(to, word):
             return [m for m in sink.parsed() if m["To"] == to and word in str(m["Subject"])]
 
-        sink.wait_for(lambda m: m["To"] == REQUESTER and f"#{vpn}] Resolved" in str(m["Subject"]), what="vpn closed")
-        sink.wait_for(lambda m: m["To"] == REQUESTER and f"#{password}] Resolved" in str(m["Subject"]),
-                      what="password closed")
-        sink.wait_for(lambda m: m["To"] == ALICE and f"#{printer}] Ticket for Front desk" in str(m["Subject"]),
-                      what="printer back at level 1")
-        sink.wait_for(lambda m: m["To"] == BOB and "Commands not applied" in str(m["Subject"]), what="bob's error")
+        sink.wait_for(
+            lambda m: m["To"] == REQUESTER and f"#{vpn}] Resolved" in str(m["Subject"]), what="vpn closed"
+        )
+        sink.wait_for(
+            lambda m: m["To"] == REQUESTER and f"#{password}] Resolved" in str(m["Subject"]),
+            what="password closed",
+        )
+        sink.wait_for(
+            lambda m: m["To"] == ALICE and f"#{printer}] Ticket for Front desk" in str(m["Subject"]),
+            what="printer back at level 1",
+        )
+        sink.wait_for(
+            lambda m: m["To"] == BOB and "Commands not applied" in str(m["Subject"]), what="bob's error"
+        )
 
         shown = desk.ticket(vpn)
-        assert {k: shown[k] for k in ("status", "urgency", "category", "kind", "application", "problem",
-                                      "assignee", "time_spent")} == {
-            "status": "closed", "urgency": "high", "category": "functional", "kind": "incident",
-            "application": "Remote access", "problem": "vpn-outage", "assignee": BOB, "time_spent": "40m"}
+        assert {
+            k: shown[k]
+            for k in (
+                "status",
+                "urgency",
+                "category",
+                "kind",
+                "application",
+                "problem",
+                "assignee",
+                "time_spent",
+            )
+        } == {
+            "status": "closed",
+            "urgency": "high",
+            "category": "functional",
+            "kind": "incident",
+            "application": "Remote access",
+            "problem": "vpn-outage",
+            "assignee": BOB,
+            "time_spent": "40m",
+        }
         assert shown["first_response_at"] is not None and shown["closed_at"] is not None
         commands = [e["text"] for e in shown["events"] if e["type"] == "command"]
-        for expected in ("[take]", "[urgency=high]", "[category=functional]", "[kind=incident]",
-                         "[application=Remote access]", "[problem=vpn-outage]", "[time=20m]", "[comment]",
-                         "[assign=bob@example.org]", "[pending]", "[open]", "[reopen]", "[kb]", "[close]"):
+        for expected in (
+            "[take]",
+            "[urgency=high]",
+            "[category=functional]",
+            "[kind=incident]",
+            "[application=Remote access]",
+            "[problem=vpn-outage]",
+            "[time=20m]",
+            "[comment]",
+            "[assign=bob@example.org]",
+            "[pending]",
+            "[open]",
+            "[reopen]",
+            "[kb]",
+            "[close]",
+        ):
             assert expected in commands, expected
         replies = received(REQUESTER, f"#{vpn}] VPN down")
         assert len(replies) == 2  # the first answer and the [pending] question; the rest were comments
@@ -550,7 +645,8 @@ def test_every_command_end_to_end(desk, sink):
         assert desk.ticket(password)["status"] == "closed"
 
         assert desk.ticket(spam)["status"] == "closed"
-        assert [str(m["Subject"]) for m in sink.parsed() if m["To"] == "spammer@client.com"] == \
-            [f"[Support #{spam}] Request received: Cheap watches"]
+        assert [str(m["Subject"]) for m in sink.parsed() if m["To"] == "spammer@client.com"] == [
+            f"[Support #{spam}] Request received: Cheap watches"
+        ]
     finally:
         desk.stop()

@@ -11,8 +11,15 @@ from maildesk.sweep import sweep
 from tests.levels.helpers import ALICE, BOB, CAROL, LEVEL1, SUPERVISOR, Local, body_text, parse
 from tests.support import Desk
 
-ENGLISH = ("unknown command", "must be one of", "no such level", "only accepted when you reply",
-           "no technician reply", "your text was not sent", "no knowledge-base article")
+ENGLISH = (
+    "unknown command",
+    "must be one of",
+    "no such level",
+    "only accepted when you reply",
+    "no technician reply",
+    "your text was not sent",
+    "no knowledge-base article",
+)
 
 
 @pytest.fixture
@@ -41,8 +48,9 @@ def test_a_french_technician_error_mail_gives_its_reasons_in_french(french):
     number = french.new_ticket()
     mark = french.last_outbox_id()
 
-    french.technician(number, ALICE, "[urgency=extreme] [level=9] [foo=bar] [known=nope] [comment]",
-                      body="Note interne.\n")
+    french.technician(
+        number, ALICE, "[urgency=extreme] [level=9] [foo=bar] [known=nope] [comment]", body="Note interne.\n"
+    )
 
     text = _only_mail_text(french, "command_error", ALICE, since=mark)
     assert "[foo=bar] : commande inconnue" in text
@@ -70,7 +78,10 @@ def test_a_french_authentication_refusal_is_in_french(french):
     mark = french.last_outbox_id()
     french.technician(number, ALICE, "[close]", to=[LEVEL1])
     text = _only_mail_text(french, "command_error", ALICE, since=mark)
-    assert f"pour le ticket #{number} ne sont acceptées que si vous répondez à l'adresse de réponse signée" in text
+    assert (
+        f"pour le ticket #{number} ne sont acceptées que si vous répondez à l'adresse de réponse signée"
+        in text
+    )
     _no_english(text)
 
 
@@ -138,11 +149,21 @@ def test_the_contexts_of_reasons_are_plain_picklable_values(french):
     from maildesk.types import Reason, TicketChange
 
     view = TicketStore.view(french.ticket(french.new_ticket()))
-    change = TicketChange(ticket=view, message_id="<x@client.com>", references=(), author=ALICE, author_name="",
-                          text="", level_reached=2, reasons=(Reason.of("no_reply_at_level", level=1, after="4h"),),
-                          command_errors=(Reason.of("last_level", level=2),))
+    change = TicketChange(
+        ticket=view,
+        message_id="<x@client.com>",
+        references=(),
+        author=ALICE,
+        author_name="",
+        text="",
+        level_reached=2,
+        reasons=(Reason.of("no_reply_at_level", level=1, after="4h"),),
+        command_errors=(Reason.of("last_level", level=2),),
+    )
     mails = plan(change, french.app.pipeline.settings, b"secret")
     assert {m.template for m in mails} == {"notify_level", "command_error"}
     for notification in mails:
         assert pickle.loads(pickle.dumps(notification.context)) == notification.context
-        assert all(type(r) is dict for r in notification.context["reasons"] + notification.context["refusals"])
+        assert all(
+            type(r) is dict for r in notification.context["reasons"] + notification.context["refusals"]
+        )

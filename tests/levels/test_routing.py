@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -72,10 +72,19 @@ def test_reply_to_the_signed_address_with_the_next_level_in_cc_hands_off(local):
 def test_one_hand_off_delivered_once_per_desk_recipient_moves_the_ticket_once(local):
     number = local.new_ticket()
     mark = local.last_outbox_id()
-    data, recipients = technician_mail(local.desk, number, ALICE, "[comment]", cc=[LEVEL2], body="For level 2.\n")
+    data, recipients = technician_mail(
+        local.desk, number, ALICE, "[comment]", cc=[LEVEL2], body="For level 2.\n"
+    )
     for recipient in recipients:  # the MTA delivers one copy per mailbox
-        local.app.inbox.accept(RawMessage(data=data, mail_from=ALICE, rcpt_tos=(recipient,), source="smtp",
-                                          received_at=datetime.now(timezone.utc)))
+        local.app.inbox.accept(
+            RawMessage(
+                data=data,
+                mail_from=ALICE,
+                rcpt_tos=(recipient,),
+                source="smtp",
+                received_at=datetime.now(UTC),
+            )
+        )
         local.app.process_pending()
     assert local.ticket(number).level == 2
     assert len(local.events(number, "escalation")) == 1
@@ -102,8 +111,11 @@ def test_copying_the_current_level_changes_nothing(local):
 def test_a_requester_copying_another_level_moves_nothing(local):
     number = local.new_ticket()
     mark = local.last_outbox_id()
-    local.deliver(requester_mail(number, body="Maybe level 2 knows?\n", headers={"Cc": LEVEL2}), [LEVEL1, LEVEL2],
-                  REQUESTER)
+    local.deliver(
+        requester_mail(number, body="Maybe level 2 knows?\n", headers={"Cc": LEVEL2}),
+        [LEVEL1, LEVEL2],
+        REQUESTER,
+    )
     assert local.ticket(number).level == 1
     assert local.outbox("notify_level", to="carol@example.org", since=mark) == []  # level 2 is not told
 
@@ -113,8 +125,15 @@ def test_sender_mode_forward_to_another_level_hands_off(tmp_path, sink):
     try:
         number = local.new_ticket()
         mark = local.last_outbox_id()
-        data, _ = technician_mail(local.desk, number, BOB, "[comment]", to=[LEVEL2], subject="VPN down",
-                                  body="Forwarding to level 2.\n")
+        data, _ = technician_mail(
+            local.desk,
+            number,
+            BOB,
+            "[comment]",
+            to=[LEVEL2],
+            subject="VPN down",
+            body="Forwarding to level 2.\n",
+        )
         local.deliver(data.replace(b"Subject: Re: ", b"Subject: Fwd: "), [LEVEL2], BOB)
         assert local.ticket(number).level == 2
         assert [row.to_addr for row in local.outbox("notify_level", since=mark)] == [CAROL]
@@ -129,8 +148,9 @@ def test_routing_end_to_end_notifies_the_new_level_and_never_mails_the_desk(desk
         number = mail_new_ticket(desk)
         sink.wait_for(lambda m: m["To"] == BOB and "New ticket" in str(m["Subject"]), what="level 1 notice")
 
-        data, recipients = technician_mail(desk, number, ALICE, cc=[LEVEL2],
-                                           body="Carol, can you check the VPN concentrator?\n")
+        data, recipients = technician_mail(
+            desk, number, ALICE, cc=[LEVEL2], body="Carol, can you check the VPN concentrator?\n"
+        )
         desk.send(data, mail_from=ALICE, to=recipients)
 
         (notice,) = sink.wait_for(lambda m: m["To"] == CAROL, what="notify_level to carol")

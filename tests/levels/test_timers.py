@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import func, select, update
@@ -34,7 +34,7 @@ DAVE = "dave@example.org"
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _set(local: Local, number: int, **values) -> None:
@@ -173,7 +173,9 @@ def test_urgency_change_while_pending_keeps_the_clock_paused(local):
     _set(local, number, created_at=_now() - timedelta(hours=1))
     local.technician(number, ALICE, "[urgency=critical] [comment]", body="y\n")
     ticket = local.ticket(number)
-    assert ticket.status == "pending" and ticket.resolve_due_at is None and ticket.first_response_due_at is None
+    assert (
+        ticket.status == "pending" and ticket.resolve_due_at is None and ticket.first_response_due_at is None
+    )
     assert abs(ticket.resolve_remaining_s - 3 * 3600) < 60
     assert ticket.first_response_remaining_s == 0  # 30m target, an hour gone: due as soon as it is open
 
@@ -191,8 +193,13 @@ def test_urgency_change_carries_the_time_used_over_to_the_new_targets(tmp_path, 
         number = local.new_ticket()
         local.technician(number, ALICE, "[urgency=high] [comment]", body="x\n")
         created = _now() - timedelta(hours=1)  # one hour used: 1h of 2h and 7h of 8h left
-        _set(local, number, created_at=created, first_response_due_at=created + timedelta(hours=2),
-             resolve_due_at=created + timedelta(hours=8))
+        _set(
+            local,
+            number,
+            created_at=created,
+            first_response_due_at=created + timedelta(hours=2),
+            resolve_due_at=created + timedelta(hours=8),
+        )
 
         local.technician(number, ALICE, "[pending] [comment]", body="x\n")
         local.technician(number, ALICE, "[urgency=critical] [comment]", body="y\n")
@@ -271,7 +278,12 @@ def test_reopening_an_old_ticket_runs_its_clocks_on_from_where_they_stopped(loca
 def test_a_reopened_ticket_gets_back_the_first_response_time_left_at_closing(local):
     number = local.new_ticket()
     local.technician(number, ALICE, "[urgency=critical] [comment]", body="critical\n")
-    _set(local, number, created_at=_now() - timedelta(days=1), first_response_due_at=_now() + timedelta(minutes=20))
+    _set(
+        local,
+        number,
+        created_at=_now() - timedelta(days=1),
+        first_response_due_at=_now() + timedelta(minutes=20),
+    )
     local.deliver(requester_mail(number, "VPN down [close]", body="Works again.\n"))  # closed, never answered
     assert local.ticket(number).status == "closed"
 
@@ -317,8 +329,11 @@ def _race(url: str, settings_path, at: datetime, sweepers: int = 2) -> list[int]
 
 def _escalations_per_ticket(local: Local) -> dict[int, int]:
     with local.app.db.session() as session:
-        return dict(session.execute(select(Event.ticket, func.count()).where(Event.type == "escalation")
-                                    .group_by(Event.ticket)).all())
+        return dict(
+            session.execute(
+                select(Event.ticket, func.count()).where(Event.type == "escalation").group_by(Event.ticket)
+            ).all()
+        )
 
 
 def test_two_sweepers_on_sqlite_escalate_each_ticket_once(local):
@@ -425,7 +440,9 @@ def test_a_timer_that_fired_does_not_fire_again_after_a_restart(tmp_path, sink):
 
 # Level 2's clock is the short one: the technician who hands the ticket there and puts it pending in the
 # same mail leaves no moment in which the 2s clock could run out before the ticket is pending.
-PENDING_LEVELS = levels_toml((FRONT_DESK, "1h"), (("carol@example.org",), "2s"), (("dave@example.org",), "1h"))
+PENDING_LEVELS = levels_toml(
+    (FRONT_DESK, "1h"), (("carol@example.org",), "2s"), (("dave@example.org",), "1h")
+)
 
 
 @pytest.mark.slow
@@ -435,12 +452,15 @@ def test_pending_pauses_the_escalation_clock_end_to_end_and_the_requesters_reply
     try:
         number = mail_new_ticket(desk)
 
-        data, recipients = technician_mail(desk, number, ALICE, "[level=2] [pending]",
-                                           body="Which error message do you see?\n")
+        data, recipients = technician_mail(
+            desk, number, ALICE, "[level=2] [pending]", body="Which error message do you see?\n"
+        )
         desk.send(data, mail_from=ALICE, to=recipients)
         sink.wait_for(lambda m: m["To"] == CAROL, what="level 2 notice")
-        (question,) = sink.wait_for(lambda m: m["To"] == REQUESTER and "Which error message" in body_text(m),
-                                    what="the question relayed to the requester")
+        (question,) = sink.wait_for(
+            lambda m: m["To"] == REQUESTER and "Which error message" in body_text(m),
+            what="the question relayed to the requester",
+        )
         shown = desk.ticket(number)
         assert (shown["status"], shown["level"]) == ("pending", 2)
 
@@ -450,16 +470,23 @@ def test_pending_pauses_the_escalation_clock_end_to_end_and_the_requesters_reply
         assert sink.to(DAVE) == []
         assert [step for step in _escalations(shown) if step[2] == "timer"] == []
 
-        desk.send(requester_mail(number, body="Here it is: error 809.\n"), mail_from=REQUESTER,
-                  to=[str(question["Reply-To"])])
-        (notice,) = sink.wait_for(lambda m: m["To"] == DAVE, timeout=20, what="level 3 notice once the clock ran")
+        desk.send(
+            requester_mail(number, body="Here it is: error 809.\n"),
+            mail_from=REQUESTER,
+            to=[str(question["Reply-To"])],
+        )
+        (notice,) = sink.wait_for(
+            lambda m: m["To"] == DAVE, timeout=20, what="level 3 notice once the clock ran"
+        )
         assert "Ticket for Experts" in str(notice["Subject"])
         assert "no technician reply at level 2 within 2s" in body_text(notice)
         shown = desk.ticket(number)
         assert shown["level"] == 3 and shown["status"] == "open"
         assert [step for step in _escalations(shown) if step[2] == "timer"] == [(2, 3, "timer")]
-        kinds = [(e["type"], (e.get("data") or {}).get("status"), (e.get("data") or {}).get("by"))
-                 for e in shown["events"]]  # in the order they happened
+        kinds = [
+            (e["type"], (e.get("data") or {}).get("status"), (e.get("data") or {}).get("by"))
+            for e in shown["events"]
+        ]  # in the order they happened
         assert kinds.index(("status", "open", None)) < kinds.index(("escalation", None, "timer"))
     finally:
         desk.stop()

@@ -50,8 +50,15 @@ class Sink:
         if any(rcpt.startswith("later") for rcpt in envelope.rcpt_tos):
             return "451 4.3.0 Mailbox busy, try again later"
         login = session.auth_data if session.authenticated else None
-        self.messages.append(Received(session.peer, envelope.mail_from, list(envelope.rcpt_tos),
-                                      envelope.original_content or envelope.content, login))
+        self.messages.append(
+            Received(
+                session.peer,
+                envelope.mail_from,
+                list(envelope.rcpt_tos),
+                envelope.original_content or envelope.content,
+                login,
+            )
+        )
         return "250 2.0.0 Message accepted"
 
     def authenticate(self, server, session, envelope, mechanism, auth_data):
@@ -73,8 +80,14 @@ class Server:
 @pytest.fixture
 def smtp_sink(request) -> Iterator[Server]:
     sink = Sink()
-    controller = _PortZeroController(sink, hostname="127.0.0.1", port=0, auth_require_tls=False,
-                                     authenticator=sink.authenticate, server_hostname="sink.test")
+    controller = _PortZeroController(
+        sink,
+        hostname="127.0.0.1",
+        port=0,
+        auth_require_tls=False,
+        authenticator=sink.authenticate,
+        server_hostname="sink.test",
+    )
     controller.start()
     try:
         yield Server("127.0.0.1", controller.port, sink, getattr(request, "param", "none"))
@@ -97,9 +110,28 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
         pytest.skip("needs the openssl command")
     folder = tmp_path_factory.mktemp("tls")
     cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+        ],
+        check=True,
+        capture_output=True,
+    )
     return cert, key
 
 
@@ -111,11 +143,18 @@ def tls_sink(certificate, request) -> Iterator[Server]:
     server_context.load_cert_chain(cert, key)
     sink = Sink()
     if request.param == "tls":
-        controller = _PortZeroController(sink, hostname="127.0.0.1", port=0, ssl_context=server_context,
-                                         server_hostname="sink.test")
+        controller = _PortZeroController(
+            sink, hostname="127.0.0.1", port=0, ssl_context=server_context, server_hostname="sink.test"
+        )
     else:
-        controller = _PortZeroController(sink, hostname="127.0.0.1", port=0, tls_context=server_context,
-                                         require_starttls=True, server_hostname="sink.test")
+        controller = _PortZeroController(
+            sink,
+            hostname="127.0.0.1",
+            port=0,
+            tls_context=server_context,
+            require_starttls=True,
+            server_hostname="sink.test",
+        )
     controller.start()
     try:
         yield Server("127.0.0.1", controller.port, sink, getattr(request, "param", "none"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import email
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 
@@ -12,14 +12,22 @@ import pytest
 from maildesk.notify.compose import compose, thread_references
 from maildesk.notify.render import RenderedMail
 
-NOW = datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc)
+NOW = datetime(2026, 11, 22, 9, 0, tzinfo=UTC)
 
 
 def _compose(rendered: RenderedMail | None = None, **overrides) -> tuple[str, bytes]:
-    arguments = dict(from_addr="support@example.org", from_name="Example Support", to="user@example.com",
-                     reply_to="support+42-abcdefghij@example.org", ticket=42, loop_address="support@example.org",
-                     in_reply_to="<request-1@client.example.com>", references=("<root@client.example.com>",),
-                     message_id_domain="example.org", now=NOW)
+    arguments = dict(
+        from_addr="support@example.org",
+        from_name="Example Support",
+        to="user@example.com",
+        reply_to="support+42-abcdefghij@example.org",
+        ticket=42,
+        loop_address="support@example.org",
+        in_reply_to="<request-1@client.example.com>",
+        references=("<root@client.example.com>",),
+        message_id_domain="example.org",
+        now=NOW,
+    )
     arguments.update(overrides)
     return compose(rendered or RenderedMail("[Support #42] VPN down", "Hello.\n", None), **arguments)
 
@@ -76,9 +84,17 @@ def test_html_makes_multipart_alternative():
     assert parsed.get_body(("html",)).get_content().strip() == "<p>Rich</p>"
 
 
-@pytest.mark.parametrize("evil", ["Hi\r\nBcc: evil@x.example", "Hi\nBcc: evil@x.example", "Hi\rBcc: evil@x.example",
-                                  "Hi\x00\r\n\r\nBody injected", "Hi\u2028Bcc: evil@x.example",
-                                  "Hi\x85Bcc: evil@x.example"])
+@pytest.mark.parametrize(
+    "evil",
+    [
+        "Hi\r\nBcc: evil@x.example",
+        "Hi\nBcc: evil@x.example",
+        "Hi\rBcc: evil@x.example",
+        "Hi\x00\r\n\r\nBody injected",
+        "Hi\u2028Bcc: evil@x.example",
+        "Hi\x85Bcc: evil@x.example",
+    ],
+)
 def test_subject_and_display_name_cannot_inject_headers(evil):
     _, data = _compose(RenderedMail(evil, "Hello.\n", None), from_name=evil)
     parsed = _parse(data)
@@ -92,9 +108,18 @@ def test_subject_and_display_name_cannot_inject_headers(evil):
 
 
 @pytest.mark.parametrize("field", ["to", "from_addr", "reply_to", "loop_address"])
-@pytest.mark.parametrize("bad", ["user@example.com\r\nBcc: evil@x.example", "user@example.com, evil@x.example",
-                                 "Name <user@example.com>", "user @example.com", "not-an-address",
-                                 "user@exa\nmple.com", "user@example.com>"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "user@example.com\r\nBcc: evil@x.example",
+        "user@example.com, evil@x.example",
+        "Name <user@example.com>",
+        "user @example.com",
+        "not-an-address",
+        "user@exa\nmple.com",
+        "user@example.com>",
+    ],
+)
 def test_unsafe_addresses_are_refused(field, bad):
     with pytest.raises(ValueError):
         _compose(**{field: bad})
@@ -102,7 +127,9 @@ def test_unsafe_addresses_are_refused(field, bad):
 
 def test_non_ascii_subject_and_name_round_trip_encoded():
     subject = "[Support #42] Réinitialisation du mot de passe — échec 😕"
-    _, data = _compose(RenderedMail(subject, "Bonjour, ça marche ?\n", None), from_name="Équipe Support, Niveau 2")
+    _, data = _compose(
+        RenderedMail(subject, "Bonjour, ça marche ?\n", None), from_name="Équipe Support, Niveau 2"
+    )
     assert data.isascii()  # RFC 2047 in headers, quoted-printable/base64 in the body
     parsed = _parse(data)
     assert parsed["Subject"] == subject

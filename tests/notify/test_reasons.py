@@ -49,11 +49,15 @@ def test_the_french_templates_say_every_known_code_in_french(renderer):
 
 @pytest.mark.parametrize("language", ["en", "fr"])
 def test_an_unknown_code_renders_its_text_or_its_code(renderer, language):
-    lines = _refusal_lines(renderer, language, [
-        {"code": "brand_new", "params": {"x": 1}, "text": "something new happened"},
-        {"code": "brand_new_too"},  # no text, no params: the code
-        "a plain sentence",  # an older caller's string
-    ])
+    lines = _refusal_lines(
+        renderer,
+        language,
+        [
+            {"code": "brand_new", "params": {"x": 1}, "text": "something new happened"},
+            {"code": "brand_new_too"},  # no text, no params: the code
+            "a plain sentence",  # an older caller's string
+        ],
+    )
     assert lines == ["something new happened", "brand_new_too", "a plain sentence"]
 
 
@@ -66,15 +70,25 @@ def test_english_errors_alone_still_render(renderer, language):
 
 
 def test_escalation_reasons_are_joined_in_the_language_of_the_mail(renderer):
-    reasons = [Reason.of("no_reply_at_level", level=1, after="4h").as_context(),
-               Reason.of("first_response_passed", urgency="critical").as_context()]
-    context = {**sample_context("notify_level"), "reasons": reasons, "reason": "ignored when reasons are there"}
+    reasons = [
+        Reason.of("no_reply_at_level", level=1, after="4h").as_context(),
+        Reason.of("first_response_passed", urgency="critical").as_context(),
+    ]
+    context = {
+        **sample_context("notify_level"),
+        "reasons": reasons,
+        "reason": "ignored when reasons are there",
+    }
     text = renderer.render("notify_level", "fr", context).text
-    assert ("Motif : aucune réponse d'un technicien au niveau 1 en 4h ; délai de première réponse dépassé "
-            "pour l'urgence critique") in text
+    assert (
+        "Motif : aucune réponse d'un technicien au niveau 1 en 4h ; délai de première réponse dépassé "
+        "pour l'urgence critique"
+    ) in text
     text = renderer.render("notify_level", "en", context).text
-    assert "Reason: no technician reply at level 1 within 4h; first-response target for critical urgency passed" \
+    assert (
+        "Reason: no technician reply at level 1 within 4h; first-response target for critical urgency passed"
         in text
+    )
 
 
 def test_a_language_that_breaks_on_one_code_is_reported_at_load(tmp_path):
@@ -93,5 +107,7 @@ def test_a_language_that_breaks_on_one_code_is_reported_at_load(tmp_path):
 def test_reason_text_of_an_unknown_code_or_missing_parameter_does_not_raise():
     assert Reason.of("brand_new", a=1).text == "brand_new (a=1)"
     assert Reason.of("last_level").text == "last_level"
-    assert Reason.of("nothing_to_file", held_back=True).text == \
-        "[kb]: the mail has no text to file; your text was not sent to the requester"
+    assert (
+        Reason.of("nothing_to_file", held_back=True).text
+        == "[kb]: the mail has no text to file; your text was not sent to the requester"
+    )

@@ -68,8 +68,10 @@ def test_unknown_language_falls_back_to_the_desk_default():
 
 
 def test_missing_context_keys_are_filled(renderer):
-    context = {"desk": {"name": "Desk", "address": "d@example.org", "tag": "Desk"},
-               "ticket": {"number": 7, "subject": "Printer", "status": "new"}}
+    context = {
+        "desk": {"name": "Desk", "address": "d@example.org", "tag": "Desk"},
+        "ticket": {"number": 7, "subject": "Printer", "status": "new"},
+    }
     mail = renderer.render("ack", "en", context)
     assert mail.subject == "[Desk #7] Request received: Printer"
 
@@ -168,8 +170,11 @@ def test_unescaped_html_output_is_reported_at_load(broken_dir):
 
 def test_text_macro_printed_in_html_is_reported_at_load(broken_dir):
     path = broken_dir / "fr" / "closed.html.j2"
-    source = path.read_text().replace('{% block content %}', '{% import "fr/_common.j2" as c %}'
-                                      '{% block content %}{{ c.subject(ticket) }}', 1)
+    source = path.read_text().replace(
+        "{% block content %}",
+        '{% import "fr/_common.j2" as c %}{% block content %}{{ c.subject(ticket) }}',
+        1,
+    )
     path.write_text(source)
     assert len(_problems(broken_dir)) == 1
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import email
 import socket
 import ssl
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email import policy
 from pathlib import Path
 
@@ -24,11 +24,21 @@ from maildesk.notify.transport import (
 
 
 def _mail(to: str = "user@example.com", subject: str = "Hello", ticket: int = 42) -> tuple[str, bytes]:
-    return compose(RenderedMail(subject=f"[Support #{ticket}] {subject}", text="Body text.\n.\nA dot line.\n",
-                                html=None),
-                   from_addr="support@example.org", from_name="Example Support", to=to, reply_to=None,
-                   ticket=ticket, loop_address="support@example.org", in_reply_to=None, references=(),
-                   message_id_domain="example.org", now=datetime(2026, 11, 22, 9, 0, tzinfo=timezone.utc))
+    return compose(
+        RenderedMail(
+            subject=f"[Support #{ticket}] {subject}", text="Body text.\n.\nA dot line.\n", html=None
+        ),
+        from_addr="support@example.org",
+        from_name="Example Support",
+        to=to,
+        reply_to=None,
+        ticket=ticket,
+        loop_address="support@example.org",
+        in_reply_to=None,
+        references=(),
+        message_id_domain="example.org",
+        now=datetime(2026, 11, 22, 9, 0, tzinfo=UTC),
+    )
 
 
 def test_smtp_delivery_arrives_with_headers_and_body(smtp_sink):
@@ -41,7 +51,9 @@ def test_smtp_delivery_arrives_with_headers_and_body(smtp_sink):
     parsed = email.message_from_bytes(received.data, policy=policy.default)
     assert parsed["Message-ID"] == message_id
     assert parsed["X-Maildesk-Ticket"] == "42"
-    assert parsed.get_content().replace("\r\n", "\n") == "Body text.\n.\nA dot line.\n"  # the lone dot survived dot-stuffing
+    assert (
+        parsed.get_content().replace("\r\n", "\n") == "Body text.\n.\nA dot line.\n"
+    )  # the lone dot survived dot-stuffing
 
 
 def test_smtp_connection_is_reused_for_a_burst(smtp_sink):
@@ -94,8 +106,9 @@ def test_smtp_closed_port_is_transient(closed_port):
 
 def test_smtp_login_and_password_kept_out_of_repr(smtp_sink):
     message_id, data = _mail()
-    with SmtpTransport(smtp_sink.host, smtp_sink.port, "none", "desk", "s3cret",
-                       local_hostname="desk.test") as transport:
+    with SmtpTransport(
+        smtp_sink.host, smtp_sink.port, "none", "desk", "s3cret", local_hostname="desk.test"
+    ) as transport:
         assert "s3cret" not in repr(transport)
         transport.deliver("bounces@example.org", "user@example.com", data, message_id)
     assert smtp_sink.sink.logins == [(b"desk", b"s3cret")]
@@ -104,10 +117,13 @@ def test_smtp_login_and_password_kept_out_of_repr(smtp_sink):
 
 def test_smtp_wrong_password_is_transient_and_not_in_the_error(smtp_sink):
     message_id, data = _mail()
-    with SmtpTransport(smtp_sink.host, smtp_sink.port, "none", "desk", "wrong-pass",
-                       local_hostname="desk.test") as transport:
-        with pytest.raises(TransientDeliveryError) as failure:
-            transport.deliver("bounces@example.org", "user@example.com", data, message_id)
+    with (
+        SmtpTransport(
+            smtp_sink.host, smtp_sink.port, "none", "desk", "wrong-pass", local_hostname="desk.test"
+        ) as transport,
+        pytest.raises(TransientDeliveryError) as failure,
+    ):
+        transport.deliver("bounces@example.org", "user@example.com", data, message_id)
     assert "wrong-pass" not in str(failure.value)
     assert smtp_sink.sink.messages == []
 
@@ -142,8 +158,15 @@ def test_make_transport_maildir(tmp_path: Path):
 
 def test_make_transport_smtp_password_from_env(monkeypatch, smtp_sink):
     monkeypatch.setenv("RELAY_PW", "s3cret")
-    transport = make_transport(OutgoingSettings(transport="smtp", host=smtp_sink.host, port=smtp_sink.port,
-                                                username="desk", password_env="RELAY_PW"))
+    transport = make_transport(
+        OutgoingSettings(
+            transport="smtp",
+            host=smtp_sink.host,
+            port=smtp_sink.port,
+            username="desk",
+            password_env="RELAY_PW",
+        )
+    )
     assert isinstance(transport, SmtpTransport)
     transport.local_hostname = "desk.test"
     message_id, data = _mail()
@@ -155,8 +178,9 @@ def test_make_transport_smtp_password_from_env(monkeypatch, smtp_sink):
 def test_make_transport_smtp_password_from_file(tmp_path: Path):
     secret = tmp_path / "relay.pw"
     secret.write_text("  from-file\n")
-    transport = make_transport(OutgoingSettings(transport="smtp", username="desk", password_file="relay.pw"),
-                               base_dir=tmp_path)
+    transport = make_transport(
+        OutgoingSettings(transport="smtp", username="desk", password_file="relay.pw"), base_dir=tmp_path
+    )
     assert isinstance(transport, SmtpTransport)
     assert transport._password == "from-file"
 
@@ -180,13 +204,17 @@ def test_smtp_idn_recipient_is_sent_in_ascii_form(smtp_sink):
 def test_smtp_over_tls_verifies_the_certificate(tls_sink, certificate):
     trusting = ssl.create_default_context(cafile=str(certificate[0]))
     message_id, data = _mail()
-    with SmtpTransport(tls_sink.host, tls_sink.port, tls_sink.mode, ssl_context=trusting,
-                       local_hostname="desk.test") as transport:
+    with SmtpTransport(
+        tls_sink.host, tls_sink.port, tls_sink.mode, ssl_context=trusting, local_hostname="desk.test"
+    ) as transport:
         transport.deliver("bounces@example.org", "user@example.com", data, message_id)
     assert len(tls_sink.sink.messages) == 1
     # The default context does not trust a self-signed certificate: retry later, never send in clear.
-    with SmtpTransport(tls_sink.host, tls_sink.port, tls_sink.mode, timeout=5,
-                       local_hostname="desk.test") as transport:
-        with pytest.raises(TransientDeliveryError, match="certificate"):
-            transport.deliver("bounces@example.org", "user@example.com", data, message_id)
+    with (
+        SmtpTransport(
+            tls_sink.host, tls_sink.port, tls_sink.mode, timeout=5, local_hostname="desk.test"
+        ) as transport,
+        pytest.raises(TransientDeliveryError, match="certificate"),
+    ):
+        transport.deliver("bounces@example.org", "user@example.com", data, message_id)
     assert len(tls_sink.sink.messages) == 1

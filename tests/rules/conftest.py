@@ -26,7 +26,9 @@ def write_rules(tmp_path: Path) -> Callable[..., Path]:
 def load(write_rules: Callable[..., Path]) -> Callable[..., RuleSet]:
     """Load TOML text as a rule set with levels 1 and 2 and no knowledge base."""
 
-    def load_text(text: str, *, levels: tuple[int, ...] = (1, 2), articles: set[str] | None = None) -> RuleSet:
+    def load_text(
+        text: str, *, levels: tuple[int, ...] = (1, 2), articles: set[str] | None = None
+    ) -> RuleSet:
         return load_ruleset([write_rules(text)], levels=levels, articles=articles)
 
     return load_text

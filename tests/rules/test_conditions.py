@@ -112,22 +112,31 @@ def test_several_headers_must_all_match() -> None:
     assert not matches("header", {"X-Priority": "^1", "X-Mailer": "Thunderbird"}, headers=headers)
 
 
-@pytest.mark.parametrize(("wanted", "attachments", "expected"), [
-    (True, (PDF,), True), (True, (), False), (False, (), True), (False, (PDF,), False),
-])
+@pytest.mark.parametrize(
+    ("wanted", "attachments", "expected"),
+    [
+        (True, (PDF,), True),
+        (True, (), False),
+        (False, (), True),
+        (False, (PDF,), False),
+    ],
+)
 def test_has_attachment_compares_presence(wanted: bool, attachments: tuple, expected: bool) -> None:
     assert matches("has_attachment", wanted, attachments=attachments) is expected
 
 
-@pytest.mark.parametrize(("condition", "value", "message"), [
-    ("subject", "(unclosed", "bad regex: missing ), unterminated subpattern at position 0"),
-    ("subject", 42, "must be a string (a regular expression), not 42"),
-    ("body", ["a", "b"], 'must be a string (a regular expression), not ["a", "b"]'),
-    ("has_attachment", "yes", 'must be true or false, not "yes"'),
-    ("from_domain", 3, "must be a domain or a list of domains, not 3"),
-    ("from_domain", ["example.com", 3], 'must be a domain or a list of domains, not ["example.com", 3]'),
-    ("from_domain", "user@example.com", '"user@example.com" is not a domain like "example.com"'),
-])
+@pytest.mark.parametrize(
+    ("condition", "value", "message"),
+    [
+        ("subject", "(unclosed", "bad regex: missing ), unterminated subpattern at position 0"),
+        ("subject", 42, "must be a string (a regular expression), not 42"),
+        ("body", ["a", "b"], 'must be a string (a regular expression), not ["a", "b"]'),
+        ("has_attachment", "yes", 'must be true or false, not "yes"'),
+        ("from_domain", 3, "must be a domain or a list of domains, not 3"),
+        ("from_domain", ["example.com", 3], 'must be a domain or a list of domains, not ["example.com", 3]'),
+        ("from_domain", "user@example.com", '"user@example.com" is not a domain like "example.com"'),
+    ],
+)
 def test_bad_values_are_refused_at_compile_time(condition: str, value: object, message: str) -> None:
     with pytest.raises(ConditionError) as caught:
         CONDITIONS[condition].compile(value)

@@ -50,10 +50,20 @@ answer = "password-reset"
 drop = true
 """)
     decision = evaluate(make_message(), (), ruleset, default_level=1)
-    assert decision == Decision(category="technical", kind="incident", urgency="critical", application="Mail",
-                                level=2, assignee="carol@example.org", language="fr", tags=("security",),
-                                matched=("everything",), forward=("cert@example.org",),
-                                answer="password-reset", drop=True)
+    assert decision == Decision(
+        category="technical",
+        kind="incident",
+        urgency="critical",
+        application="Mail",
+        level=2,
+        assignee="carol@example.org",
+        language="fr",
+        tags=("security",),
+        matched=("everything",),
+        forward=("cert@example.org",),
+        answer="password-reset",
+        drop=True,
+    )
 
 
 def test_all_conditions_of_a_rule_must_hold(load: Load) -> None:
@@ -111,7 +121,11 @@ forward = "cert@example.org"
 name = "c"
 forward = ["dpo@example.org"]
 """)
-    assert evaluate(make_message(), (), ruleset).forward == ("cert@example.org", "soc@example.org", "dpo@example.org")
+    assert evaluate(make_message(), (), ruleset).forward == (
+        "cert@example.org",
+        "soc@example.org",
+        "dpo@example.org",
+    )
 
 
 def test_answer_and_drop_come_from_the_last_rule_that_sets_them(load: Load) -> None:
@@ -183,8 +197,16 @@ forward = "cert@example.org"
 """)
     decision = evaluate(make_message(subject="Phishing mail received"), (), ruleset, default_level=1)
     assert decision.as_dict() == {
-        "set": {"category": None, "kind": "incident", "urgency": "critical", "application": None,
-                "level": 1, "assignee": None, "language": None, "tags": ["security"]},
+        "set": {
+            "category": None,
+            "kind": "incident",
+            "urgency": "critical",
+            "application": None,
+            "level": 1,
+            "assignee": None,
+            "language": None,
+            "tags": ["security"],
+        },
         "matched": ["security"],
         "forward": ["cert@example.org"],
         "answer": None,
@@ -222,23 +244,47 @@ set.urgency = "low"
     decision = evaluate(make_message(subject="VPN drops inside the ERP"), (), ruleset, default_level=1)
     assert decision.application == "ERP"
     assert [effect.as_dict() for effect in decision.trace] == [
-        {"rule": "vpn", "set": {"kind": "incident", "application": "VPN", "tags": ["network"]},
-         "forward": [], "answer": None, "drop": None, "stop": False},
-        {"rule": "erp", "set": {"application": "ERP"}, "forward": ["erp-team@example.org"],
-         "answer": "erp-login", "drop": False, "stop": True},
+        {
+            "rule": "vpn",
+            "set": {"kind": "incident", "application": "VPN", "tags": ["network"]},
+            "forward": [],
+            "answer": None,
+            "drop": None,
+            "stop": False,
+        },
+        {
+            "rule": "erp",
+            "set": {"application": "ERP"},
+            "forward": ["erp-team@example.org"],
+            "answer": "erp-login",
+            "drop": False,
+            "stop": True,
+        },
     ]
     # defaults (urgency, level) are in the decision but in no rule's entry
     assert decision.event_data() == {**decision.as_dict(), "trace": [e.as_dict() for e in decision.trace]}
     assert "trace" not in decision.as_dict()  # the rules test JSON shape stays as SPEC section 8 has it
-    assert decision == Decision(kind="incident", application="ERP", level=1, tags=("network",),
-                                matched=("vpn", "erp"), forward=("erp-team@example.org",), answer="erp-login")
-    assert evaluate(make_message(subject="Printer"), (), RuleSet(), default_level=1).event_data()["trace"] == []
+    assert decision == Decision(
+        kind="incident",
+        application="ERP",
+        level=1,
+        tags=("network",),
+        matched=("vpn", "erp"),
+        forward=("erp-team@example.org",),
+        answer="erp-login",
+    )
+    assert (
+        evaluate(make_message(subject="Printer"), (), RuleSet(), default_level=1).event_data()["trace"] == []
+    )
 
 
 def test_in_flight_evaluation_keeps_its_rule_set(load: Load, write_rules: Callable[..., Path]) -> None:
     old = load('[[rule]]\nname = "old"\nset.urgency = "low"\n')
-    new = load_ruleset([write_rules('[[rule]]\nname = "new"\nset.urgency = "high"\n', "new.toml")],
-                       levels=(1,), articles=None)
+    new = load_ruleset(
+        [write_rules('[[rule]]\nname = "new"\nset.urgency = "high"\n', "new.toml")],
+        levels=(1,),
+        articles=None,
+    )
     assert evaluate(make_message(), (), old).urgency == "low"
     assert evaluate(make_message(), (), new).urgency == "high"
 
@@ -259,8 +305,12 @@ if.header."X-Mailer" = "Outlook"
 
     monkeypatch.setattr(re, "compile", refuse)
     monkeypatch.setattr(re, "search", refuse)
-    message = make_message(subject="VPN", text="it disconnects", from_addr="jane@example.com",
-                           headers=(("X-Mailer", "Outlook 16"),))
+    message = make_message(
+        subject="VPN",
+        text="it disconnects",
+        from_addr="jane@example.com",
+        headers=(("X-Mailer", "Outlook 16"),),
+    )
     assert evaluate(message, (), ruleset).matched == ("all kinds",)
 
 
@@ -284,7 +334,9 @@ def test_shipped_french_password_reset_is_answered(shipped: RuleSet) -> None:
 
 
 def test_shipped_security_incident_goes_to_cert(shipped: RuleSet) -> None:
-    message = make_message(subject="Phishing: reset your password here", from_addr="ceo@bigcustomer.example.com")
+    message = make_message(
+        subject="Phishing: reset your password here", from_addr="ceo@bigcustomer.example.com"
+    )
     decision = evaluate(message, (), shipped, default_level=1)
     assert (decision.kind, decision.urgency, decision.level) == ("incident", "critical", 2)
     assert decision.forward == ("cert@example.org",)
