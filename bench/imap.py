@@ -6,7 +6,7 @@ Fills a fresh mailbox with --count generated support mails (shared/tools/
 gen_corpus.py, APPENDed with MULTIAPPEND), then measures:
 
 - drain: ``ImapPoller.poll_once`` storing the whole backlog into the durable
-  inbox and moving it to "Processed" (messages/s), and, when ``maildesk.app``
+  inbox and moving it to "Processed" (messages/s), and, when ``maildesk.runtime.app``
   is there, processing that inbox into tickets (messages/s end to end);
 - peak RSS (``ru_maxrss``) before and after the drain: a batch at a time, the
   drain should not grow with the size of the backlog;
@@ -40,10 +40,10 @@ import structlog  # noqa: E402
 from sqlalchemy import func, select  # noqa: E402
 
 from maildesk.config import ImapIntake  # noqa: E402
-from maildesk.db import Database  # noqa: E402
-from maildesk.inbox import Inbox  # noqa: E402
 from maildesk.ingest.imap import ImapPoller  # noqa: E402
-from maildesk.models import InboxMessage  # noqa: E402
+from maildesk.storage.db import Database  # noqa: E402
+from maildesk.storage.inbox import Inbox  # noqa: E402
+from maildesk.storage.models import InboxMessage  # noqa: E402
 from tests.ingest.dovecot import DOVECOT, Dovecot, dovecot_available  # noqa: E402
 
 GENERATOR = ROOT.parent / "shared" / "tools" / "gen_corpus.py"
@@ -82,11 +82,11 @@ def count_inbox(db: Database) -> int:
         return session.scalar(select(func.count()).select_from(InboxMessage)) or 0
 
 
-def open_app(workdir: Path):  # noqa: ANN201 - App when maildesk.app is there, else None
+def open_app(workdir: Path):  # noqa: ANN201 - App when maildesk.runtime.app is there, else None
     """The full app on the shipped config, with its database and outputs moved into workdir."""
     try:
-        from maildesk.app import App
         from maildesk.config import load_settings
+        from maildesk.runtime.app import App
     except ImportError:
         return None
     settings = load_settings(ROOT / "config.toml")
@@ -297,7 +297,9 @@ def main() -> int:
         )
         print(f"end to end (drain + process): {stored / (drain_seconds + process_seconds):,.0f} msg/s")
     else:
-        print("processing to tickets: not measured (maildesk.app missing or --no-process): inbox drain only")
+        print(
+            "processing to tickets: not measured (maildesk.runtime.app missing or --no-process): inbox drain only"
+        )
     print(
         f"peak RSS: {rss_before:.0f} MiB before the drain, {rss_after:.0f} MiB after "
         f"(+{rss_after - rss_before:.0f} MiB for {stored} messages)"

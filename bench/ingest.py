@@ -296,8 +296,8 @@ def prefill(desk: Desk, tickets: int) -> None:
     """Bulk-insert ``tickets`` closed-and-open tickets with one event and one thread id each."""
     from sqlalchemy import insert
 
-    from maildesk.db import Database
-    from maildesk.models import Event, ThreadMessage, Ticket
+    from maildesk.storage.db import Database
+    from maildesk.storage.models import Event, ThreadMessage, Ticket
 
     db = Database(desk.db_url)
     db.ensure_schema()

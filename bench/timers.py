@@ -35,10 +35,10 @@ sys.path.insert(0, str(ROOT))
 import structlog  # noqa: E402
 from sqlalchemy import create_engine, func, insert, or_, select, text  # noqa: E402
 
-import maildesk.sweep  # noqa: E402
-from maildesk.app import App  # noqa: E402
-from maildesk.models import Event, Outbox, Ticket  # noqa: E402
-from maildesk.sweep import due_tickets_query, sweep  # noqa: E402
+import maildesk.tickets.escalation  # noqa: E402
+from maildesk.runtime.app import App  # noqa: E402
+from maildesk.storage.models import Event, Outbox, Ticket  # noqa: E402
+from maildesk.tickets.escalation import due_tickets_query, sweep  # noqa: E402
 from tests.support import Desk  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
@@ -148,7 +148,7 @@ def run(label: str, url: str, directory: Path, tickets: int, due: int) -> float:
         scan_s = min(timed(scan_for_due)[0] for _ in range(3))
         mail_s = 0.0
         mail_steps = ("draft", "fill_drafts", "store_drafts")  # what the sweep does to queue its mail
-        originals = {name: getattr(maildesk.sweep, name) for name in mail_steps}
+        originals = {name: getattr(maildesk.tickets.escalation, name) for name in mail_steps}
 
         def timed_step(step):  # instrument: how much of the sweep is rendering and queueing mail
             def run(*args, **kwargs):
@@ -162,13 +162,13 @@ def run(label: str, url: str, directory: Path, tickets: int, due: int) -> float:
             return run
 
         for name, step in originals.items():
-            setattr(maildesk.sweep, name, timed_step(step))
+            setattr(maildesk.tickets.escalation, name, timed_step(step))
         cpu = time.process_time()
         try:
             sweep_s, handled = timed(lambda: sweep(app.db, app.pipeline, now))
         finally:
             for name, step in originals.items():
-                setattr(maildesk.sweep, name, step)
+                setattr(maildesk.tickets.escalation, name, step)
         cpu_s = time.process_time() - cpu
         idle_s = min(timed(lambda: sweep(app.db, app.pipeline, now))[0] for _ in range(3))
 

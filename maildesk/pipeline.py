@@ -15,21 +15,21 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from maildesk import apply
 from maildesk.config import Settings
-from maildesk.correlate import correlate
-from maildesk.db import Database
-from maildesk.loops import detect_automation
-from maildesk.models import InboxMessage, Quarantine
+from maildesk.message.loops import detect_automation
+from maildesk.message.parse import parse_message
 from maildesk.notify.mailjob import MailJob
 from maildesk.notify.plan import plan
 from maildesk.notify.render import Renderer
-from maildesk.outbox import OutboxBatch, draft, fill_drafts, store_drafts, suppress_address
-from maildesk.parse import parse_message
 from maildesk.rules import RuleSet, evaluate
-from maildesk.store import TicketStore
+from maildesk.runtime.workers import WorkerPool
+from maildesk.storage.db import Database
+from maildesk.storage.models import InboxMessage, Quarantine
+from maildesk.storage.outbox import OutboxBatch, draft, fill_drafts, store_drafts, suppress_address
+from maildesk.tickets import apply
+from maildesk.tickets.correlate import correlate
+from maildesk.tickets.store import TicketStore
 from maildesk.types import Automation, ParsedMessage, RawMessage, TicketChange
-from maildesk.workers import WorkerPool
 
 log = structlog.get_logger("maildesk.pipeline")
 

@@ -251,12 +251,12 @@ dir = "templates"
         return {**os.environ, "PYTHONPATH": str(ROOT)}
 
     def secret(self) -> bytes:
-        from maildesk.notify.signing import load_or_create_secret
+        from maildesk.security.signing import load_or_create_secret
 
         return load_or_create_secret(self.dir / "var" / "secret")
 
     def signed(self, ticket: int, recipient: str, level_address: str = "support@example.org") -> str:
-        from maildesk.notify.signing import signed_address
+        from maildesk.security.signing import signed_address
 
         return signed_address(self.secret(), level_address, ticket, recipient)
 
@@ -436,7 +436,7 @@ def clear_tables(db) -> None:
     """Empty every table but the schema version and the knowledge base, so one App can serve many tests."""
     from sqlalchemy import delete
 
-    from maildesk.models import Base
+    from maildesk.storage.models import Base
 
     with db.session() as session:
         for table in reversed(Base.metadata.sorted_tables):

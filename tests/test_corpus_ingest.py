@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from maildesk.app import App
-from maildesk.ledger import message_key
-from maildesk.models import Event, InboxMessage, Outbox, Quarantine, Ticket
+from maildesk.message.ledger import message_key
+from maildesk.runtime.app import App
+from maildesk.storage.models import Event, InboxMessage, Outbox, Quarantine, Ticket
 from maildesk.types import RawMessage
 from tests.support import CORPUS, Desk, db_rows, postgres_url
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.parse import parse_message
+from maildesk.message.parse import parse_message
 from maildesk.types import ParsedMessage
 
 CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"

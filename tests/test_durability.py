@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from maildesk.app import App
-from maildesk.db import Database
-from maildesk.inbox import Inbox
 from maildesk.pipeline import Pipeline
+from maildesk.runtime.app import App
+from maildesk.storage.db import Database
+from maildesk.storage.inbox import Inbox
 from maildesk.types import RawMessage
 from tests.support import Desk, cli_json, db_rows, make_message, run_cli, wait_inbox_drained, wait_until
 

@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 from sqlalchemy import text
 
-from maildesk.app import App
-from maildesk.models import KbArticle
-from maildesk.store import TicketStore
+from maildesk.runtime.app import App
+from maildesk.storage.models import KbArticle
+from maildesk.tickets.store import TicketStore
 from maildesk.types import RawMessage
 from tests.support import Desk, make_message
 
@@ -47,7 +47,7 @@ def test_suggestions_are_an_index_lookup_among_many_articles(tmp_path):
     now = datetime.now(UTC)
     try:
         with app.db.session() as session:
-            from maildesk.kb import index_article
+            from maildesk.kb.articles import index_article
 
             for n in range(3000):
                 article = KbArticle(

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select, update
 
-from maildesk.app import App
-from maildesk.models import Event, Outbox, Quarantine, Ticket
+from maildesk.runtime.app import App
+from maildesk.storage.models import Event, Outbox, Quarantine, Ticket
 from maildesk.types import RawMessage
 from tests.support import Desk, clear_tables, make_dsn, make_message
 
@@ -178,7 +178,7 @@ def test_out_of_office_reply_from_requester_does_not_close_an_open_ticket(app):
 
 
 def test_a_technicians_auto_reply_carries_no_command(app):
-    from maildesk.notify.signing import signed_address
+    from maildesk.security.signing import signed_address
 
     number = deliver(app, make_message(subject="VPN down")).ticket
     signed = signed_address(app.pipeline.secret, "support@example.org", number, "alice@example.org")

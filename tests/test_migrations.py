@@ -7,8 +7,8 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from maildesk.db import HEAD_REVISION, MIGRATIONS_DIR, Database
-from maildesk.models import Base
+from maildesk.storage.db import HEAD_REVISION, MIGRATIONS_DIR, Database
+from maildesk.storage.models import Base
 
 
 def test_head_revision_is_the_newest_migration():

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from maildesk.parse import MAX_ID_CHARS, parse_message
+from maildesk.message.parse import MAX_ID_CHARS, parse_message
 
 
 def msg(*lines: str, body: str = "Hello.\n") -> bytes:

@@ -208,7 +208,7 @@ def test_run_watch_applies_an_edited_rules_file_without_a_signal(tmp_path, sink)
 
 def test_a_message_in_flight_finishes_with_the_rules_it_started_with(tmp_path, monkeypatch):
     from maildesk import pipeline as pipeline_module
-    from maildesk.app import App
+    from maildesk.runtime.app import App
     from maildesk.types import RawMessage
 
     desk = Desk(tmp_path / "desk", rules=OLD_RULES)

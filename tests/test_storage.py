@@ -11,10 +11,10 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import delete, select
 
-from maildesk.app import App
-from maildesk.db import Database
-from maildesk.inbox import Inbox
-from maildesk.models import Event, InboxMessage, Outbox, ThreadMessage, Ticket
+from maildesk.runtime.app import App
+from maildesk.storage.db import Database
+from maildesk.storage.inbox import Inbox
+from maildesk.storage.models import Event, InboxMessage, Outbox, ThreadMessage, Ticket
 from maildesk.types import RawMessage
 from tests.support import MAILDESK, Desk, db_rows, make_message, postgres_url, wait_inbox_drained, wait_until
 

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from maildesk.app import App
-from maildesk.models import Event, Outbox, Ticket
-from maildesk.notify.signing import signed_address
+from maildesk.runtime.app import App
+from maildesk.security.signing import signed_address
+from maildesk.storage.models import Event, Outbox, Ticket
 from maildesk.types import RawMessage
 from tests.support import Desk, clear_tables, make_message
 

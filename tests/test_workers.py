@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 from structlog.testing import capture_logs
 
-from maildesk.app import App
-from maildesk.models import Outbox
+from maildesk.runtime.app import App
+from maildesk.storage.models import Outbox
 from maildesk.types import RawMessage
 
 from .support import ROOT, Desk, make_message

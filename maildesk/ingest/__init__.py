@@ -1,0 +1,1 @@
+"""Intake: SMTP/LMTP listeners, IMAP polling, the pipe fast path; each stores into the durable inbox, nothing more."""

@@ -35,11 +35,11 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from maildesk.config import ImapIntake
-from maildesk.db import Database
-from maildesk.inbox import Accepted, Inbox
 from maildesk.ingest.imap_auth import CredentialsError, TlsSetupError, close_client, open_client
-from maildesk.ledger import digest_message_id, message_key
-from maildesk.models import ImapCheckpoint, InboxMessage
+from maildesk.message.ledger import digest_message_id, message_key
+from maildesk.storage.db import Database
+from maildesk.storage.inbox import Accepted, Inbox
+from maildesk.storage.models import ImapCheckpoint, InboxMessage
 from maildesk.types import RawMessage
 
 IDLE_SLICE = 5.0  # seconds per idle_check: how soon a set stop event is noticed

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 from maildesk.config import Settings
 from maildesk.ingest.handoff import daemon_running, send_wake, sqlite_file
-from maildesk.ledger import HEAD_REVISION, message_key
+from maildesk.message.ledger import HEAD_REVISION, message_key
 
 
 def store_for_daemon(

@@ -11,7 +11,7 @@ from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from maildesk.config import SmtpIntake
-from maildesk.inbox import Inbox
+from maildesk.storage.inbox import Inbox
 from maildesk.types import RawMessage
 
 log = structlog.get_logger("maildesk.smtp")

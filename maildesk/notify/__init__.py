@@ -1,0 +1,1 @@
+"""Outgoing mail: who is told what (plan), templates, MIME composition, drafting into the outbox, transports."""

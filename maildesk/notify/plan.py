@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from maildesk.config import Settings
-from maildesk.notify.signing import signed_address
+from maildesk.security.signing import signed_address
 from maildesk.types import Article, Notification, Reason, TicketChange, TicketView
 
 

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Protocol
 
 from maildesk.config import ConfigError, OutgoingSettings
-from maildesk.fsutil import fsync_directory
+from maildesk.storage.fsutil import fsync_directory
 
 SECURITY_MODES = ("tls", "starttls", "none")
 

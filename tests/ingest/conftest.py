@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.db import Database
+from maildesk.storage.db import Database
 
 from .certs import OPENSSL, openssl_available
 from .dovecot import DOVECOT, Dovecot, dovecot_available

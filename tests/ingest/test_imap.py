@@ -14,10 +14,10 @@ from imapclient import IMAPClient
 from sqlalchemy import func, select
 from structlog.testing import capture_logs
 
-from maildesk.db import Database
-from maildesk.inbox import Accepted, Inbox
 from maildesk.ingest.imap import ImapPoller
-from maildesk.models import ImapCheckpoint, InboxMessage
+from maildesk.storage.db import Database
+from maildesk.storage.inbox import Accepted, Inbox
+from maildesk.storage.models import ImapCheckpoint, InboxMessage
 from maildesk.types import RawMessage
 
 from .dovecot import DOVECOT, Dovecot, dovecot_available, free_port

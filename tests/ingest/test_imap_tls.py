@@ -8,10 +8,10 @@ import pytest
 from structlog.testing import capture_logs
 
 from maildesk.config import ImapIntake
-from maildesk.db import Database
-from maildesk.inbox import Inbox
 from maildesk.ingest.imap import ImapPoller
 from maildesk.ingest.imap_auth import tls_context
+from maildesk.storage.db import Database
+from maildesk.storage.inbox import Inbox
 
 from .mailbox import Mailbox, make_message
 from .test_imap import FAST, events, ids, inbox_keys, running, wait_for

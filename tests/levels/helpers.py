@@ -11,8 +11,8 @@ from email.utils import parseaddr
 
 from sqlalchemy import select
 
-from maildesk.app import App
-from maildesk.models import Event, KbArticle, Outbox, Ticket
+from maildesk.runtime.app import App
+from maildesk.storage.models import Event, KbArticle, Outbox, Ticket
 from maildesk.types import RawMessage
 from tests.support import Desk, make_message
 

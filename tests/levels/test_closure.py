@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import update
 
-from maildesk.models import Ticket
+from maildesk.storage.models import Ticket
 from tests.levels.helpers import (
     ALICE,
     BOB,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from maildesk.commands import COMMANDS, parse_commands
+from maildesk.tickets.commands import COMMANDS, parse_commands
 from maildesk.types import Command
 from tests.levels.helpers import (
     ALICE,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from maildesk.dkim import dkim_pass_domains, dkim_passes
-from maildesk.parse import parse_message
+from maildesk.message.parse import parse_message
+from maildesk.security.dkim import dkim_pass_domains, dkim_passes
 from tests.support import make_message
 
 TRUSTED = ("mx.example.org",)

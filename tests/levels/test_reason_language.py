@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from maildesk.sweep import sweep
+from maildesk.tickets.escalation import sweep
 from tests.levels.helpers import ALICE, BOB, CAROL, LEVEL1, SUPERVISOR, Local, body_text, parse
 from tests.support import Desk
 
@@ -145,7 +145,7 @@ def test_technician_mail_stays_in_the_desk_language_whatever_the_tickets(tmp_pat
 
 def test_the_contexts_of_reasons_are_plain_picklable_values(french):
     from maildesk.notify.plan import plan
-    from maildesk.store import TicketStore
+    from maildesk.tickets.store import TicketStore
     from maildesk.types import Reason, TicketChange
 
     view = TicketStore.view(french.ticket(french.new_ticket()))

@@ -9,10 +9,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import func, select, update
 
-from maildesk.app import App
-from maildesk.db import Database
-from maildesk.models import Event, Ticket
-from maildesk.sweep import sweep
+from maildesk.runtime.app import App
+from maildesk.storage.db import Database
+from maildesk.storage.models import Event, Ticket
+from maildesk.tickets.escalation import sweep
 from tests.levels.helpers import (
     ALICE,
     BOB,

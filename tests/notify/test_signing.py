@@ -10,7 +10,7 @@ import stat
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from maildesk.notify.signing import load_or_create_secret, parse_signed, sign, signed_address, verify
+from maildesk.security.signing import load_or_create_secret, parse_signed, sign, signed_address, verify
 
 SECRET = b"6f1d3c0a9b8e7d6c5b4a39281706f5e4d3c2b1a09f8e7d6c5b4a392817069f8e"
 

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from maildesk import timers
 from maildesk.config import CATEGORIES, KINDS, URGENCIES, Settings, parse_duration
-from maildesk.kb import index_article
-from maildesk.models import KbArticle, Ticket
-from maildesk.store import TicketStore
+from maildesk.kb.articles import index_article
+from maildesk.storage.models import KbArticle, Ticket
+from maildesk.tickets import timers
+from maildesk.tickets.store import TicketStore
 from maildesk.types import Article, Command, Reason
 
 _BRACKETED = re.compile(r"\[\s*([A-Za-z][A-Za-z_-]*)\s*(?:=\s*([^\]\r\n]*?))?\s*\]")

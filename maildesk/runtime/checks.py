@@ -13,12 +13,12 @@ def _articles(settings: Settings) -> tuple[set[str], str | None]:
 
     The reason is None when the database was read; else the slugs are those of the article files only.
     """
-    from maildesk.kb import article_file_slugs
+    from maildesk.kb.articles import article_file_slugs
 
     from_files = article_file_slugs(settings.kb.dir)
     try:
-        from maildesk.app import known_articles
-        from maildesk.db import Database
+        from maildesk.runtime.app import known_articles
+        from maildesk.storage.db import Database
 
         db = Database(settings.database_url)
         try:
@@ -32,7 +32,7 @@ def _articles(settings: Settings) -> tuple[set[str], str | None]:
 
 def _why_unreadable(url: str, exc: Exception) -> str:
     """One line naming the database (without its password) and what went wrong."""
-    from maildesk.db import DatabaseUnavailable, SchemaOutdated
+    from maildesk.storage.db import DatabaseUnavailable, SchemaOutdated
 
     if isinstance(exc, DatabaseUnavailable | SchemaOutdated):
         return " ".join(str(exc).split())  # already one line naming the database, password hidden
@@ -94,10 +94,10 @@ def check_everything(settings: Settings, warn=None) -> list[str]:
 
 def dry_run(settings: Settings, data: bytes) -> tuple[Decision, Automation | None]:
     """What the rules decide for a message, with no side effect."""
-    from maildesk.correlate import all_recipients
-    from maildesk.loops import detect_automation
-    from maildesk.parse import parse_message
+    from maildesk.message.loops import detect_automation
+    from maildesk.message.parse import parse_message
     from maildesk.rules import evaluate
+    from maildesk.tickets.correlate import all_recipients
 
     try:
         ruleset = load_rules(settings, None)

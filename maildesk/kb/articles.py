@@ -8,8 +8,8 @@ from datetime import UTC
 
 from sqlalchemy import delete, insert, text
 
-from maildesk.models import KbArticle, KbTerm
-from maildesk.views import article_json
+from maildesk.cli.output import article_json
+from maildesk.storage.models import KbArticle, KbTerm
 
 _KB_SYNC_LOCK = 726355  # PostgreSQL advisory lock key for loading article files (the schema lock is 726354)
 

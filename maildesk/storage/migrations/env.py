@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import create_engine
 
-from maildesk.models import Base
+from maildesk.storage.models import Base
 
 config = context.config
 engine = config.attributes.get("connection_engine") or create_engine(config.get_main_option("sqlalchemy.url"))

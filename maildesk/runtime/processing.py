@@ -19,12 +19,12 @@ from pathlib import Path
 
 import structlog
 
-from maildesk.app import App, Wakeup
 from maildesk.config import load_settings
-from maildesk.logs import configure_logging, logging_settings
-from maildesk.workers import watch_owner
+from maildesk.runtime.app import App, Wakeup
+from maildesk.runtime.logs import configure_logging, logging_settings
+from maildesk.runtime.workers import watch_owner
 
-log = structlog.get_logger("maildesk.processing")
+log = structlog.get_logger("maildesk.runtime.processing")
 
 
 class ProcessingProcess:

@@ -11,8 +11,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from maildesk.config import format_duration
-from maildesk.kb import keywords
-from maildesk.models import AttachmentRow, Event, KbArticle, KbTerm, ThreadMessage, Ticket
+from maildesk.kb.articles import keywords
+from maildesk.storage.models import AttachmentRow, Event, KbArticle, KbTerm, ThreadMessage, Ticket
 from maildesk.types import Article, Attachment, TicketView
 
 MAX_EVENT_TEXT = 200_000

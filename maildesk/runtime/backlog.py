@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 
 import structlog
 
-from maildesk.app import App
+from maildesk.runtime.app import App
 from maildesk.types import RawMessage
 
 log = structlog.get_logger("maildesk.ingest")

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from maildesk.config import format_duration
-from maildesk.models import Event, KbArticle, Outbox, Quarantine, Ticket
+from maildesk.storage.models import Event, KbArticle, Outbox, Quarantine, Ticket
 
 
 def iso(moment: datetime | None) -> str | None:

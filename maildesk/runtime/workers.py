@@ -25,13 +25,13 @@ from pathlib import Path
 import structlog
 
 from maildesk.config import OutgoingSettings
-from maildesk.db import Database
-from maildesk.logs import configure_logging, logging_settings
+from maildesk.message.parse import parse_message
 from maildesk.notify.mailjob import DeskIdentity, MailJob, render_mails
 from maildesk.notify.render import Renderer
 from maildesk.notify.transport import make_transport
-from maildesk.outbox import OutboxSender
-from maildesk.parse import parse_message
+from maildesk.runtime.logs import configure_logging, logging_settings
+from maildesk.storage.db import Database
+from maildesk.storage.outbox import OutboxSender
 from maildesk.types import ParsedMessage
 
 
@@ -51,7 +51,7 @@ class TemplateSet:
         )
 
 
-log = structlog.get_logger("maildesk.workers")
+log = structlog.get_logger("maildesk.runtime.workers")
 _renderers: dict[TemplateSet, Renderer] = {}  # in a worker: the templates of the generations it has seen
 _senders: dict[tuple, OutboxSender] = {}  # in a worker: the outbox sender, with its open relay connection
 
@@ -132,7 +132,7 @@ class WorkerPool:
             # forkserver, not fork: the daemon has threads (listeners, sender, scheduler) whose
             # locks a forked child would inherit in whatever state they were.
             context = multiprocessing.get_context("forkserver")
-            context.set_forkserver_preload(["maildesk.workers"])
+            context.set_forkserver_preload(["maildesk.runtime.workers"])
             level, json_logs = logging_settings()
             self._executor = ProcessPoolExecutor(
                 max_workers=self.workers,

@@ -14,16 +14,16 @@ import structlog
 from sqlalchemy import or_, select, union
 from sqlalchemy.orm.attributes import flag_modified
 
-from maildesk import timers
 from maildesk.config import Settings, format_duration
-from maildesk.db import Database
-from maildesk.models import Ticket
 from maildesk.notify.plan import plan
-from maildesk.outbox import OutboxBatch, draft, fill_drafts, store_drafts
-from maildesk.store import TicketStore
+from maildesk.storage.db import Database
+from maildesk.storage.models import Ticket
+from maildesk.storage.outbox import OutboxBatch, draft, fill_drafts, store_drafts
+from maildesk.tickets import timers
+from maildesk.tickets.store import TicketStore
 from maildesk.types import Reason, TicketChange
 
-log = structlog.get_logger("maildesk.timers")
+log = structlog.get_logger("maildesk.tickets.timers")
 _CHANGED_BY_ESCALATION = (
     "level",
     "level_since",

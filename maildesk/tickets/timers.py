@@ -1,6 +1,6 @@
 """Ticket clocks as data: due times on the ticket row, moved as the ticket changes.
 
-Nothing here lives in memory: the sweep (``maildesk.sweep``) finds due
+Nothing here lives in memory: the sweep (``maildesk.tickets.escalation``) finds due
 tickets with an indexed query, so timers survive restarts and fire once.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from maildesk.config import Settings
-from maildesk.models import Ticket
+from maildesk.storage.models import Ticket
 
 
 def enter_level(ticket: Ticket, level_id: int, settings: Settings, now: datetime) -> None:

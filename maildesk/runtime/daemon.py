@@ -17,14 +17,14 @@ from pathlib import Path
 
 import structlog
 
-from maildesk.app import App, Wakeup
 from maildesk.config import ConfigError, Settings
 from maildesk.ingest.smtp import IntakeHandler, start_listener
-from maildesk.processing import ProcessingProcess, deliver_outbox, drain_inbox
-from maildesk.sdnotify import notify
-from maildesk.sweep import sweep
+from maildesk.runtime.app import App, Wakeup
+from maildesk.runtime.processing import ProcessingProcess, deliver_outbox, drain_inbox
+from maildesk.runtime.sdnotify import notify
+from maildesk.tickets.escalation import sweep
 
-log = structlog.get_logger("maildesk.daemon")
+log = structlog.get_logger("maildesk.runtime.daemon")
 
 
 class Daemon:

@@ -11,7 +11,7 @@ from collections.abc import Collection, Iterable
 from functools import lru_cache
 from typing import Protocol
 
-from maildesk.notify.signing import parse_signed, verify
+from maildesk.security.signing import parse_signed, verify
 from maildesk.types import ParsedMessage, RawMessage, SignedAddress, TicketKeys, Via
 
 

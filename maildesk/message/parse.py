@@ -11,8 +11,8 @@ from email.utils import getaddresses, parsedate_to_datetime
 from functools import cache, cached_property
 from typing import Any
 
-from maildesk.delivery_report import find_delivery_report
-from maildesk.mime_helpers import (
+from maildesk.message.delivery_report import find_delivery_report
+from maildesk.message.mime_helpers import (
     PARSER,
     POLICY,
     decode_bytes,

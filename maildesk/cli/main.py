@@ -47,7 +47,7 @@ def _settings(args: argparse.Namespace):
 
 
 def _database(args: argparse.Namespace, *, allow_upgrade: bool = False):
-    from maildesk.db import Database, DatabaseUnavailable, SchemaOutdated
+    from maildesk.storage.db import Database, DatabaseUnavailable, SchemaOutdated
 
     settings = _settings(args)
     db = Database(settings.database_url)
@@ -61,9 +61,9 @@ def _database(args: argparse.Namespace, *, allow_upgrade: bool = False):
 
 
 def _app(args: argparse.Namespace, settings=None):
-    from maildesk.app import App
     from maildesk.config import ConfigError
-    from maildesk.db import DatabaseUnavailable, SchemaOutdated
+    from maildesk.runtime.app import App
+    from maildesk.storage.db import DatabaseUnavailable, SchemaOutdated
 
     settings = settings or _settings(args)
     try:
@@ -80,8 +80,8 @@ def _app(args: argparse.Namespace, settings=None):
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from maildesk.daemon import run_daemon
-    from maildesk.logs import configure_logging
+    from maildesk.runtime.daemon import run_daemon
+    from maildesk.runtime.logs import configure_logging
 
     configure_logging(args.log_level)
     app = _app(args)
@@ -112,8 +112,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
         )
         if _hand_to_daemon(settings, messages, args):
             return EX_OK
-    from maildesk.ingest.files import ingest_command
-    from maildesk.logs import configure_logging
+    from maildesk.runtime.backlog import ingest_command
+    from maildesk.runtime.logs import configure_logging
 
     configure_logging(args.log_level)
     app = _app(args, settings)
@@ -168,8 +168,8 @@ TICKET_COLUMNS = (
 def cmd_tickets_list(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from maildesk.models import Ticket
-    from maildesk.views import ticket_json
+    from maildesk.cli.output import ticket_json
+    from maildesk.storage.models import Ticket
 
     _settings_, db = _database(args)
     query = select(Ticket).order_by(Ticket.number.desc()).limit(args.limit)
@@ -198,7 +198,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 
 
 def _print_rows(rows: list[dict], columns: tuple[str, ...], fmt: str) -> None:
-    from maildesk.views import dumps, render_csv, render_table
+    from maildesk.cli.output import dumps, render_csv, render_table
 
     if fmt == "json":
         print(dumps(rows))
@@ -211,8 +211,8 @@ def _print_rows(rows: list[dict], columns: tuple[str, ...], fmt: str) -> None:
 def cmd_tickets_show(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from maildesk.models import AttachmentRow, Event, Ticket
-    from maildesk.views import dumps, ticket_json
+    from maildesk.cli.output import dumps, ticket_json
+    from maildesk.storage.models import AttachmentRow, Event, Ticket
 
     _s, db = _database(args)
     with db.session() as session:
@@ -276,8 +276,8 @@ def cmd_tickets_show(args: argparse.Namespace) -> int:
 def cmd_quarantine(args: argparse.Namespace) -> int:
     from sqlalchemy import select, update
 
-    from maildesk.models import InboxMessage, Quarantine
-    from maildesk.views import dumps, quarantine_json
+    from maildesk.cli.output import dumps, quarantine_json
+    from maildesk.storage.models import InboxMessage, Quarantine
 
     if args.action == "list":
         _s, db = _database(args)
@@ -353,9 +353,9 @@ def _int_id(value: str | None) -> int:
 def cmd_outbox(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from maildesk.models import Outbox
-    from maildesk.outbox import retry
-    from maildesk.views import outbox_json
+    from maildesk.cli.output import outbox_json
+    from maildesk.storage.models import Outbox
+    from maildesk.storage.outbox import retry
 
     _s, db = _database(args)
     if args.action == "list":
@@ -383,8 +383,8 @@ def cmd_outbox(args: argparse.Namespace) -> int:
 
 
 def cmd_rules(args: argparse.Namespace) -> int:
-    from maildesk.checks import check_everything, dry_run
     from maildesk.config import ConfigError, load_settings
+    from maildesk.runtime.checks import check_everything, dry_run
 
     if args.action == "check":
         path = _config_path(args)
@@ -410,7 +410,7 @@ def cmd_rules(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise CliError(str(exc), EX_CONFIG) from None
     if args.format == "json":
-        from maildesk.views import dumps
+        from maildesk.cli.output import dumps
 
         print(dumps(decision.as_dict()))
         return EX_OK
@@ -434,8 +434,8 @@ def cmd_rules(args: argparse.Namespace) -> int:
 def cmd_kb(args: argparse.Namespace) -> int:
     from sqlalchemy import select
 
-    from maildesk.models import KbArticle
-    from maildesk.views import article_json, dumps, render_table
+    from maildesk.cli.output import article_json, dumps, render_table
+    from maildesk.storage.models import KbArticle
 
     _s, db = _database(args)
     with db.session() as session:
@@ -454,7 +454,7 @@ def cmd_kb(args: argparse.Namespace) -> int:
             return EX_OK
         articles = list(session.scalars(select(KbArticle).order_by(KbArticle.updated_at.desc())))
         if args.action == "search":
-            from maildesk.kb import rank
+            from maildesk.kb.articles import rank
 
             rows = rank(articles, args.query)
         else:
@@ -473,7 +473,7 @@ def cmd_kb(args: argparse.Namespace) -> int:
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from maildesk.db import HEAD_REVISION
+    from maildesk.storage.db import HEAD_REVISION
 
     _settings_, db = _database(args, allow_upgrade=True)
     print(f"database schema is at revision {HEAD_REVISION}")

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 
-from maildesk.db import Database
-from maildesk.ledger import message_key
-from maildesk.models import InboxMessage
+from maildesk.message.ledger import message_key
+from maildesk.storage.db import Database
+from maildesk.storage.models import InboxMessage
 from maildesk.types import RawMessage
 
 

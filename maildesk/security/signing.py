@@ -11,7 +11,7 @@ import secrets
 import time
 from pathlib import Path
 
-from maildesk.fsutil import fsync_directory
+from maildesk.storage.fsutil import fsync_directory
 
 SIGNATURE_LENGTH = 10
 

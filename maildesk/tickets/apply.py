@@ -9,8 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from maildesk import timers
-from maildesk.commands import (
+from maildesk.config import Settings
+from maildesk.storage.models import Ticket
+from maildesk.tickets import timers
+from maildesk.tickets.commands import (
     COMMANDS,
     CommandContext,
     CommandRefused,
@@ -20,9 +22,7 @@ from maildesk.commands import (
     parse_commands,
     set_status,
 )
-from maildesk.config import Settings
-from maildesk.models import Ticket
-from maildesk.store import TicketStore
+from maildesk.tickets.store import TicketStore
 from maildesk.types import Automation, Command, Decision, ParsedMessage, Reason, TicketChange, TicketKeys
 
 MAX_SUBJECT = 500
@@ -224,7 +224,7 @@ def authenticate_technician(
         if signed.valid_for != parsed.from_addr:
             return Reason.of("signed_for_other", sender=parsed.from_addr)
     if settings.security.dkim_required:
-        from maildesk.dkim import dkim_passes
+        from maildesk.security.dkim import dkim_passes
 
         if not dkim_passes(parsed, settings.security.trusted_authserv_ids):
             return Reason.of("no_dkim", domain=parsed.from_addr.rpartition("@")[2])

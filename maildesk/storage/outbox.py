@@ -15,15 +15,15 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import Settings
-from maildesk.db import Database
-from maildesk.models import BounceSuppression, Outbox
 from maildesk.notify.compose import check_address, new_message_id
 from maildesk.notify.mailjob import MailJob, render_mails
 from maildesk.notify.render import Renderer
 from maildesk.notify.transport import PermanentDeliveryError, TransientDeliveryError, Transport
+from maildesk.storage.db import Database
+from maildesk.storage.models import BounceSuppression, Outbox
 from maildesk.types import Notification
 
-log = structlog.get_logger("maildesk.outbox")
+log = structlog.get_logger("maildesk.storage.outbox")
 CLAIM_FOR = timedelta(minutes=5)
 # Built once: it runs for every automatic mail.
 _RECENT_AUTOMATIC = (
