@@ -10,6 +10,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from maildesk.durations import parse_duration
 from maildesk.tomlpos import KeyLines, KeyPath, TomlSyntaxError, format_path, read_toml
 
 URGENCIES = ("critical", "high", "normal", "low")
@@ -17,8 +18,6 @@ KINDS = ("incident", "question", "complaint", "request")
 CATEGORIES = ("technical", "functional", "regulatory")
 LANGUAGES = ("en", "fr")
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
-_DURATION_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
 _SECRET_KEYS = frozenset({"password", "secret", "token", "api_key"})
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
@@ -30,23 +29,6 @@ class ConfigError(ValueError):
     def __init__(self, problems: list[str]) -> None:
         super().__init__("\n".join(problems))
         self.problems = problems
-
-
-def parse_duration(text: str) -> timedelta:
-    """ "90s", "30m", "4h", "2d", "1w" -> timedelta; raises ValueError otherwise."""
-    match = _DURATION.match(str(text))
-    if not match:
-        raise ValueError(f'{text!r} is not a duration like "90s", "30m", "4h" or "2d"')
-    return timedelta(seconds=int(match.group(1)) * _DURATION_UNITS[match.group(2)])
-
-
-def format_duration(seconds: int) -> str:
-    """Whole minutes as "0m", "20m", "1h20m" (SPEC time_spent)."""
-    minutes = max(0, int(seconds)) // 60
-    hours, minutes = divmod(minutes, 60)
-    if hours and minutes:
-        return f"{hours}h{minutes}m"
-    return f"{hours}h" if hours else f"{minutes}m"
 
 
 def parse_size(text: str | int) -> int:

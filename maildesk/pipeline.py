@@ -1,35 +1,33 @@
 """The one place that sequences the stages for a stored message.
 
-parse → detect automation → correlate → rules → apply → plan → outbox,
+parse → detect automation → correlate → rules → apply → plan → draft,
 all inside the transaction that marks the inbox row done, so a message is
-either fully applied (ticket, events, queued mail) or not at all.
+either fully applied (ticket, events, queued mail) or not at all. How
+batches of messages go through it (savepoints, worker processes,
+quarantine) is ``runtime.processor``'s business.
 """
 
 from __future__ import annotations
 
-from concurrent.futures import Future
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 import structlog
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from maildesk.config import Settings
 from maildesk.message.loops import detect_automation
 from maildesk.message.parse import parse_message
-from maildesk.notify.mailjob import MailJob
-from maildesk.notify.plan import plan
+from maildesk.notify.drafts import queue_mail
 from maildesk.notify.render import Renderer
 from maildesk.rules import RuleSet, evaluate
-from maildesk.runtime.workers import WorkerPool
-from maildesk.storage.db import Database
-from maildesk.storage.models import InboxMessage, Quarantine
-from maildesk.storage.outbox import OutboxBatch, draft, fill_drafts, store_drafts, suppress_address
+from maildesk.storage.inbox import raw_message
+from maildesk.storage.models import InboxMessage
+from maildesk.storage.outbox import OutboxBatch, suppress_address
 from maildesk.tickets import apply
 from maildesk.tickets.correlate import correlate
 from maildesk.tickets.store import TicketStore
-from maildesk.types import Automation, ParsedMessage, RawMessage, TicketChange
+from maildesk.types import Automation, ParsedMessage, RawMessage, TicketChange, TicketKeys
 
 log = structlog.get_logger("maildesk.pipeline")
 
@@ -45,14 +43,6 @@ class Rejected(Exception):
     def __init__(self, reason: str, suppressions: tuple[tuple[str, datetime, str], ...] = ()) -> None:
         super().__init__(reason)
         self.suppressions = suppressions
-
-
-@dataclass(frozen=True)
-class Outcome:
-    inbox_id: int
-    state: str  # done | quarantined | rejected
-    ticket: int | None = None
-    reason: str | None = None
 
 
 @dataclass(frozen=True)
@@ -75,34 +65,13 @@ class Pipeline:
         """Apply one stored message and draft its mail into ``outbox``; raises Rejected or any error.
 
         ``parsed`` is the message as a worker process already parsed it, if one did.
+        None: the message was applied before, and ``row`` now names its ticket.
         """
         settings = self.settings
-        raw = RawMessage(
-            data=row.raw,
-            mail_from=row.mail_from,
-            rcpt_tos=tuple(row.rcpt_tos or ()),
-            source=row.source,
-            received_at=row.received_at,
-        )
+        raw = raw_message(row)
         if parsed is None:
             parsed = parse_message(raw.data)
         store = TicketStore(session)
-        change = self._apply(store, row, raw, parsed, now, outbox)
-        store.flush()
-        return change
-
-    def _apply(
-        self,
-        store: TicketStore,
-        row: InboxMessage,
-        raw: RawMessage,
-        parsed: ParsedMessage,
-        now: datetime,
-        outbox: OutboxBatch,
-    ) -> TicketChange | None:
-        settings = self.settings
-        session = store.session
-        bound = log.bind(message_id=parsed.message_id, inbox=row.id)
         automation = detect_automation(parsed, raw, settings.desk_addresses)
         keys = correlate(
             parsed,
@@ -112,47 +81,77 @@ class Pipeline:
             secret=self.secret,
             lookup=store,
         )
-        ctx = apply.ApplyContext(settings=settings, now=now, inbox_id=row.id)
+        change = self._apply(store, row, raw, parsed, keys, automation, now)  # rules, then the ticket
+        if change is not None:
+            queue_mail(store, change, settings=settings, secret=self.secret, now=now, batch=outbox)
+        store.flush()
+        return change
 
+    def _apply(
+        self,
+        store: TicketStore,
+        row: InboxMessage,
+        raw: RawMessage,
+        parsed: ParsedMessage,
+        keys: TicketKeys,
+        automation: Automation | None,
+        now: datetime,
+    ) -> TicketChange | None:
+        """Note a bounce, follow up the ticket found, or open one; None when the message was applied before."""
+        ctx = apply.ApplyContext(settings=self.settings, now=now, inbox_id=row.id)
         if automation is Automation.DELIVERY_REPORT:
-            change = self._bounce(store, parsed, keys.ticket, ctx)
-        elif keys.ticket is not None:
-            ticket = store.get_ticket(keys.ticket)
-            if store.has_event_for_message(ticket.number, parsed.message_id):
-                bound.info("message_already_applied", ticket=ticket.number)
-                row.ticket = ticket.number
-                return None
-            if (
-                apply.is_closed_too_long(ticket, settings, now)
-                and automation is None
-                and parsed.from_addr not in settings.technicians
-            ):
-                change = self._open(store, parsed, raw, keys, automation, ctx, linked_to=ticket.number)
-            else:
-                change = apply.add_follow_up(store, ticket, parsed, keys, automation, ctx)
-                bound.info(
-                    "follow_up_added",
-                    ticket=ticket.number,
-                    via=str(keys.via),
-                    automatic=str(automation) if automation else None,
-                )
-        elif (
-            applied := store.find_ticket_by_message_ids([parsed.message_id])
-        ) is not None and store.has_event_for_message(applied, parsed.message_id):
+            return self._bounce(store, parsed, keys.ticket, ctx)
+        if keys.ticket is not None:
+            return self._follow_up(store, row, raw, parsed, keys, automation, ctx)
+        applied = store.find_ticket_by_message_ids([parsed.message_id])
+        if applied is not None and store.has_event_for_message(applied, parsed.message_id):
             # Already on a ticket (a replayed quarantine entry, a re-queued row): a second ticket and ack never.
-            bound.info("message_already_applied", ticket=applied)
+            log.info("message_already_applied", message_id=parsed.message_id, inbox=row.id, ticket=applied)
             row.ticket = applied
             return None
-        else:
-            change = self._open(store, parsed, raw, keys, automation, ctx)
+        return self._open(store, parsed, raw, keys, automation, ctx)
 
-        for notification in plan(change, settings, self.secret):
-            mail = draft(session, notification, settings=settings, now=now, batch=outbox)
-            store.record_thread(mail.message_id, change.ticket.number)
+    def _follow_up(
+        self,
+        store: TicketStore,
+        row: InboxMessage,
+        raw: RawMessage,
+        parsed: ParsedMessage,
+        keys: TicketKeys,
+        automation: Automation | None,
+        ctx: apply.ApplyContext,
+    ) -> TicketChange | None:
+        settings = self.settings
+        bound = log.bind(message_id=parsed.message_id, inbox=row.id)
+        ticket = store.get_ticket(keys.ticket)
+        if store.has_event_for_message(ticket.number, parsed.message_id):
+            bound.info("message_already_applied", ticket=ticket.number)
+            row.ticket = ticket.number
+            return None
+        if (
+            apply.is_closed_too_long(ticket, settings, ctx.now)
+            and automation is None
+            and parsed.from_addr not in settings.technicians
+        ):
+            return self._open(store, parsed, raw, keys, automation, ctx, linked_to=ticket.number)
+        change = apply.add_follow_up(store, ticket, parsed, keys, automation, ctx)
+        bound.info(
+            "follow_up_added",
+            ticket=ticket.number,
+            via=str(keys.via),
+            automatic=str(automation) if automation else None,
+        )
         return change
 
     def _open(
-        self, store: TicketStore, parsed, raw: RawMessage, keys, automation, ctx, linked_to: int | None = None
+        self,
+        store: TicketStore,
+        parsed: ParsedMessage,
+        raw: RawMessage,
+        keys: TicketKeys,
+        automation: Automation | None,
+        ctx: apply.ApplyContext,
+        linked_to: int | None = None,
     ) -> TicketChange:
         default_level = apply.default_level(keys, self.settings)
         decision = evaluate(parsed, raw.rcpt_tos, self.ruleset, default_level=default_level)
@@ -169,7 +168,9 @@ class Pipeline:
         )
         return change
 
-    def _bounce(self, store: TicketStore, parsed, ticket_number: int | None, ctx) -> TicketChange:
+    def _bounce(
+        self, store: TicketStore, parsed: ParsedMessage, ticket_number: int | None, ctx: apply.ApplyContext
+    ) -> TicketChange:
         report = parsed.delivery_report
         suppressions = ()
         if report.permanent:
@@ -188,256 +189,3 @@ class Pipeline:
         change = apply.note_bounce(store, ticket, parsed, ctx)
         log.info("bounce_noted", ticket=ticket_number, failed=list(report.failed), permanent=report.permanent)
         return change
-
-
-def _utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-class _RenderFailed(Exception):
-    """A mail of the batch could not be rendered after its message was applied: redo the batch one by one."""
-
-
-class _NeedsSavepoints(Exception):
-    """A message of an optimistic batch failed: roll the batch back and redo it with a savepoint each."""
-
-
-class Processor:
-    """Drains pending inbox rows through the current pipeline, in batches of one transaction each.
-
-    With a worker pool, a batch of at least ``POOL_MIN_BATCH`` rows is parsed
-    in the workers before the write transaction begins, and each applied
-    message's mail is rendered there while the next message is applied.
-    """
-
-    POOL_MIN_BATCH = 4  # below this the round trips to the workers cost more than they save
-    RENDER_CHUNK = 8  # drafts sent to a worker at a time: fewer round trips, still rendered while applying
-
-    def __init__(self, db: Database, pipeline_source, workers: WorkerPool | None = None) -> None:
-        self.db = db
-        self._pipeline_source = pipeline_source  # a callable returning the Pipeline in force
-        self.workers = workers
-
-    def process_pending(
-        self, limit: int | None = None, only_ids: list[int] | None = None, batch: int = 50
-    ) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        while limit is None or len(outcomes) < limit:
-            size = batch if limit is None else min(batch, limit - len(outcomes))
-            done = self.process_batch(size, only_ids)
-            if not done:
-                break
-            outcomes.extend(done)
-        return outcomes
-
-    def process_next(self, only_ids: list[int] | None = None) -> Outcome | None:
-        done = self.process_batch(1, only_ids)
-        return done[0] if done else None
-
-    def process_batch(self, size: int = 50, only_ids: list[int] | None = None) -> list[Outcome]:
-        """Process up to ``size`` pending rows in one transaction, each under its own savepoint.
-
-        One commit (one fsync) for the batch instead of one per message; a
-        message that fails rolls back to its savepoint and is quarantined
-        alone. A crash loses nothing: the rows simply stay pending.
-        """
-        pipeline: Pipeline = self._pipeline_source()
-        if self.workers is not None:
-            pending = self._peek_pending(size, only_ids)
-            # Once a burst has started the workers, even a short batch is worth their help.
-            if len(pending) >= (1 if self.workers.started else self.POOL_MIN_BATCH):
-                try:
-                    return self._process_with_workers(pipeline, pending)
-                except _RenderFailed as exc:
-                    log.warning("batch_redone_serially", reason=str(exc))
-                    only_ids = [inbox_id for inbox_id, _raw in pending]
-        return self._process_serially(pipeline, size, only_ids)
-
-    def _pending_query(self, size: int, only_ids: list[int] | None):
-        query = (
-            select(InboxMessage).where(InboxMessage.state == "pending").order_by(InboxMessage.id).limit(size)
-        )
-        if only_ids is not None:
-            query = query.where(InboxMessage.id.in_(only_ids))
-        if self.db.is_postgres:
-            query = query.with_for_update(skip_locked=True)
-        return query
-
-    def _process_serially(self, pipeline: Pipeline, size: int, only_ids: list[int] | None) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        outbox = OutboxBatch()
-        with self.db.session() as session:
-            for row in session.scalars(self._pending_query(size, only_ids)).all():
-                outcomes.append(self._process_row(session, pipeline, row, outbox, render=True))
-            store_drafts(session, outbox.drafts)
-        return outcomes
-
-    def _peek_pending(self, size: int, only_ids: list[int] | None) -> list[tuple[int, bytes]]:
-        """(id, raw) of the next pending rows, read without claiming them (the write transaction claims)."""
-        query = (
-            select(InboxMessage.id, InboxMessage.raw)
-            .where(InboxMessage.state == "pending")
-            .order_by(InboxMessage.id)
-            .limit(size)
-        )
-        if only_ids is not None:
-            query = query.where(InboxMessage.id.in_(only_ids))
-        with self.db.session() as session:
-            return [(inbox_id, raw) for inbox_id, raw in session.execute(query)]
-
-    def _process_with_workers(self, pipeline: Pipeline, pending: list[tuple[int, bytes]]) -> list[Outcome]:
-        """Parse in the workers, apply here, render in the workers while the next messages are applied.
-
-        The first attempt runs without per-message savepoints (each costs two
-        statements and a flush); if any message fails or is rejected, the
-        transaction is rolled back and the batch is done again with them, so
-        a failure still touches only its own message.
-        """
-        chunk = 4
-        parse_futures = self.workers.parse([raw for _id, raw in pending], chunk=chunk)
-        ids = [inbox_id for inbox_id, _raw in pending]
-        parsed_by_id: dict[int, ParsedMessage] = {}
-
-        def parsed_of(inbox_id: int) -> ParsedMessage | None:
-            if inbox_id not in parsed_by_id:
-                position = ids.index(inbox_id)
-                try:
-                    start = position - position % chunk
-                    for offset, parsed in enumerate(parse_futures[position // chunk].result()):
-                        parsed_by_id[ids[start + offset]] = parsed
-                except Exception as exc:  # noqa: BLE001 - parse again here, where a failure quarantines
-                    log.warning("worker_parse_failed", inbox=inbox_id, error=f"{type(exc).__name__}: {exc}")
-            return parsed_by_id.get(inbox_id)
-
-        try:
-            return self._apply_with_workers(pipeline, ids, parsed_of, savepoints=False)
-        except _NeedsSavepoints:
-            return self._apply_with_workers(pipeline, ids, parsed_of, savepoints=True)
-
-    def _apply_with_workers(
-        self, pipeline: Pipeline, ids: list[int], parsed_of, *, savepoints: bool
-    ) -> list[Outcome]:
-        outcomes: list[Outcome] = []
-        outbox = OutboxBatch()
-        renders: list[tuple[int, int, Future]] = []  # (first draft, end, future)
-        rendered = 0  # drafts before this one are on their way to a worker
-        desk = MailJob.desk_of(pipeline.settings)
-        with self.db.session() as session:
-            # Another daemon (PostgreSQL) may have taken some of these rows since: claim what is left.
-            rows = session.scalars(self._pending_query(len(ids), ids)).all()
-            for row in rows:
-                if savepoints:
-                    outcome = self._process_row(
-                        session, pipeline, row, outbox, render=False, parsed=parsed_of(row.id)
-                    )
-                else:
-                    outcome = self._process_row_optimistically(
-                        session, pipeline, row, outbox, parsed_of(row.id)
-                    )
-                outcomes.append(outcome)
-                if outbox.mark() - rendered >= self.RENDER_CHUNK:
-                    # Rendered in a worker while the next messages are applied here.
-                    renders.append(self._render_in_worker(pipeline, desk, outbox, rendered))
-                    rendered = outbox.mark()
-            if outbox.mark() > rendered:
-                renders.append(self._render_in_worker(pipeline, desk, outbox, rendered))
-            for first, end, future in renders:
-                drafts = outbox.drafts[first:end]
-                try:
-                    results = future.result()
-                except Exception as exc:  # noqa: BLE001 - e.g. templates edited since they were checked
-                    log.warning("worker_render_failed", error=f"{type(exc).__name__}: {exc}")
-                    try:
-                        fill_drafts(drafts, pipeline.renderer, pipeline.settings)
-                    except Exception as inner:  # noqa: BLE001
-                        raise _RenderFailed(f"{type(inner).__name__}: {inner}") from inner
-                    continue
-                for mail, (subject, raw) in zip(drafts, results, strict=True):
-                    mail.subject, mail.raw = subject, raw
-            store_drafts(session, outbox.drafts)
-        return outcomes
-
-    def _process_row_optimistically(
-        self,
-        session: Session,
-        pipeline: Pipeline,
-        row: InboxMessage,
-        outbox: OutboxBatch,
-        parsed: ParsedMessage | None,
-    ) -> Outcome:
-        """Apply one message with no savepoint; any failure or rejection asks for the careful way."""
-        now = _utcnow()
-        try:
-            with session.no_autoflush:
-                change = pipeline.process(session, row, now, outbox, parsed)
-        except Exception as exc:  # noqa: BLE001 - Rejected included: it must not leave half a message behind
-            raise _NeedsSavepoints(row.id) from exc
-        return self._mark_done(row, change, now)
-
-    def _render_in_worker(
-        self, pipeline: Pipeline, desk, outbox: OutboxBatch, first: int
-    ) -> tuple[int, int, Future]:
-        jobs = [MailJob.of(d) for d in outbox.drafts[first:]]
-        return first, outbox.mark(), self.workers.render(pipeline.renderer, desk, jobs)
-
-    def _process_row(
-        self,
-        session: Session,
-        pipeline: Pipeline,
-        row: InboxMessage,
-        outbox: OutboxBatch,
-        *,
-        render: bool,
-        parsed: ParsedMessage | None = None,
-    ) -> Outcome:
-        now = _utcnow()
-        mark = outbox.mark()
-        try:
-            # Each savepoint flushes once at its end (batched INSERTs); reads inside one message
-            # never depend on that message's own unflushed rows, so autoflush would only add cost.
-            with session.begin_nested(), session.no_autoflush:
-                change = pipeline.process(session, row, now, outbox, parsed)
-                if render:  # here a template failure rolls this message back and quarantines it
-                    fill_drafts(outbox.drafts[mark:], pipeline.renderer, pipeline.settings)
-        except Rejected as exc:
-            outbox.rollback_to(mark)
-            for address, until, why in exc.suppressions:
-                suppress_address(session, address, until, why)
-            return self._quarantine(session, row, str(exc), "rejected", now)
-        except Exception as exc:  # noqa: BLE001 - anything unprocessable goes to quarantine, with why
-            outbox.rollback_to(mark)
-            log.exception("message_quarantined", inbox=row.id, message_key=row.message_key)
-            return self._quarantine(session, row, f"{type(exc).__name__}: {exc}"[:2000], "held", now)
-        return self._mark_done(row, change, now)
-
-    @staticmethod
-    def _mark_done(row: InboxMessage, change: TicketChange | None, now: datetime) -> Outcome:
-        row.state, row.processed_at = "done", now
-        if change is not None:  # None: applied before, and the row already names its ticket
-            row.ticket = change.ticket.number
-        log.info("message_processed", inbox=row.id, ticket=row.ticket)
-        return Outcome(row.id, "done", row.ticket)
-
-    @staticmethod
-    def _quarantine(session: Session, row: InboxMessage, reason: str, status: str, now: datetime) -> Outcome:
-        row.state = "rejected" if status == "rejected" else "quarantined"
-        row.processed_at = now
-        entry = session.scalar(select(Quarantine).where(Quarantine.inbox_id == row.id))
-        message_id = row.message_key if not row.message_key.startswith("<sha256-") else None
-        if entry is None:
-            session.add(
-                Quarantine(
-                    inbox_id=row.id,
-                    received_at=row.received_at,
-                    message_id=message_id,
-                    mail_from=row.mail_from,
-                    reason=reason,
-                    status=status,
-                )
-            )
-        else:
-            entry.reason, entry.status = reason, status
-        log.warning(
-            "message_quarantined" if status == "held" else "message_rejected", inbox=row.id, reason=reason
-        )
-        return Outcome(row.id, row.state, None, reason)

@@ -456,7 +456,10 @@ def cmd_kb(args: argparse.Namespace) -> int:
         if args.action == "search":
             from maildesk.kb.articles import rank
 
-            rows = rank(articles, args.query)
+            rows = [
+                {**article_json(h.article), "score": h.score, "excerpt": h.excerpt}
+                for h in rank(articles, args.query)
+            ]
         else:
             rows = [article_json(a) for a in articles]
     if args.format == "json":

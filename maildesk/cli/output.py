@@ -8,7 +8,7 @@ import json
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
-from maildesk.config import format_duration
+from maildesk.durations import format_duration
 from maildesk.storage.models import Event, KbArticle, Outbox, Quarantine, Ticket
 
 

@@ -16,7 +16,8 @@ from datetime import UTC, datetime
 
 from maildesk.config import Settings
 from maildesk.ingest.handoff import daemon_running, send_wake, sqlite_file
-from maildesk.message.ledger import HEAD_REVISION, message_key
+from maildesk.message.ledger import message_key
+from maildesk.storage.revision import HEAD_REVISION
 
 
 def store_for_daemon(

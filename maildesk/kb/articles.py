@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import UTC
 
-from sqlalchemy import delete, insert, text
+from sqlalchemy import delete, insert, select, text
 
-from maildesk.cli.output import article_json
+from maildesk.storage.db import Database
 from maildesk.storage.models import KbArticle, KbTerm
 
 _KB_SYNC_LOCK = 726355  # PostgreSQL advisory lock key for loading article files (the schema lock is 726354)
@@ -72,8 +73,17 @@ def _words(text: str) -> list[str]:
     return [w.lower() for w in re.findall(r"\w{2,}", text)]
 
 
-def rank(articles: Sequence[KbArticle], query: str, limit: int = 20) -> list[dict]:
-    """Articles matching ``query``, best first, with ``score`` and ``excerpt`` (SPEC section 8)."""
+@dataclass(frozen=True)
+class SearchHit:
+    """One article matching a search: how well, and the piece of its body around the first term found."""
+
+    article: KbArticle
+    score: int
+    excerpt: str
+
+
+def rank(articles: Sequence[KbArticle], query: str, limit: int = 20) -> list[SearchHit]:
+    """Articles matching ``query``, best first (then the most used, then the oldest)."""
     terms = _words(query)
     if not terms:
         return []
@@ -81,13 +91,9 @@ def rank(articles: Sequence[KbArticle], query: str, limit: int = 20) -> list[dic
     for article in articles:
         title, body = article.title.lower(), article.body.lower()
         score = sum(3 * title.count(t) + body.count(t) + 2 * (t in article.slug) for t in terms)
-        if score <= 0:
-            continue
-        shape = article_json(article)
-        shape["score"] = score
-        shape["excerpt"] = _excerpt(article.body, terms)
-        results.append(shape)
-    results.sort(key=lambda r: (-r["score"], -r["uses"], r["id"]))
+        if score > 0:
+            results.append(SearchHit(article, score, _excerpt(article.body, terms)))
+    results.sort(key=lambda hit: (-hit.score, -hit.article.uses, hit.article.id))
     return results[:limit]
 
 
@@ -126,8 +132,6 @@ def sync_articles(db, directory) -> int:
     """Load the admins' article files into the knowledge base (insert new, update changed)."""
     from datetime import datetime
 
-    from sqlalchemy import select
-
     changed = 0
     with db.session() as session:
         if db.is_postgres:
@@ -150,3 +154,9 @@ def sync_articles(db, directory) -> int:
             index_article(session, article)
             changed += 1
     return changed
+
+
+def known_articles(db: Database) -> set[str]:
+    """The slugs of the articles stored in the knowledge base."""
+    with db.session() as session:
+        return set(session.scalars(select(KbArticle.slug)))

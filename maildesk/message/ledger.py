@@ -9,9 +9,6 @@ from __future__ import annotations
 import hashlib
 import re
 
-# The newest migration in maildesk/migrations/versions; tests/test_migrations.py keeps them in step.
-HEAD_REVISION = "0003"
-
 _HEADER_END = re.compile(rb"\r?\n\r?\n|\r\r")
 _MESSAGE_ID = re.compile(rb"(?im)^message-id[ \t]*:[ \t]*((?:.*)(?:\r?\n[ \t].*)*)")
 _ANGLE_ID = re.compile(rb"<[^<>\s]+>")

@@ -7,23 +7,16 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import select
-
 from maildesk.config import Settings, load_settings
 from maildesk.notify.render import Renderer
-from maildesk.pipeline import Outcome, Pipeline, Processor
+from maildesk.notify.sender import OutboxSender
+from maildesk.pipeline import Pipeline
 from maildesk.rules import RuleSet, load_ruleset
+from maildesk.runtime.processor import Outcome, Processor
 from maildesk.runtime.workers import WorkerPool
 from maildesk.security.signing import load_or_create_secret
 from maildesk.storage.db import Database
 from maildesk.storage.inbox import Inbox
-from maildesk.storage.models import KbArticle
-from maildesk.storage.outbox import OutboxSender
-
-
-def known_articles(db: Database) -> set[str]:
-    with db.session() as session:
-        return set(session.scalars(select(KbArticle.slug)))
 
 
 def build_pipeline(settings: Settings, db: Database) -> Pipeline:
@@ -32,7 +25,7 @@ def build_pipeline(settings: Settings, db: Database) -> Pipeline:
     Everything is validated before anything is written: the article files are
     copied into the knowledge base only then, so a refused reload changes nothing.
     """
-    from maildesk.kb.articles import article_file_slugs, sync_articles
+    from maildesk.kb.articles import article_file_slugs, known_articles, sync_articles
 
     # an `answer` may name an article already stored or one about to be synced from the files
     ruleset: RuleSet = load_ruleset(

@@ -13,11 +13,10 @@ def _articles(settings: Settings) -> tuple[set[str], str | None]:
 
     The reason is None when the database was read; else the slugs are those of the article files only.
     """
-    from maildesk.kb.articles import article_file_slugs
+    from maildesk.kb.articles import article_file_slugs, known_articles
 
     from_files = article_file_slugs(settings.kb.dir)
     try:
-        from maildesk.runtime.app import known_articles
         from maildesk.storage.db import Database
 
         db = Database(settings.database_url)

@@ -22,9 +22,9 @@ from maildesk.ingest.smtp import IntakeHandler, start_listener
 from maildesk.runtime.app import App, Wakeup
 from maildesk.runtime.processing import ProcessingProcess, deliver_outbox, drain_inbox
 from maildesk.runtime.sdnotify import notify
-from maildesk.tickets.escalation import sweep
+from maildesk.runtime.sweep import sweep
 
-log = structlog.get_logger("maildesk.runtime.daemon")
+log = structlog.get_logger("maildesk.daemon")
 
 
 class Daemon:

@@ -24,7 +24,7 @@ from maildesk.runtime.app import App, Wakeup
 from maildesk.runtime.logs import configure_logging, logging_settings
 from maildesk.runtime.workers import watch_owner
 
-log = structlog.get_logger("maildesk.runtime.processing")
+log = structlog.get_logger("maildesk.processing")
 
 
 class ProcessingProcess:

@@ -28,10 +28,10 @@ from maildesk.config import OutgoingSettings
 from maildesk.message.parse import parse_message
 from maildesk.notify.mailjob import DeskIdentity, MailJob, render_mails
 from maildesk.notify.render import Renderer
+from maildesk.notify.sender import OutboxSender
 from maildesk.notify.transport import make_transport
 from maildesk.runtime.logs import configure_logging, logging_settings
 from maildesk.storage.db import Database
-from maildesk.storage.outbox import OutboxSender
 from maildesk.types import ParsedMessage
 
 
@@ -51,7 +51,7 @@ class TemplateSet:
         )
 
 
-log = structlog.get_logger("maildesk.runtime.workers")
+log = structlog.get_logger("maildesk.workers")
 _renderers: dict[TemplateSet, Renderer] = {}  # in a worker: the templates of the generations it has seen
 _senders: dict[tuple, OutboxSender] = {}  # in a worker: the outbox sender, with its open relay connection
 

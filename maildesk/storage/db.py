@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from maildesk.message.ledger import HEAD_REVISION
+from maildesk.storage.revision import HEAD_REVISION
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 

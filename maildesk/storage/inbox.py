@@ -10,7 +10,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select
+from sqlalchemy import Select, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from maildesk.message.ledger import message_key
@@ -141,3 +141,41 @@ class Inbox:
                 return results
         except IntegrityError:
             return [self._accept_one(raw) for raw in raws]
+
+
+def raw_message(row: InboxMessage) -> RawMessage:
+    """A stored row as the RawMessage an intake accepted."""
+    return RawMessage(
+        data=row.raw,
+        mail_from=row.mail_from,
+        rcpt_tos=tuple(row.rcpt_tos or ()),
+        source=row.source,
+        received_at=row.received_at,
+    )
+
+
+def pending_query(db: Database, size: int, only_ids: list[int] | None = None) -> Select:
+    """The next pending rows, oldest first, claimed by the transaction that reads them.
+
+    On PostgreSQL rows another daemon holds are skipped (SKIP LOCKED); SQLite serialises writers.
+    """
+    query = select(InboxMessage).where(InboxMessage.state == "pending").order_by(InboxMessage.id).limit(size)
+    if only_ids is not None:
+        query = query.where(InboxMessage.id.in_(only_ids))
+    if db.is_postgres:
+        query = query.with_for_update(skip_locked=True)
+    return query
+
+
+def peek_pending(db: Database, size: int, only_ids: list[int] | None = None) -> list[tuple[int, bytes]]:
+    """(id, raw) of the next pending rows, read without claiming them (the write transaction claims)."""
+    query = (
+        select(InboxMessage.id, InboxMessage.raw)
+        .where(InboxMessage.state == "pending")
+        .order_by(InboxMessage.id)
+        .limit(size)
+    )
+    if only_ids is not None:
+        query = query.where(InboxMessage.id.in_(only_ids))
+    with db.session() as session:
+        return [(inbox_id, raw) for inbox_id, raw in session.execute(query)]

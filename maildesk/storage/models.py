@@ -1,7 +1,7 @@
 """The database schema: SQLAlchemy 2 tables shared by SQLite and PostgreSQL.
 
-Alembic migrations under ``maildesk/migrations`` create exactly these tables;
-``tests/test_migrations.py`` checks that the two never drift apart.
+Alembic migrations under ``maildesk/storage/migrations`` create exactly these tables;
+``tests/storage/test_migrations.py`` checks that the two never drift apart.
 """
 
 from __future__ import annotations

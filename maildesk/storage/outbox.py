@@ -1,8 +1,10 @@
-"""The durable outbox: rendered mail is queued in the ticket's transaction, then sent with retries.
+"""The outbox and bounce-suppression tables: drafts written, due rows claimed, attempts recorded.
 
 Queuing renders and composes the mail once, so a retry sends the very same
 bytes (same Message-ID) and a crash between send and bookkeeping at worst
-repeats a delivery the maildir transport folds into one file.
+repeats a delivery the maildir transport folds into one file. Deciding and
+rendering the mail is ``notify.drafts``'s job, handing it to a transport
+``notify.sender``'s; this module only reads and writes the rows.
 """
 
 from __future__ import annotations
@@ -10,20 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-import structlog
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import Settings
-from maildesk.notify.compose import check_address, new_message_id
-from maildesk.notify.mailjob import MailJob, render_mails
-from maildesk.notify.render import Renderer
-from maildesk.notify.transport import PermanentDeliveryError, TransientDeliveryError, Transport
 from maildesk.storage.db import Database
 from maildesk.storage.models import BounceSuppression, Outbox
 from maildesk.types import Notification
 
-log = structlog.get_logger("maildesk.storage.outbox")
 CLAIM_FOR = timedelta(minutes=5)
 # Built once: it runs for every automatic mail.
 _RECENT_AUTOMATIC = (
@@ -138,34 +134,6 @@ class OutboxBatch:
         )
 
 
-def draft(
-    session: Session, notification: Notification, *, settings: Settings, now: datetime, batch: OutboxBatch
-) -> DraftMail:
-    """Decide one mail's fate (queued, suppressed with why, or failed for an unusable address) and add it."""
-    desk = settings.desk
-    try:
-        check_address(notification.to, "to")
-        if notification.reply_to:
-            check_address(notification.reply_to, "reply-to")
-        message_id = new_message_id(desk.address.rpartition("@")[2])
-    except ValueError as exc:
-        # An address no mail can be sent to (a forged or broken From): record it, send nothing.
-        mail = DraftMail(notification, "", "failed", str(exc), now, desk.address)
-    else:
-        reason = suppression_reason(
-            session,
-            notification,
-            settings,
-            now,
-            batch.pending_automatic(notification.to) if notification.automatic else 0,
-        )
-        mail = DraftMail(
-            notification, message_id, "suppressed" if reason else "queued", reason, now, desk.address
-        )
-    batch.drafts.append(mail)
-    return mail
-
-
 def store_drafts(session: Session, drafts: list[DraftMail]) -> None:
     """Write rendered drafts as outbox rows: one executemany, in the ticket's transaction."""
     if not drafts:
@@ -193,114 +161,61 @@ def store_drafts(session: Session, drafts: list[DraftMail]) -> None:
     )
 
 
-def fill_drafts(drafts: list[DraftMail], renderer: Renderer, settings: Settings) -> None:
-    """Render and compose drafts in this process (``workers`` does the same in a pool)."""
-    for mail, (subject, raw) in zip(
-        drafts,
-        render_mails(renderer, MailJob.desk_of(settings), [MailJob.of(d) for d in drafts]),
-        strict=True,
-    ):
-        mail.subject, mail.raw = subject, raw
-
-
-class OutboxSender:
-    """Delivers queued mail through the transport, retrying on the configured schedule."""
-
-    def __init__(self, db: Database, transport: Transport, retry: tuple[timedelta, ...]) -> None:
-        self.db = db
-        self.transport = transport
-        self.retry = retry
-
-    def _claim(self, limit: int, now: datetime) -> list[Outbox]:
-        """Claim due rows so that two daemons never send the same one at once."""
-        with self.db.session() as session:
-            query = (
-                select(Outbox)
-                .where(
-                    Outbox.status == "queued",
-                    Outbox.next_attempt_at <= now,
-                    or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now),
-                )
-                .order_by(Outbox.next_attempt_at, Outbox.id)
-                .limit(limit)
+def claim_due(db: Database, limit: int, now: datetime) -> list[Outbox]:
+    """Claim due rows so that two daemons never send the same one at once."""
+    with db.session() as session:
+        query = (
+            select(Outbox)
+            .where(
+                Outbox.status == "queued",
+                Outbox.next_attempt_at <= now,
+                or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now),
             )
-            if self.db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            rows = list(session.scalars(query))
-            for row in rows:
-                row.claimed_until = now + CLAIM_FOR
-            return rows
+            .order_by(Outbox.next_attempt_at, Outbox.id)
+            .limit(limit)
+        )
+        if db.is_postgres:
+            query = query.with_for_update(skip_locked=True)
+        rows = list(session.scalars(query))
+        for row in rows:
+            row.claimed_until = now + CLAIM_FOR
+        return rows
 
-    def send_due(self, limit: int = 100, now: datetime | None = None) -> int:
-        """Send what is due now; returns how many were handled (sent or failed)."""
-        now = now or _utcnow()
-        rows = self._claim(limit, now)
-        if not rows:
-            return 0
-        results = [self._deliver(row) for row in rows]
-        sync = getattr(self.transport, "sync", None)
-        if sync is not None:
-            sync()  # what was written must be durable before it is recorded as sent
-        self._record(results)
-        return len(rows)
 
-    def _deliver(self, row: Outbox) -> tuple[Outbox, str | None, bool]:
-        """Hand one mail to the transport: (row, error or None, permanent?)."""
-        try:
-            self.transport.deliver(row.mail_from, row.to_addr, row.raw, row.message_id)
-        except PermanentDeliveryError as exc:
-            return row, str(exc), True
-        except TransientDeliveryError as exc:
-            return row, str(exc), False
-        except Exception as exc:  # noqa: BLE001 - a transport bug must not kill the sender
-            return row, f"{type(exc).__name__}: {exc}", False
-        return row, None, False
+def record_attempts(
+    db: Database, results: list[tuple[Outbox, str | None, bool]], retry: tuple[timedelta, ...]
+) -> None:
+    """Write the outcome of a burst, (row, error or None, permanent?) each, in one transaction.
 
-    def _record(self, results: list[tuple[Outbox, str | None, bool]]) -> None:
-        """Write the outcome of a burst in one transaction (a crash before it resends, never loses)."""
-        now = _utcnow()
-        updates = []
-        for row, error, permanent in results:
-            values: dict = {
-                "id": row.id,
-                "attempts": row.attempts + 1,
-                "claimed_until": None,
-                "last_error": error,
-                "status": row.status,
-                "sent_at": None,
-                "next_attempt_at": None,
-            }
-            if error is None:
-                values.update(status="sent", sent_at=now)
-            elif permanent or row.attempts >= len(self.retry):
-                values.update(status="failed")
-            else:
-                values.update(next_attempt_at=now + self.retry[row.attempts])
-            updates.append(values)
-        with self.db.session() as session:
-            session.execute(update(Outbox), updates)  # one executemany, by primary key
-        for row, error, permanent in results:
-            if error is None:
-                log.info(
-                    "mail_sent",
-                    outbox=row.id,
-                    ticket=row.ticket,
-                    template=row.template,
-                    message_id=row.message_id,
-                )
-            else:
-                log.warning(
-                    "mail_delivery_failed",
-                    outbox=row.id,
-                    ticket=row.ticket,
-                    error=error,
-                    permanent=permanent,
-                    attempts=row.attempts + 1,
-                )
+    Sent, failed for good (a permanent error or no retry left), or due again
+    after the next step of ``retry``. A crash before this resends, never loses.
+    """
+    now = _utcnow()
+    updates = []
+    for row, error, permanent in results:
+        values: dict = {
+            "id": row.id,
+            "attempts": row.attempts + 1,
+            "claimed_until": None,
+            "last_error": error,
+            "status": row.status,
+            "sent_at": None,
+            "next_attempt_at": None,
+        }
+        if error is None:
+            values.update(status="sent", sent_at=now)
+        elif permanent or row.attempts >= len(retry):
+            values.update(status="failed")
+        else:
+            values.update(next_attempt_at=now + retry[row.attempts])
+        updates.append(values)
+    with db.session() as session:
+        session.execute(update(Outbox), updates)  # one executemany, by primary key
 
-    def next_due(self) -> datetime | None:
-        with self.db.session() as session:
-            return session.scalar(select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "queued"))
+
+def next_due(db: Database) -> datetime | None:
+    with db.session() as session:
+        return session.scalar(select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "queued"))
 
 
 def retry(db: Database, outbox_id: int | None) -> int:

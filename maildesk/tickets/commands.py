@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from maildesk.config import CATEGORIES, KINDS, URGENCIES, Settings, parse_duration
+from maildesk.config import CATEGORIES, KINDS, URGENCIES, Settings
+from maildesk.durations import parse_duration
 from maildesk.kb.articles import index_article
 from maildesk.storage.models import KbArticle, Ticket
 from maildesk.tickets import timers

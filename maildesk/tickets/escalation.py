@@ -1,9 +1,8 @@
-"""The timer sweep: escalate tickets whose due times have passed (SPEC section 7).
+"""What the timer sweep decides (SPEC section 7): which tickets are due, and what escalating one means.
 
-One indexed query finds the due tickets; each is moved and its due time
-cleared in the same transaction that queues the mail, so a timer fires
-once even with several daemons (rows are claimed with SKIP LOCKED on
-PostgreSQL; SQLite serialises writers).
+One indexed query finds the due tickets; ``runtime.sweep`` claims them and
+calls :func:`escalate` on each in the same transaction that queues the mail,
+so a timer fires once even with several daemons.
 """
 
 from __future__ import annotations
@@ -14,16 +13,14 @@ import structlog
 from sqlalchemy import or_, select, union
 from sqlalchemy.orm.attributes import flag_modified
 
-from maildesk.config import Settings, format_duration
-from maildesk.notify.plan import plan
-from maildesk.storage.db import Database
+from maildesk.config import Settings
+from maildesk.durations import format_duration
 from maildesk.storage.models import Ticket
-from maildesk.storage.outbox import OutboxBatch, draft, fill_drafts, store_drafts
 from maildesk.tickets import timers
 from maildesk.tickets.store import TicketStore
 from maildesk.types import Reason, TicketChange
 
-log = structlog.get_logger("maildesk.tickets.timers")
+log = structlog.get_logger("maildesk.timers")
 _CHANGED_BY_ESCALATION = (
     "level",
     "level_since",
@@ -80,46 +77,14 @@ def _fired_reasons(ticket: Ticket, settings: Settings, now: datetime) -> tuple[R
     return tuple(reasons)
 
 
-def sweep(db: Database, pipeline, now: datetime, *, batch: int = 500) -> int:
-    """Escalate every ticket that is due; returns how many moved or were reported."""
-    settings: Settings = pipeline.settings
-    handled = 0
-    while True:
-        moved = 0
-        with db.session() as session:
-            query = due_tickets_query(now, batch)
-            if db.is_postgres:
-                query = query.with_for_update(skip_locked=True)
-            tickets = list(session.scalars(query))
-            store = TicketStore(session)
-            outbox = OutboxBatch()
-            # One flush at commit for the whole batch, not one per lookup the mail queueing does.
-            with session.no_autoflush:
-                for ticket in tickets:
-                    change = _escalate(store, ticket, settings, now)
-                    if change is None:
-                        continue
-                    for column in _CHANGED_BY_ESCALATION:
-                        # Every ticket of the batch writes the same columns, so their UPDATEs go out as one
-                        # executemany instead of one statement per ticket.
-                        flag_modified(ticket, column)
-                    for notification in plan(change, settings, pipeline.secret):
-                        mail = draft(session, notification, settings=settings, now=now, batch=outbox)
-                        store.record_thread(mail.message_id, ticket.number)
-                    moved += 1
-                store.flush()
-                # The batch's mail rendered, then written by one multi-row INSERT.
-                fill_drafts(outbox.drafts, pipeline.renderer, settings)
-                store_drafts(session, outbox.drafts)
-        handled += moved
-        if len(tickets) < batch or not moved:
-            return handled
+def escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: datetime) -> TicketChange | None:
+    """Clear the due times that passed, move the ticket up a level (if any is left) and record why.
 
-
-def _escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: datetime) -> TicketChange | None:
+    None when nothing had passed after all: a ticket never moves without a reason.
+    """
     reasons = _fired_reasons(ticket, settings, now)
     if not reasons:
-        return None  # nothing had passed after all: never move a ticket without a reason
+        return None
     nxt = settings.next_level(ticket.level)
     previous = ticket.level
     if nxt is not None:
@@ -132,6 +97,10 @@ def _escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: datet
         text=reason,
         data={"from": previous, "to": nxt.id if nxt else None, "by": "timer", "reason": reason},
     )
+    for column in _CHANGED_BY_ESCALATION:
+        # Every ticket of a sweep batch writes the same columns, so their UPDATEs go out as one
+        # executemany instead of one statement per ticket.
+        flag_modified(ticket, column)
     log.info(
         "ticket_escalated",
         ticket=ticket.number,

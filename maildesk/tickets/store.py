@@ -10,7 +10,7 @@ from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from maildesk.config import format_duration
+from maildesk.durations import format_duration
 from maildesk.kb.articles import keywords
 from maildesk.storage.models import AttachmentRow, Event, KbArticle, KbTerm, ThreadMessage, Ticket
 from maildesk.types import Article, Attachment, TicketView

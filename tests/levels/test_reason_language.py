@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from maildesk.tickets.escalation import sweep
+from maildesk.runtime.sweep import sweep
 from tests.levels.helpers import ALICE, BOB, CAROL, LEVEL1, SUPERVISOR, Local, body_text, parse
 from tests.support import Desk
 

@@ -10,9 +10,9 @@ import pytest
 from sqlalchemy import func, select, update
 
 from maildesk.runtime.app import App
+from maildesk.runtime.sweep import sweep
 from maildesk.storage.db import Database
 from maildesk.storage.models import Event, Ticket
-from maildesk.tickets.escalation import sweep
 from tests.levels.helpers import (
     ALICE,
     BOB,
