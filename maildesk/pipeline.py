@@ -97,7 +97,7 @@ class Pipeline:
         automation: Automation | None,
         now: datetime,
     ) -> TicketChange | None:
-        """Note a bounce, follow up the ticket found, or open one; None when the message was applied before."""
+        """Note a bounce, follow up the ticket found, or open one; None if the message was applied before."""
         ctx = apply.ApplyContext(settings=self.settings, now=now, inbox_id=row.id)
         if automation is Automation.DELIVERY_REPORT:
             return self._bounce(store, parsed, keys.ticket, ctx)
@@ -105,7 +105,7 @@ class Pipeline:
             return self._follow_up(store, row, raw, parsed, keys, automation, ctx)
         applied = store.find_ticket_by_message_ids([parsed.message_id])
         if applied is not None and store.has_event_for_message(applied, parsed.message_id):
-            # Already on a ticket (a replayed quarantine entry, a re-queued row): a second ticket and ack never.
+            # Already on a ticket (a replayed quarantine entry, a re-queued row): no second ticket nor ack.
             log.info("message_already_applied", message_id=parsed.message_id, inbox=row.id, ticket=applied)
             row.ticket = applied
             return None

@@ -1,1 +1,1 @@
-"""Intake: SMTP/LMTP listeners, IMAP polling, the pipe fast path; each stores into the durable inbox, nothing more."""
+"""Intake: SMTP/LMTP listeners, IMAP polling, the pipe fast path; each only stores in the durable inbox."""

@@ -160,3 +160,21 @@ def known_articles(db: Database) -> set[str]:
     """The slugs of the articles stored in the knowledge base."""
     with db.session() as session:
         return set(session.scalars(select(KbArticle.slug)))
+
+
+def find_article(db: Database, key: str) -> KbArticle | None:
+    """An article by number (all digits) or by slug."""
+    wanted = KbArticle.id == int(key) if key.isdigit() else KbArticle.slug == key
+    with db.session() as session:
+        return session.scalar(select(KbArticle).where(wanted))
+
+
+def list_articles(db: Database) -> list[KbArticle]:
+    """Every article, the most recently updated first."""
+    with db.session() as session:
+        return list(session.scalars(select(KbArticle).order_by(KbArticle.updated_at.desc())))
+
+
+def search(db: Database, query: str) -> list[SearchHit]:
+    """The articles matching ``query``, best first (see :func:`rank`)."""
+    return rank(list_articles(db), query)

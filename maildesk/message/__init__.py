@@ -1,1 +1,1 @@
-"""Reading one message: parsing, MIME repair, delivery reports, automation detection, the Message-ID ledger."""
+"""One message read: parsing, MIME repair, delivery reports, automation detection, the Message-ID ledger."""

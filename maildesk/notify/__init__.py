@@ -1,1 +1,1 @@
-"""Outgoing mail: who is told what (plan), templates, MIME composition, drafting into the outbox, transports."""
+"""Outgoing mail: who is told what (plan), templates, MIME composition, drafts in the outbox, transports."""

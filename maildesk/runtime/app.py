@@ -15,6 +15,7 @@ from maildesk.rules import RuleSet, load_ruleset
 from maildesk.runtime.processor import Outcome, Processor
 from maildesk.runtime.workers import WorkerPool
 from maildesk.security.signing import load_or_create_secret
+from maildesk.storage import quarantine
 from maildesk.storage.db import Database
 from maildesk.storage.inbox import Inbox
 
@@ -126,6 +127,19 @@ class App:
 
     def process(self, only_ids: list[int]) -> list[Outcome]:
         return self.processor.process_pending(only_ids=only_ids)
+
+    def retry_quarantined(self, entry_id: int | None) -> list[tuple[int, Outcome]] | None:
+        """Put a quarantined message (None: every one not yet retried) back in the inbox and process it now.
+
+        Returns (entry id, outcome) pairs; None when the entry was retried
+        before; raises LookupError when there is no such entry.
+        """
+        requeued = quarantine.requeue(self.db, entry_id)
+        if requeued.already_retried:
+            return None
+        outcomes = self.process(list(requeued.entry_of))
+        self.sender.send_due()
+        return [(requeued.entry_of[outcome.inbox_id], outcome) for outcome in outcomes]
 
     def close(self) -> None:
         if self.workers is not None:

@@ -1,14 +1,15 @@
-"""Pipe delivery and backlog import: stdin, files, an mbox or a maildir, through the durable inbox.
+"""``maildesk ingest`` in process: stdin, files, an mbox or a maildir, through the durable inbox and the app.
 
-Exit codes follow what an MTA expects: 0 once every message is durably
-stored (as a ticket, a follow-up or in quarantine), 75 when one could not
-be stored so the MTA keeps it and retries.
+Each message is stored first, then processed and its mail handed to the
+transport. Whether a message was stored is what the caller reports (to an
+MTA: stored, or keep it and retry); whatever happens after storing is
+retried by the daemon.
 """
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import structlog
@@ -17,7 +18,6 @@ from maildesk.runtime.app import App
 from maildesk.types import RawMessage
 
 log = structlog.get_logger("maildesk.ingest")
-EX_OK, EX_TEMPFAIL = 0, 75
 BATCH = 100
 
 
@@ -55,27 +55,18 @@ def _store(
         return None
 
 
-def ingest_command(
-    app: App,
-    *,
-    messages: list[tuple[bytes, str]] | None,
-    mbox: str | None,
-    maildir: str | None,
-    mail_from: str | None = None,
-    rcpt_tos: tuple[str, ...] = (),
-    progress: bool = True,
-) -> int:
-    """Store then process: each (bytes, source) of ``messages``, or a whole mbox/maildir backlog."""
-    if mbox or maildir:
-        return _import_backlog(app, mbox or maildir, "mbox" if mbox else "maildir", progress)
+def deliver_messages(
+    app: App, messages: list[tuple[bytes, str]], mail_from: str | None = None, rcpt_tos: tuple[str, ...] = ()
+) -> bool:
+    """Store then process each (bytes, source); False when one could not be stored (the MTA must retry)."""
     stored = []
-    for data, source in messages or []:
+    for data, source in messages:
         inbox_id = _store(app, data, source, mail_from, rcpt_tos)
         if inbox_id is None:
-            return EX_TEMPFAIL
+            return False
         stored.append(inbox_id)
     _process_and_send(app, stored)
-    return EX_OK
+    return True
 
 
 def _process_and_send(app: App, inbox_ids: list[int], *, backlog: bool = False) -> None:
@@ -89,7 +80,7 @@ def _process_and_send(app: App, inbox_ids: list[int], *, backlog: bool = False) 
     _send(app.send_in_background if backlog else app.sender.send_due)
 
 
-def _send(deliver) -> None:
+def _send(deliver: Callable[[], object]) -> None:
     try:
         while deliver():
             pass
@@ -109,8 +100,12 @@ def _store_batch(app: App, datas: list[bytes], source: str) -> list[int] | None:
         return None
 
 
-def _import_backlog(app: App, path: str, kind: str, progress: bool) -> int:
-    """Store and process a backlog in batches: one transaction per batch, bounded memory."""
+def import_backlog(app: App, path: str, kind: str, *, progress: bool = True) -> int:
+    """Store and process an mbox or maildir (``kind``) in batches: one transaction each, bounded memory.
+
+    Returns how many messages could not be stored; importing again stores
+    those and skips the ones already stored.
+    """
     from tqdm import tqdm
 
     if app.workers is not None:
@@ -141,11 +136,4 @@ def _import_backlog(app: App, path: str, kind: str, progress: bool) -> int:
             flush()
     box.close()
     _send(app.finish_sending)
-    if failed:
-        print(
-            f"maildesk: {failed} message(s) could not be stored; import again to retry them "
-            "(already stored ones are skipped)",
-            file=sys.stderr,
-        )
-        return EX_TEMPFAIL
-    return EX_OK
+    return failed

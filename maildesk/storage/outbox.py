@@ -230,3 +230,12 @@ def retry(db: Database, outbox_id: int | None) -> int:
             query.values(status="queued", next_attempt_at=_utcnow(), attempts=0, claimed_until=None)
         )
         return result.rowcount
+
+
+def list_rows(db: Database, status: str | None = None, limit: int = 100) -> list[Outbox]:
+    """The newest outbox rows first, of one status or of any."""
+    query = select(Outbox).order_by(Outbox.id.desc()).limit(limit)
+    if status:
+        query = query.where(Outbox.status == status)
+    with db.session() as session:
+        return list(session.scalars(query))

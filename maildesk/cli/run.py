@@ -1,0 +1,123 @@
+"""``maildesk run`` (the daemon) and ``maildesk ingest`` (stdin, files, an mbox or a maildir)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from maildesk.cli.common import (
+    EX_NOINPUT,
+    EX_OK,
+    EX_TEMPFAIL,
+    EX_UNAVAILABLE,
+    EX_USAGE,
+    CliError,
+    load_settings,
+    open_app,
+)
+
+if TYPE_CHECKING:
+    from maildesk.config import Settings
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from maildesk.runtime.daemon import run_daemon
+    from maildesk.runtime.logs import configure_logging
+
+    configure_logging(args.log_level)
+    app = open_app(args)
+    try:
+        return run_daemon(app, watch=args.watch)
+    except OSError as exc:
+        raise CliError(f"cannot start: {exc}", EX_UNAVAILABLE) from None
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    """Exit 0 once every message is durably stored (as a ticket, a follow-up or in quarantine), 75 when
+    one could not be, so that the MTA keeps it and retries."""
+    sources = [args.mbox is not None, args.maildir is not None, bool(args.files)]
+    if sum(sources) > 1:
+        raise CliError("give FILEs, --mbox or --maildir, not several", EX_USAGE)
+    for path in [
+        *(args.files or []),
+        *([args.mbox] if args.mbox else []),
+        *([args.maildir] if args.maildir else []),
+    ]:
+        if not Path(path).exists():
+            raise CliError(f"{path}: no such file or directory", EX_NOINPUT)
+    settings = load_settings(args)
+    messages: list[tuple[bytes, str]] = []
+    if not args.mbox and not args.maildir:
+        messages = (
+            [(Path(f).read_bytes(), "file") for f in args.files]
+            if args.files
+            else [(sys.stdin.buffer.read(), "pipe")]
+        )
+        if _hand_to_daemon(settings, messages, args):
+            return EX_OK
+    from maildesk.runtime.backlog import deliver_messages, import_backlog
+    from maildesk.runtime.logs import configure_logging
+
+    configure_logging(args.log_level)
+    app = open_app(args, settings)
+    try:
+        if not (args.mbox or args.maildir):
+            stored = deliver_messages(app, messages, args.mail_from, tuple(args.rcpt or ()))
+            return EX_OK if stored else EX_TEMPFAIL
+        kind = "mbox" if args.mbox else "maildir"
+        failed = import_backlog(app, args.mbox or args.maildir, kind, progress=not args.no_progress)
+    finally:
+        app.close()
+    if failed:
+        print(
+            f"maildesk: {failed} message(s) could not be stored; import again to retry them "
+            "(already stored ones are skipped)",
+            file=sys.stderr,
+        )
+        return EX_TEMPFAIL
+    return EX_OK
+
+
+def _hand_to_daemon(settings: Settings, messages: list[tuple[bytes, str]], args: argparse.Namespace) -> bool:
+    """The fast path: durably store for a running daemon without loading the pipeline."""
+    import sqlite3
+
+    from maildesk.ingest.pipe import store_for_daemon
+
+    try:
+        return all(
+            [
+                store_for_daemon(
+                    settings, data, mail_from=args.mail_from, rcpt_tos=list(args.rcpt or ()), source=source
+                )
+                for data, source in messages
+            ]
+        )
+    except sqlite3.Error as exc:
+        raise CliError(f"could not store the message, the MTA should retry: {exc}", EX_TEMPFAIL) from None
+
+
+def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
+    run = sub.add_parser("run", parents=[common], help="the daemon")
+    run.add_argument("--watch", action="store_true", help="reload when config, rule or template files change")
+    run.set_defaults(func=cmd_run)
+
+    ingest = sub.add_parser(
+        "ingest", parents=[common], help="process messages from stdin, files, an mbox or a maildir"
+    )
+    ingest.add_argument("files", nargs="*", metavar="FILE")
+    ingest.add_argument("--mbox", metavar="PATH")
+    ingest.add_argument("--maildir", metavar="PATH")
+    ingest.add_argument("--no-progress", action="store_true", help="no progress bar for backlogs")
+    ingest.add_argument(
+        "--mail-from", metavar="ADDRESS", help="envelope sender, as the MTA knows it (e.g. ${sender})"
+    )
+    ingest.add_argument(
+        "--rcpt",
+        action="append",
+        metavar="ADDRESS",
+        help="envelope recipient (repeatable), as the MTA knows it (e.g. ${recipient})",
+    )
+    ingest.set_defaults(func=cmd_ingest)

@@ -1,0 +1,86 @@
+"""Read-only ticket queries behind ``maildesk tickets``: a filtered list, and one ticket with its history."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from maildesk.storage.db import Database
+from maildesk.storage.models import AttachmentRow, Event, Ticket
+
+
+@dataclass(frozen=True)
+class TicketFilter:
+    """Which tickets to list; a field left None does not filter."""
+
+    status: str | None = None  # None: every ticket not closed; "all": every ticket
+    level: int | None = None
+    urgency: str | None = None
+    category: str | None = None
+    application: str | None = None
+    requester: str | None = None
+    assignee: str | None = None
+    limit: int = 100
+
+
+def list_tickets(db: Database, wanted: TicketFilter) -> list[Ticket]:
+    """The newest tickets first, up to ``wanted.limit``."""
+    query = select(Ticket).order_by(Ticket.number.desc()).limit(wanted.limit)
+    if wanted.status == "all":
+        pass
+    elif wanted.status:
+        query = query.where(Ticket.status == wanted.status)
+    else:
+        query = query.where(Ticket.status != "closed")
+    columns = {
+        "level": Ticket.level,
+        "urgency": Ticket.urgency,
+        "category": Ticket.category,
+        "application": Ticket.application,
+        "requester": Ticket.requester,
+        "assignee": Ticket.assignee,
+    }
+    for name, column in columns.items():
+        value = getattr(wanted, name)
+        if value is not None:
+            # addresses are stored lower-case
+            query = query.where(column == (value.lower() if name in ("requester", "assignee") else value))
+    with db.session() as session:
+        return list(session.scalars(query))
+
+
+@dataclass(frozen=True)
+class AttachedFile:
+    event_id: int
+    filename: str
+    size: int
+    content_type: str
+
+
+@dataclass(frozen=True)
+class TicketHistory:
+    ticket: Ticket
+    events: list[Event]  # oldest first
+    attachments: list[AttachedFile]
+
+
+def ticket_history(db: Database, number: int) -> TicketHistory | None:
+    """The ticket, its events and the files attached to them; None when there is no such ticket."""
+    with db.session() as session:
+        ticket = session.get(Ticket, number)
+        if ticket is None:
+            return None
+        events = list(session.scalars(select(Event).where(Event.ticket == number).order_by(Event.id)))
+        attachments = [
+            AttachedFile(*row)
+            for row in session.execute(
+                select(
+                    AttachmentRow.event_id,
+                    AttachmentRow.filename,
+                    AttachmentRow.size,
+                    AttachmentRow.content_type,
+                ).where(AttachmentRow.ticket == number)
+            )
+        ]
+        return TicketHistory(ticket, events, attachments)
