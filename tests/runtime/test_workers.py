@@ -17,8 +17,7 @@ from structlog.testing import capture_logs
 from maildesk.runtime.app import App
 from maildesk.storage.models import Outbox
 from maildesk.types import RawMessage
-
-from .support import ROOT, Desk, make_message
+from tests.support import ROOT, Desk, make_message
 
 GENERATOR = ROOT.parent / "shared" / "tools" / "gen_corpus.py"
 
@@ -162,7 +161,7 @@ def worker_pids(process: subprocess.Popen) -> list[int]:
 def test_workers_leave_when_the_daemon_is_killed(tmp_path):
     import time
 
-    from .support import wait_until
+    from tests.support import wait_until
 
     desk = Desk(tmp_path / "desk", extra="\n[processing]\nworkers = 1\n")
     app = App.from_config(desk.config)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from maildesk.message.parse import parse_message
 from maildesk.types import ParsedMessage
+from tests.support import CORPUS
 
-CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpus"
 INDEX = CORPUS / "index.tsv"
 
 if not INDEX.is_file():
