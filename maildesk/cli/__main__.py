@@ -1,4 +1,4 @@
-"""``python -m maildesk.cli``: what the tests and the systemd unit run."""
+"""``python -m maildesk.cli``, as the tests run it."""
 
 from maildesk.cli.main import main
 

@@ -39,7 +39,7 @@ class MailJob:
     sendable: bool  # False for a mail recorded as failed: only its subject is wanted
 
     @classmethod
-    def of(cls, draft) -> MailJob:  # noqa: ANN001 - an outbox.DraftMail (kept import-free of the outbox)
+    def of(cls, draft) -> MailJob:  # noqa: ANN001 - a storage.outbox.DraftMail (kept import-free of the outbox)
         n = draft.notification
         return cls(
             template=n.template,

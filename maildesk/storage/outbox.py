@@ -100,7 +100,7 @@ class DraftMail:
     """An outbox row decided inside the ticket's transaction, waiting for its rendered bytes.
 
     Its Message-ID is minted at once, so the ticket's thread knows it before
-    the mail is composed (possibly in a worker process, see ``workers``).
+    the mail is composed (possibly in a worker process, see ``runtime.workers``).
     """
 
     notification: Notification

@@ -56,7 +56,7 @@ _STOPWORDS = frozenset(
 
 
 def _terms(text: str) -> set[str]:
-    # Frozen copy of maildesk.kb.keywords as of this revision: migrations must not follow later code.
+    # Frozen copy of maildesk.kb.articles.keywords as of this revision: migrations must not follow later code.
     return {
         w for w in (w.lower() for w in re.findall(r"\w{4,}", text)) if w not in _STOPWORDS and not w.isdigit()
     }
