@@ -97,6 +97,7 @@ class SecuritySettings:
     secret_file: Path = Path("var/secret")
     command_auth: str = "signed"
     auto_mail_per_recipient_per_hour: int = 5
+    auto_mail_per_ticket_per_hour: int = 20  # every mail about one ticket, any template and recipient
     bounce_suppress: timedelta = timedelta(days=7)
     dkim_required: bool = False
     trusted_authserv_ids: tuple[str, ...] = ()
@@ -257,6 +258,14 @@ class _Reader:
         except ValueError as exc:
             self.fail(key, str(exc))
             return default
+
+    def count(self, data: dict, key: KeyPath, default: int) -> int:
+        """A whole number of at least 1 (a cap of 0 would silence the desk)."""
+        value = self.get(data, key, int, default)
+        if value < 1:
+            self.fail(key, f"must be at least 1, not {value!r}")
+            return default
+        return value
 
     def choice(self, data: dict, key: KeyPath, choices: tuple[str, ...], default: str) -> str:
         value = self.get(data, key, str, default)
@@ -499,6 +508,7 @@ def load_settings(path: Path | str) -> Settings:
             "secret_file",
             "command_auth",
             "auto_mail_per_recipient_per_hour",
+            "auto_mail_per_ticket_per_hour",
             "bounce_suppress",
             "dkim_required",
             "trusted_authserv_ids",
@@ -507,7 +517,8 @@ def load_settings(path: Path | str) -> Settings:
     security = SecuritySettings(
         secret_file=_resolve_path(base, r.get(s, ("security", "secret_file"), str, "var/secret")),
         command_auth=r.choice(s, ("security", "command_auth"), ("signed", "sender"), "signed"),
-        auto_mail_per_recipient_per_hour=r.get(s, ("security", "auto_mail_per_recipient_per_hour"), int, 5),
+        auto_mail_per_recipient_per_hour=r.count(s, ("security", "auto_mail_per_recipient_per_hour"), 5),
+        auto_mail_per_ticket_per_hour=r.count(s, ("security", "auto_mail_per_ticket_per_hour"), 20),
         bounce_suppress=r.duration(s, ("security", "bounce_suppress"), timedelta(days=7)),
         dkim_required=r.get(s, ("security", "dkim_required"), bool, False),
         trusted_authserv_ids=r.string_list(s, ("security", "trusted_authserv_ids")),

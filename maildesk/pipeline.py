@@ -21,13 +21,14 @@ from maildesk.message.parse import parse_message
 from maildesk.notify.drafts import queue_mail
 from maildesk.notify.render import Renderer
 from maildesk.rules import RuleSet, evaluate
+from maildesk.security.bounces import find_bounce_addresses, find_sent_mail, judge_report
 from maildesk.storage.inbox import raw_message
 from maildesk.storage.models import InboxMessage
 from maildesk.storage.outbox import OutboxBatch, suppress_address
 from maildesk.tickets import apply
 from maildesk.tickets.correlate import correlate
 from maildesk.tickets.store import TicketStore
-from maildesk.types import Automation, ParsedMessage, RawMessage, TicketChange, TicketKeys
+from maildesk.types import Automation, ParsedMessage, RawMessage, TicketChange, TicketKeys, Via
 
 log = structlog.get_logger("maildesk.pipeline")
 
@@ -72,7 +73,12 @@ class Pipeline:
         if parsed is None:
             parsed = parse_message(raw.data)
         store = TicketStore(session)
-        automation = detect_automation(parsed, raw, settings.desk_addresses)
+        automation = detect_automation(
+            parsed,
+            raw,
+            settings.desk_addresses,
+            sent_to_bounce_address=bool(find_bounce_addresses(parsed, raw, settings.desk_addresses)),
+        )
         keys = correlate(
             parsed,
             raw,
@@ -81,6 +87,8 @@ class Pipeline:
             secret=self.secret,
             lookup=store,
         )
+        if automation is Automation.BOUNCE_ADDRESS and keys.ticket is None:
+            keys = self._keys_from_bounce_address(store, parsed, raw, keys)
         change = self._apply(store, row, raw, parsed, keys, automation, now)  # rules, then the ticket
         if change is not None:
             queue_mail(store, change, settings=settings, secret=self.secret, now=now, batch=outbox)
@@ -100,7 +108,7 @@ class Pipeline:
         """Note a bounce, follow up the ticket found, or open one; None if the message was applied before."""
         ctx = apply.ApplyContext(settings=self.settings, now=now, inbox_id=row.id)
         if automation is Automation.DELIVERY_REPORT:
-            return self._bounce(store, parsed, keys.ticket, ctx)
+            return self._bounce(store, parsed, raw, ctx)
         if keys.ticket is not None:
             return self._follow_up(store, row, raw, parsed, keys, automation, ctx)
         applied = store.find_ticket_by_message_ids([parsed.message_id])
@@ -168,24 +176,47 @@ class Pipeline:
         )
         return change
 
+    def _keys_from_bounce_address(
+        self, store: TicketStore, parsed: ParsedMessage, raw: RawMessage, keys: TicketKeys
+    ) -> TicketKeys:
+        """A robot's answer to the envelope sender of a desk mail joins that mail's ticket."""
+        addresses = find_bounce_addresses(parsed, raw, self.settings.desk_addresses)
+        mail, _refusal = find_sent_mail(addresses, self.secret, store)
+        if mail is None or mail.ticket is None or not store.ticket_exists(mail.ticket):
+            return keys
+        return TicketKeys(mail.ticket, Via.BOUNCE_ADDRESS, keys.signed, keys.desk_recipients)
+
     def _bounce(
-        self, store: TicketStore, parsed: ParsedMessage, ticket_number: int | None, ctx: apply.ApplyContext
+        self, store: TicketStore, parsed: ParsedMessage, raw: RawMessage, ctx: apply.ApplyContext
     ) -> TicketChange:
+        """A delivery report counts only for a mail the desk really sent (see ``security.bounces``)."""
         report = parsed.delivery_report
-        suppressions = ()
+        assert report is not None
+        addresses = find_bounce_addresses(parsed, raw, self.settings.desk_addresses)
+        verdict = judge_report(report, addresses, self.secret, store)
+        mail = verdict.mail
+        if mail is None:
+            log.warning("bounce_refused", message_id=parsed.message_id, reason=verdict.refusal)
+            raise Rejected(f"delivery report that {verdict.refusal}; it silences nobody")
+        suppressions: tuple[tuple[str, datetime, str], ...] = ()
         if report.permanent:
             until = ctx.now + self.settings.security.bounce_suppress
             why = (report.diagnostic or "permanent delivery failure")[:500]
-            suppressions = tuple((address, until, why) for address in report.failed)
-            for address, _until, _why in suppressions:
-                suppress_address(store.session, address, until, why)
-        if ticket_number is None:
+            suppressions = ((mail.to_addr, until, why),)
+            suppress_address(store.session, mail.to_addr, until, why)
+        if mail.ticket is None or not store.ticket_exists(mail.ticket):
             raise Rejected(
-                "delivery report that belongs to no ticket"
-                + (f" (failed: {', '.join(report.failed)})" if report.failed else ""),
+                f"delivery report for outbox mail {mail.outbox_id} to {mail.to_addr}, about no ticket",
                 suppressions,
             )
-        ticket = store.get_ticket(ticket_number)
-        change = apply.note_bounce(store, ticket, parsed, ctx)
-        log.info("bounce_noted", ticket=ticket_number, failed=list(report.failed), permanent=report.permanent)
+        ticket = store.get_ticket(mail.ticket)
+        change = apply.note_bounce(store, ticket, parsed, ctx, failed=mail.to_addr, via=verdict.via)
+        log.info(
+            "bounce_noted",
+            ticket=mail.ticket,
+            failed=mail.to_addr,
+            permanent=report.permanent,
+            outbox=mail.outbox_id,
+            via=verdict.via,
+        )
         return change

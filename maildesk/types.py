@@ -98,6 +98,9 @@ class Automation(StrEnum):
     EMPTY_SENDER = "empty-sender"
     DELIVERY_REPORT = "delivery-report"
     REPORT = "report"  # another multipart/report: a read receipt (MDN) or an abuse report (ARF)
+    AUTO_REPLY = "auto-reply"  # no marker, but its subject or headers say so (see message/robots.py)
+    NO_REPLY_SENDER = "no-reply-sender"  # from an address that takes no answers (no-reply@)
+    BOUNCE_ADDRESS = "bounce-address"  # sent to the envelope sender of a desk mail: only robots write there
 
 
 class Via(StrEnum):
@@ -106,6 +109,7 @@ class Via(StrEnum):
     SIGNED_ADDRESS = "signed-address"
     SUBJECT_TAG = "subject-tag"
     REFERENCES = "references"
+    BOUNCE_ADDRESS = "bounce-address"  # the signed envelope sender of a mail the desk sent about it
 
 
 @dataclass(frozen=True)
@@ -237,6 +241,11 @@ REASON_TEXTS: dict[str, str] = {
     "first_response_passed": "first-response target for {urgency} urgency passed",
     "resolve_passed": "resolution target for {urgency} urgency passed",
     "requester_replied": "{requester} replied",
+    # why the supervisors are told of a ticket (storm)
+    "mail_storm": (
+        "more than {cap} automatic mails about ticket #{ticket} within an hour; "
+        "the desk holds back the rest and has tagged the ticket storm"
+    ),
 }
 #: Added to any reason whose ``held_back`` parameter is true (a refused command the text was written for).
 HELD_BACK_TEXT = "; your text was not sent to the requester"
@@ -289,7 +298,7 @@ def reason_parameters(code: str) -> tuple[str, ...]:
 class Notification:
     """A mail the desk decided to send; rendered and queued in the outbox."""
 
-    template: str  # ack, closed, reply, notify_level, escalated, command_error, forward, report
+    template: str  # ack, closed, reply, notify_level, escalated, command_error, forward, report, storm
     to: str
     ticket: int | None
     language: str

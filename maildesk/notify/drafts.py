@@ -3,7 +3,9 @@
 A draft's fate (queued, suppressed with why, or failed for an unusable
 address) and its Message-ID are decided at once, so the ticket's thread
 knows the Message-ID before the mail is composed, possibly in a worker
-process (see ``runtime.workers``).
+process (see ``runtime.workers``). When the per-ticket hourly cap first
+holds a change's mail back, the supervisors' storm notice is drafted with
+it (see ``notify.storm``).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from maildesk.notify.compose import check_address, new_message_id
 from maildesk.notify.mailjob import MailJob, render_mails
 from maildesk.notify.plan import plan
 from maildesk.notify.render import Renderer
+from maildesk.notify.storm import react_to_storm
 from maildesk.storage.outbox import DraftMail, OutboxBatch, suppression_reason
 from maildesk.tickets.store import TicketStore
 from maildesk.types import Notification, TicketChange
@@ -42,6 +45,7 @@ def draft(
             settings,
             now,
             batch.pending_automatic(notification.to) if notification.automatic else 0,
+            batch.pending_about_ticket(notification.ticket),
         )
         mail = DraftMail(
             notification, message_id, "suppressed" if reason else "queued", reason, now, desk.address
@@ -71,8 +75,14 @@ def queue_mail(
 ) -> None:
     """Plan who is told of ``change``, draft each mail into ``batch`` and thread its Message-ID to the ticket.
 
-    The one tail shared by a processed message and a timer escalation.
+    The one tail shared by a processed message and a timer escalation. If the
+    per-ticket cap holds back the first of a storm, the supervisors' notice follows.
     """
+    first_draft = batch.mark()
     for notification in plan(change, settings, secret):
+        mail = draft(store.session, notification, settings=settings, now=now, batch=batch)
+        store.record_thread(mail.message_id, change.ticket.number)
+    storm = react_to_storm(store, change, batch, first_draft, settings=settings, secret=secret, now=now)
+    for notification in storm:
         mail = draft(store.session, notification, settings=settings, now=now, batch=batch)
         store.record_thread(mail.message_id, change.ticket.number)

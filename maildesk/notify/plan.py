@@ -198,3 +198,34 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
             )
         )
     return mails
+
+
+def plan_storm(
+    change: TicketChange, ticket: TicketView, settings: Settings, secret: bytes, storm: Reason
+) -> list[Notification]:
+    """The one mail to each supervisor saying that mail about a ticket has been held back (a storm)."""
+    context = base_context(settings, ticket, change)
+    level = settings.level(ticket.level)
+    level_address = _level_address(settings, ticket)
+    context.update(
+        reason=storm.text,
+        reasons=[storm.as_context()],
+        level={
+            "id": ticket.level,
+            "name": level.name if level else str(ticket.level),
+            "address": level_address,
+        },
+    )
+    return [
+        Notification(
+            template="storm",
+            to=supervisor,
+            ticket=ticket.number,
+            language=settings.desk.language,
+            context=context,
+            references=(change.message_id,) if change.message_id else (),
+            reply_to=signed_address(secret, level_address, ticket.number, supervisor),
+            automatic=False,
+        )
+        for supervisor in settings.desk.supervisors
+    ]

@@ -17,7 +17,7 @@ from maildesk.config import ConfigError
 from maildesk.types import REASON_TEXTS, Reason, reason_parameters
 
 #: Every mail the desk sends; each needs NAME.subject.j2 and NAME.txt.j2 per language.
-NAMES = ("ack", "closed", "reply", "notify_level", "escalated", "command_error", "forward", "report")
+NAMES = ("ack", "closed", "reply", "notify_level", "escalated", "command_error", "forward", "report", "storm")
 PARTS = ("subject", "txt", "html")
 REQUIRED_PARTS = ("subject", "txt")
 SUBJECT_MAX = 200
@@ -206,6 +206,7 @@ _SAMPLE_PARAMS: dict[str, Any] = {
     "after": "4h",
     "urgency": "high",
     "requester": "user@example.com",
+    "cap": 20,
 }
 #: A code no template knows: it must still render (its English text, or the code).
 _SAMPLE_UNKNOWN = {
@@ -343,7 +344,7 @@ def sample_context(name: str, *, sparse: bool = False) -> dict[str, Any]:
         context.update(articles=[], article=None, reason=None, reasons=[])
         if name not in ("ack", "reply", "forward"):
             context["message"] = None
-        if name not in ("notify_level", "escalated"):
+        if name not in ("notify_level", "escalated", "storm"):
             context["level"] = None
         if name != "command_error":
             context.update(errors=[], refusals=[])

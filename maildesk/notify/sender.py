@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 import structlog
 
 from maildesk.notify.transport import PermanentDeliveryError, TransientDeliveryError, Transport
+from maildesk.security.signing import bounce_address
 from maildesk.storage import outbox
 from maildesk.storage.db import Database
 from maildesk.storage.models import Outbox
@@ -17,10 +18,17 @@ log = structlog.get_logger("maildesk.outbox")
 class OutboxSender:
     """Delivers queued mail through the transport, retrying on the configured schedule."""
 
-    def __init__(self, db: Database, transport: Transport, retry: tuple[timedelta, ...]) -> None:
+    def __init__(
+        self, db: Database, transport: Transport, retry: tuple[timedelta, ...], secret: bytes
+    ) -> None:
         self.db = db
         self.transport = transport
         self.retry = retry
+        self.secret = secret  # signs each mail's bounce address
+
+    def envelope_sender(self, row: Outbox) -> str:
+        """The signed bounce address (VERP) of this mail: a delivery report about it proves itself."""
+        return bounce_address(self.secret, row.mail_from, row.id)
 
     def send_due(self, limit: int = 100, now: datetime | None = None) -> int:
         """Send what is due now; returns how many were handled (sent or failed)."""
@@ -39,7 +47,7 @@ class OutboxSender:
     def _deliver(self, row: Outbox) -> tuple[Outbox, str | None, bool]:
         """Hand one mail to the transport: (row, error or None, permanent?)."""
         try:
-            self.transport.deliver(row.mail_from, row.to_addr, row.raw, row.message_id)
+            self.transport.deliver(self.envelope_sender(row), row.to_addr, row.raw, row.message_id)
         except PermanentDeliveryError as exc:
             return row, str(exc), True
         except TransientDeliveryError as exc:

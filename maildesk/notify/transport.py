@@ -50,7 +50,9 @@ class MaildirTransport:
 
     The name depends only on the mail, so delivering the same message twice
     (a retry after a crash) leaves one file. Files appear whole: written under
-    a temporary name in the same directory, synced, then renamed.
+    a temporary name in the same directory, synced, then renamed. The
+    envelope sender is written first as ``Return-Path``, as a delivering MTA
+    would, so whatever relays the files knows where reports must go.
     """
 
     def __init__(self, directory: Path | str) -> None:
@@ -64,6 +66,7 @@ class MaildirTransport:
 
     def deliver(self, mail_from: str, to: str, data: bytes, message_id: str) -> None:
         target = self.path_for(data, message_id)
+        return_path = _return_path(mail_from)
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             if target.exists():
@@ -71,6 +74,7 @@ class MaildirTransport:
             temporary = self.directory / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
             try:
                 with open(temporary, "wb") as handle:
+                    handle.write(return_path)
                     handle.write(data)
                     handle.flush()
                     os.fsync(handle.fileno())
@@ -96,6 +100,13 @@ class MaildirTransport:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _return_path(mail_from: str) -> bytes:
+    """``Return-Path: <...>`` for the envelope sender (the desk's own address: never holds CR or LF)."""
+    if any(char in mail_from for char in "\r\n<>"):
+        raise PermanentDeliveryError(f"{mail_from!r} cannot be an envelope sender")
+    return f"Return-Path: <{mail_from}>\r\n".encode()
 
 
 def _digest(message_id: str) -> str:

@@ -76,7 +76,10 @@ class App:
             inbox=Inbox(db),
             pipeline=pipeline,
             sender=OutboxSender(
-                db, make_transport(settings.outgoing, settings.base_dir), settings.outgoing.retry
+                db,
+                make_transport(settings.outgoing, settings.base_dir),
+                settings.outgoing.retry,
+                pipeline.secret,
             ),
         )
 
@@ -98,7 +101,7 @@ class App:
         if self.workers is None or not self.workers.started:
             return self.sender.send_due()
         # The settings the app started with: like the listeners, the transport changes with a restart.
-        return self.workers.send_due(self.db.url, self._outgoing, self._base_dir).result()
+        return self.workers.send_due(self.db.url, self._outgoing, self._base_dir, self.sender.secret).result()
 
     def send_in_background(self) -> None:
         """Backlog imports: start delivering what is queued while the next batch is processed."""
@@ -109,7 +112,7 @@ class App:
         if self._sending is not None and not self._sending.done():
             return  # the running call will pick up this batch's mail too, or the final one will
         self._finish_background_send()
-        self._sending = self.workers.send_due(self.db.url, self._outgoing, self._base_dir)
+        self._sending = self.workers.send_due(self.db.url, self._outgoing, self._base_dir, self.sender.secret)
 
     def finish_sending(self) -> None:
         """Wait for background delivery, then deliver whatever is still due."""

@@ -96,6 +96,7 @@ def dry_run(settings: Settings, data: bytes) -> tuple[Decision, Automation | Non
     from maildesk.message.loops import detect_automation
     from maildesk.message.parse import parse_message
     from maildesk.rules import evaluate
+    from maildesk.security.bounces import find_bounce_addresses
     from maildesk.tickets.correlate import all_recipients
 
     try:
@@ -113,5 +114,8 @@ def dry_run(settings: Settings, data: bytes) -> tuple[Decision, Automation | Non
         settings.levels[0].id,
     )
     return evaluate(parsed, raw.rcpt_tos, ruleset, default_level=level), detect_automation(
-        parsed, raw, settings.desk_addresses
+        parsed,
+        raw,
+        settings.desk_addresses,
+        sent_to_bounce_address=bool(find_bounce_addresses(parsed, raw, settings.desk_addresses)),
     )

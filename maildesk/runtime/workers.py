@@ -98,9 +98,9 @@ def _render_chunk(
     return render_mails(renderer, desk, jobs)
 
 
-def _send_due(database_url: str, outgoing: OutgoingSettings, base_dir: Path) -> int:
+def _send_due(database_url: str, outgoing: OutgoingSettings, base_dir: Path, secret: bytes) -> int:
     """Deliver every mail due now; the sender (and its SMTP connection) stays for the next call."""
-    key = (database_url, outgoing, base_dir)
+    key = (database_url, outgoing, base_dir, secret)
     sender = _senders.get(key)
     if sender is None:
         for old in _senders.values():
@@ -108,7 +108,7 @@ def _send_due(database_url: str, outgoing: OutgoingSettings, base_dir: Path) -> 
             old.db.dispose()
         _senders.clear()
         sender = _senders[key] = OutboxSender(
-            Database(database_url), make_transport(outgoing, base_dir), outgoing.retry
+            Database(database_url), make_transport(outgoing, base_dir), outgoing.retry, secret
         )
     handled = 0
     while sent := sender.send_due():
@@ -164,9 +164,14 @@ class WorkerPool:
     def render(self, renderer: Renderer, desk: DeskIdentity, jobs: Sequence[MailJob]) -> Future:
         return self._submit(_render_chunk, TemplateSet.of(renderer), desk, list(jobs))
 
-    def send_due(self, database_url: str, outgoing: OutgoingSettings, base_dir: Path) -> Future:
-        """Deliver the due outbox rows in a worker: sending costs CPU too (MIME to the relay, files)."""
-        return self._submit(_send_due, database_url, outgoing, base_dir)
+    def send_due(
+        self, database_url: str, outgoing: OutgoingSettings, base_dir: Path, secret: bytes
+    ) -> Future:
+        """Deliver the due outbox rows in a worker: sending costs CPU too (MIME to the relay, files).
+
+        ``secret`` signs each mail's bounce address (its envelope sender).
+        """
+        return self._submit(_send_due, database_url, outgoing, base_dir, secret)
 
     def close(self) -> None:
         if self._executor is not None:

@@ -1,4 +1,12 @@
-"""Signed reply addresses <local>+<N>-<sig>@<domain> and the secret that keys them (SPEC section 5)."""
+"""Signed addresses and the secret that keys them (SPEC section 5).
+
+Two kinds, both ``<local>+...@<domain>`` of a desk address:
+
+- reply addresses ``<local>+<N>-<sig>@<domain>``, one per ticket and recipient;
+- bounce addresses (VERP) ``<local>+bounce-<outbox id>-<sig>@<domain>``, the
+  envelope sender of each outgoing mail, so a delivery report names the very
+  mail that bounced and cannot be forged without the secret.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +24,11 @@ from maildesk.storage.fsutil import fsync_directory
 SIGNATURE_LENGTH = 10
 
 _SIGNED = re.compile(r"^(?P<local>[^@\s]+)\+(?P<ticket>[0-9]+)-(?P<sig>[a-z2-7]{10})@(?P<domain>[^@\s]+)$")
+# The signature part is loose on purpose: a bounce address with a mangled signature is still
+# recognised as one (and refused for its signature), never taken for an ordinary address.
+_BOUNCE = re.compile(
+    r"^(?P<local>[^@\s+]+)\+bounce-(?P<outbox>[0-9]{1,18})-(?P<sig>[^@\s]*)@(?P<domain>[^@\s]+)$"
+)
 
 
 def load_or_create_secret(path: Path | str) -> bytes:
@@ -73,10 +86,15 @@ def _read_secret(path: Path) -> bytes:
     raise ValueError(f"{path}: the secret file is empty; delete it to have a new one created")
 
 
+def _signature(secret: bytes, text: str) -> str:
+    """The first 10 characters of the lower-case base32 (no padding) HMAC-SHA256 of ``text``."""
+    digest = hmac.new(secret, text.encode(), hashlib.sha256).digest()
+    return base64.b32encode(digest).decode("ascii").rstrip("=").lower()[:SIGNATURE_LENGTH]
+
+
 def sign(secret: bytes, ticket: int, recipient: str) -> str:
     """The 10-character signature of ticket ``ticket`` for ``recipient``."""
-    digest = hmac.new(secret, f"{int(ticket)}:{recipient.lower()}".encode(), hashlib.sha256).digest()
-    return base64.b32encode(digest).decode("ascii").rstrip("=").lower()[:SIGNATURE_LENGTH]
+    return _signature(secret, f"{int(ticket)}:{recipient.lower()}")
 
 
 def signed_address(secret: bytes, level_address: str, ticket: int, recipient: str) -> str:
@@ -98,4 +116,26 @@ def parse_signed(address: str) -> tuple[str, int, str] | None:
 def verify(secret: bytes, ticket: int, recipient: str, sig: str) -> bool:
     """Whether ``sig`` is the signature of ``ticket`` for ``recipient`` (constant-time comparison)."""
     expected = sign(secret, ticket, recipient).encode("ascii")
+    return hmac.compare_digest(expected, sig.lower().encode("utf-8", "replace"))
+
+
+def bounce_address(secret: bytes, desk_address: str, outbox_id: int) -> str:
+    """``<local>+bounce-<outbox id>-<sig>@<domain>``: the envelope sender of outbox mail ``outbox_id``."""
+    local, at, domain = desk_address.rpartition("@")
+    if not at or not local or not domain:
+        raise ValueError(f"{desk_address!r} is not an email address")
+    return f"{local}+bounce-{int(outbox_id)}-{_signature(secret, f'bounce:{int(outbox_id)}')}@{domain}"
+
+
+def parse_bounce(address: str) -> tuple[str, int, str] | None:
+    """``(desk_address, outbox_id, sig)`` of a bounce address (lower-case), or None for any other address."""
+    match = _BOUNCE.match(address.strip().strip("<>").strip().lower())
+    if match is None:
+        return None
+    return f"{match['local']}@{match['domain']}", int(match["outbox"]), match["sig"]
+
+
+def verify_bounce(secret: bytes, outbox_id: int, sig: str) -> bool:
+    """Whether ``sig`` is the signature of bounce address ``outbox_id`` (constant-time comparison)."""
+    expected = _signature(secret, f"bounce:{int(outbox_id)}").encode("ascii")
     return hmac.compare_digest(expected, sig.lower().encode("utf-8", "replace"))

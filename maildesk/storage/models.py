@@ -181,6 +181,8 @@ class Outbox(Base):
     __table_args__ = (
         Index("ix_outbox_due", "status", "next_attempt_at"),
         Index("ix_outbox_recipient", "to_addr", "created_at"),
+        Index("ix_outbox_ticket", "ticket", "created_at"),  # the per-ticket hourly cap
+        Index("ix_outbox_message_id", "message_id"),  # delivery reports that quote our Message-ID
         {"sqlite_autoincrement": True},
     )
 

@@ -32,6 +32,30 @@ _RECENT_AUTOMATIC = (
         Outbox.created_at > bindparam("since"),
     )
 )
+# Every mail about one ticket that went (or is going) out in the last hour, whatever its template.
+_RECENT_ABOUT_TICKET = (
+    select(func.count())
+    .select_from(Outbox)
+    .where(
+        Outbox.ticket == bindparam("ticket"),
+        Outbox.status.in_(("queued", "sent")),
+        Outbox.created_at > bindparam("since"),
+    )
+)
+#: Beginning of the reason of a mail held back by the per-ticket cap: how a storm under way is found.
+STORM_REASON = "mail storm:"
+#: The notice that tells the supervisors of a storm; the per-ticket cap never holds it back.
+STORM_TEMPLATE = "storm"
+_STORM_UNDER_WAY = (
+    select(func.count())
+    .select_from(Outbox)
+    .where(
+        Outbox.ticket == bindparam("ticket"),
+        Outbox.status == "suppressed",
+        Outbox.last_error.like(STORM_REASON + "%"),
+        Outbox.created_at > bindparam("since"),
+    )
+)
 
 
 def _utcnow() -> datetime:
@@ -44,24 +68,38 @@ def suppression_reason(
     settings: Settings,
     now: datetime,
     pending_automatic: int = 0,
+    pending_about_ticket: int = 0,
 ) -> str | None:
-    """Why this mail must not go out (bounce suppression, hourly cap), or None.
+    """Why this mail must not go out (bounce suppression, hourly caps), or None.
 
-    ``pending_automatic`` counts the automatic mails to the same address that
-    this transaction decided but has not written yet.
+    ``pending_automatic`` counts the automatic mails to the same address, and
+    ``pending_about_ticket`` the mails about the same ticket, that this
+    transaction decided but has not written yet.
     """
     with session.no_autoflush:  # earlier mails of a batch were flushed when their savepoint closed
-        return _suppression_reason(session, notification, settings, now, pending_automatic)
+        return _suppression_reason(
+            session, notification, settings, now, pending_automatic, pending_about_ticket
+        )
 
 
 def _suppression_reason(
-    session: Session, notification: Notification, settings: Settings, now: datetime, pending_automatic: int
+    session: Session,
+    notification: Notification,
+    settings: Settings,
+    now: datetime,
+    pending_automatic: int,
+    pending_about_ticket: int,
 ) -> str | None:
     address = notification.to
     if notification.template != "reply":
         suppressed = active_suppressions(session, now).get(address)
         if suppressed is not None and suppressed.until > now:
             return f"address bounced permanently ({suppressed.reason}); suppressed until {suppressed.until:%Y-%m-%d %H:%M}Z"
+    if notification.ticket is not None and notification.template != STORM_TEMPLATE:
+        cap = settings.security.auto_mail_per_ticket_per_hour
+        about_ticket = recent_about_ticket(session, notification.ticket, now) + pending_about_ticket
+        if about_ticket >= cap:
+            return f"{STORM_REASON} hourly cap of {cap} mails about ticket #{notification.ticket} reached"
     if notification.automatic:
         cap = settings.security.auto_mail_per_recipient_per_hour
         recent = (
@@ -73,6 +111,29 @@ def _suppression_reason(
         if recent >= cap:
             return f"hourly cap of {cap} automatic mails to {address} reached"
     return None
+
+
+def recent_about_ticket(session: Session, ticket: int, now: datetime) -> int:
+    """Mails about ``ticket`` written in the last hour, counted once per transaction and ticket.
+
+    The mails this transaction decides are counted by its ``OutboxBatch``;
+    a savepoint rolled back takes its drafts away, never written rows.
+    """
+    counts = session.info.setdefault("mail_about_ticket", {})
+    if ticket not in counts:
+        counts[ticket] = session.connection().scalar(
+            _RECENT_ABOUT_TICKET, {"ticket": ticket, "since": now - timedelta(hours=1)}
+        )
+    return counts[ticket]
+
+
+def storm_under_way(session: Session, ticket: int, now: datetime) -> bool:
+    """Whether mail about ``ticket`` was already held back by the cap in the last hour (a storm goes on)."""
+    with session.no_autoflush:
+        found = session.connection().scalar(
+            _STORM_UNDER_WAY, {"ticket": ticket, "since": now - timedelta(hours=1)}
+        )
+    return bool(found)
 
 
 def active_suppressions(session: Session, now: datetime) -> dict[str, BounceSuppression]:
@@ -108,9 +169,14 @@ class DraftMail:
     status: str  # queued | suppressed | failed
     reason: str | None
     created_at: datetime
-    mail_from: str  # the envelope sender: the desk address
+    mail_from: str  # the desk address; it goes out as its signed bounce address (see notify.sender)
     subject: str = ""
     raw: bytes = b""
+
+    @property
+    def storm(self) -> bool:
+        """Held back by the per-ticket hourly cap."""
+        return self.status == "suppressed" and (self.reason or "").startswith(STORM_REASON)
 
 
 @dataclass
@@ -132,6 +198,11 @@ class OutboxBatch:
             for d in self.drafts
             if d.status == "queued" and d.notification.automatic and d.notification.to == address
         )
+
+    def pending_about_ticket(self, ticket: int | None) -> int:
+        if ticket is None:
+            return 0
+        return sum(1 for d in self.drafts if d.status == "queued" and d.notification.ticket == ticket)
 
 
 def store_drafts(session: Session, drafts: list[DraftMail]) -> None:

@@ -145,7 +145,16 @@ def open_ticket(
     )
 
 
-def note_bounce(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, ctx: ApplyContext) -> TicketChange:
+def note_bounce(
+    store: TicketStore,
+    ticket: Ticket,
+    parsed: ParsedMessage,
+    ctx: ApplyContext,
+    *,
+    failed: str,
+    via: str | None,
+) -> TicketChange:
+    """A delivery report about a mail the desk sent to ``failed`` (proved ``via`` bounce address or id)."""
     report = parsed.delivery_report
     assert report is not None
     _record_message(
@@ -155,7 +164,7 @@ def note_bounce(store: TicketStore, ticket: Ticket, parsed: ParsedMessage, ctx: 
         ctx,
         "bounce",
         report.diagnostic or parsed.text[:2000],
-        {"failed": list(report.failed), "permanent": report.permanent},
+        {"failed": [failed], "permanent": report.permanent, "via": via},
     )
     return _change(ticket, parsed, "", automatic=True)
 

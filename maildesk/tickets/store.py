@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 
 from maildesk.durations import format_duration
 from maildesk.kb.articles import keywords
-from maildesk.storage.models import AttachmentRow, Event, KbArticle, KbTerm, ThreadMessage, Ticket
+from maildesk.security.bounces import SentMail
+from maildesk.storage.models import AttachmentRow, Event, KbArticle, KbTerm, Outbox, ThreadMessage, Ticket
 from maildesk.types import Article, Attachment, TicketView
 
 MAX_EVENT_TEXT = 200_000
@@ -25,6 +26,9 @@ _EVENTS_FOR_MESSAGE = (
     select(func.count())
     .select_from(Event)
     .where(Event.ticket == bindparam("ticket"), Event.message_id == bindparam("message_id"))
+)
+_SENT_MAIL = select(Outbox.id, Outbox.ticket, Outbox.to_addr, Outbox.message_id).where(
+    Outbox.status != "suppressed"  # a suppressed mail never left: no report can be about it
 )
 _SHARED = func.count().label("shared")
 _BEST_ARTICLES = (
@@ -68,6 +72,16 @@ class TicketStore:
             return None
         found = dict(self._connection.execute(_THREAD_TICKETS, {"ids": ids}).all())
         return next((found[mid] for mid in ids if mid in found), None)
+
+    # -- mail the desk sent, for delivery reports ------------------------------
+
+    def find_sent_mail(self, outbox_id: int) -> SentMail | None:
+        row = self._connection.execute(_SENT_MAIL.where(Outbox.id == outbox_id)).first()
+        return SentMail(*row) if row is not None else None
+
+    def find_sent_mail_by_message_id(self, message_id: str) -> SentMail | None:
+        row = self._connection.execute(_SENT_MAIL.where(Outbox.message_id == message_id).limit(1)).first()
+        return SentMail(*row) if row is not None else None
 
     # -- tickets -------------------------------------------------------------
 

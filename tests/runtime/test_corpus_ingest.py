@@ -12,12 +12,13 @@ import pytest
 from sqlalchemy import select
 
 from maildesk.message.ledger import message_key
+from maildesk.message.parse import parse_message
 from maildesk.runtime.app import App
 from maildesk.storage.models import Event, InboxMessage, Outbox, Quarantine, Ticket
 from maildesk.types import RawMessage
 from tests.support import CORPUS, Desk, db_rows, postgres_url
 
-ORPHAN_BOUNCE = "delivery report that belongs to no ticket"
+ORPHAN_BOUNCE = "delivery report that matches no mail the desk sent"
 
 
 def corpus_index() -> list[tuple[str, str, str]]:
@@ -110,13 +111,31 @@ def test_bounces_mostly_end_as_orphan_reports_or_bounce_events(ingested):
     assert len(recognised) >= 0.8 * len(bounce_keys), sorted(bounce_keys - set(recognised))
 
 
-# Robots that carry none of the signs SPEC section 5 names (no Auto-Submitted, Precedence, List-Id,
-# daemon or empty sender, not a report), and one support thread that is a person writing.
+# A person's reply quoting an auto-reply: filed as "autoreply" in the corpus, but a person wrote it.
 LOOKS_HUMAN = {
-    "sisimai-set-of-emails/maildir/bsd/lhost-fml-02.eml",  # a list manager's "not a member" notice
-    "sisimai-set-of-emails/maildir/bsd/lhost-kddi-01.eml",  # a no-reply@ mobile carrier error notice
-    "sisimai-set-of-emails/maildir/bsd/rfc3834-03.eml",  # an Apple vacation reply without Auto-Submitted
-    "stalwart-mail-parser/thirdparty/015.eml",  # a person's reply quoting an auto-reply
+    "stalwart-mail-parser/thirdparty/015.eml",
+}
+# The robots that carried none of the standard markers and got an acknowledgement until the desk
+# recognised robots without markers (SPEC section 5).
+UNMARKED_ROBOTS = {
+    "sisimai-set-of-emails/maildir/bsd/lhost-fml-02.eml",  # fml list notice: X-MLServer, List-Subscribe
+    "sisimai-set-of-emails/maildir/bsd/lhost-kddi-01.eml",  # carrier error notice from no-reply@
+    "sisimai-set-of-emails/maildir/bsd/rfc3834-03.eml",  # Apple vacation reply: "Auto reply:", X-Apple-Action
+}
+# Robots filed under other categories than bounce, autoreply or list, each with the sign that gives it away.
+OTHER_ROBOTS = {
+    "flanker/apache-message-news-mime.eml": "Precedence: bulk",
+    "flanker/from-encoding.eml": "Precedence: bulk",
+    "flanker/long-links.eml": "From: postmaster@",
+    "flanker/message-external-body.eml": "Precedence: bulk",
+    "ietf-mailarchive/mail_html.1": "Precedence: list, List-Id",
+    "mikel-mail/error_emails/bad_date_header.eml": "Precedence: junk",
+    "mikel-mail/error_emails/empty_in_reply_to.eml": "List-Id",
+    "mikel-mail/error_emails/encoding_madness.eml": "an eBay notice from no-reply@",
+    "mimekit/messages/feedback-report.txt": "an ARF abuse report",
+    "php-mime-mail-parser/m0009": "an order notice from noreply@",
+    "sisimai-set-of-emails/maildir/not/rb-issue-368-bug.eml": "Auto-Submitted, From: postmaster@",
+    "spamscope-mail-parser/mail_test_5": "a newsletter with Precedence: bulk",
 }
 
 
@@ -132,6 +151,26 @@ def test_no_acknowledgement_answers_a_bounce_or_an_auto_reply(ingested):
         opened_by = {t.root_message_id: t.number for t in session.scalars(select(Ticket))}
     answered = sorted(path for key, path in automatic.items() if opened_by.get(key) in acked)
     assert answered == []
+    assert set(automatic.values()) >= UNMARKED_ROBOTS
+
+
+def test_every_person_and_only_a_person_gets_an_acknowledgement(ingested):
+    """The robots recognised without markers took no acknowledgement from a person's request."""
+    app, keys, categories = ingested
+    with app.db.session() as session:
+        acked = set(session.scalars(select(Outbox.ticket).where(Outbox.template == "ack")))
+        opened_by = {t.root_message_id: t.number for t in session.scalars(select(Ticket))}
+    first_path: dict[str, str] = {}  # a Message-ID several files share belongs to the first one
+    for path, _category, _note in corpus_index():
+        first_path.setdefault(keys[path], path)
+    opened = {path: opened_by[key] for key, path in first_path.items() if key in opened_by}
+    robots = {
+        path for path, category in categories.items() if category in ("bounce", "autoreply", "list")
+    } - LOOKS_HUMAN | set(OTHER_ROBOTS)
+    senderless = {path for path in opened if not parse_message((CORPUS / path).read_bytes()).from_addr}
+    unacknowledged = {path for path, number in opened.items() if number not in acked}
+    assert sorted(unacknowledged - robots - senderless) == [], "people who got no acknowledgement"
+    assert sorted((robots | senderless) & opened.keys() - unacknowledged) == [], "robots that got one"
 
 
 def nastiest() -> list[str]:
