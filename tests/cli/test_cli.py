@@ -166,7 +166,7 @@ def test_quarantine_list_show_and_retry(desk):
     assert set(held) == QUARANTINE_KEYS
     assert held["message_id"] == "<orphan-dsn@mx.client.com>"
     assert held["status"] == "rejected"
-    assert "delivery report that belongs to no ticket" in held["reason"]
+    assert "delivery report that matches no mail the desk sent" in held["reason"]
     assert ISO_Z.match(held["received_at"])
 
     shown = cli_json(desk.config, "quarantine", "show", str(held["id"]))
@@ -182,7 +182,7 @@ def test_quarantine_list_show_and_retry(desk):
 
     code, replay, _err = run_cli(desk.config, "quarantine", "retry", str(held["id"]))
     assert code == 0
-    assert ": rejected: delivery report that belongs to no ticket" in replay
+    assert ": rejected: delivery report that matches no mail the desk sent" in replay
     (again,) = cli_json(desk.config, "quarantine", "list")
     assert again["id"] == held["id"] and again["status"] == "rejected"
 

@@ -136,7 +136,7 @@ def test_maildir_writes_one_file_per_message_id(tmp_path: Path):
     files = list((tmp_path / "sent").iterdir())
     assert len(files) == 1
     assert files[0].name.startswith("20261122T090000-") and files[0].suffix == ".eml"
-    assert files[0].read_bytes() == data
+    assert files[0].read_bytes() == b"Return-Path: <bounces@example.org>\r\n" + data
     other_id, other = _mail(ticket=43)
     transport.deliver("bounces@example.org", "user@example.com", other, other_id)
     assert len(list((tmp_path / "sent").iterdir())) == 2
