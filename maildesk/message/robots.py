@@ -38,7 +38,7 @@ class Sign(StrEnum):
 
 @dataclass(frozen=True)
 class RobotSign:
-    """A reason to treat a message as automatic, and the evidence (for the logs)."""
+    """A reason to treat a message as automatic, and what matched (to tell why when a person asks)."""
 
     sign: Sign
     evidence: str
