@@ -1,6 +1,6 @@
 """Time the timer sweep over 100,000 open tickets of which 1,000 are due; run from the repo root.
 
-    .venv/bin/python bench/timers.py [--postgres] [--tickets N] [--due N]
+    .venv/bin/python bench/timers.py [--postgres] [--office] [--tickets N] [--due N]
 
 Target: one sweep (find the due tickets, move each to the next level, queue
 the notify_level mail for each) under 1 s, touching only the due tickets:
@@ -48,8 +48,22 @@ CHUNK = 10_000
 
 
 def make_app(directory: Path, url: str) -> App:
-    """The test suite's desk (two levels, critical targets, no rules) on ``url``."""
-    return App.from_config(Desk(directory / "desk", db_url=url, rules="").config)
+    """The test suite's desk (two levels, critical targets, no rules) on ``url``.
+
+    With ``--office``, the team tests' desk instead: level 2 in two teams, and every clock counted in an
+    office calendar (Europe/Paris, weekdays 08:30-12:30 and 13:30-18:00, French public holidays).
+    """
+    if not OFFICE:
+        return App.from_config(Desk(directory / "desk", db_url=url, rules="").config)
+    from tests.teams.desks import team_desk
+
+    desk = team_desk(directory / "desk", db_url=url, rules="")
+    text = desk.config.read_text().replace('timezone = "UTC"\n', 'timezone = "UTC"\ncalendar = "office"\n', 1)
+    desk.config.write_text(text)
+    return App.from_config(desk.config)
+
+
+OFFICE = False  # set by --office
 
 
 def fill(app: App, tickets: int, due: int, now: datetime) -> float:
@@ -246,7 +260,10 @@ def main() -> int:
     parser.add_argument("--tickets", type=int, default=100_000)
     parser.add_argument("--due", type=int, default=1_000)
     parser.add_argument("--postgres", action="store_true", help="also run on a throwaway PostgreSQL database")
+    parser.add_argument("--office", action="store_true", help="teams at level 2 and clocks in office hours")
     args = parser.parse_args()
+    global OFFICE
+    OFFICE = args.office
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(30))  # no per-ticket info lines
 
     with tempfile.TemporaryDirectory() as tmp:

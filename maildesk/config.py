@@ -5,12 +5,24 @@ from __future__ import annotations
 import os
 import re
 import ssl
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from maildesk.calendars import Calendar, Calendars
 from maildesk.durations import parse_duration
+from maildesk.teams.catalogue import Catalogue
+from maildesk.teams.model import Application, Organisation, Team, choose_team
+from maildesk.teams.read import (
+    Choices,
+    check_application_teams,
+    check_calendar_name,
+    read_applications,
+    read_calendars,
+    read_levels,
+    read_organisations,
+)
 from maildesk.tomlpos import KeyLines, KeyPath, TomlSyntaxError, format_path, read_toml
 
 URGENCIES = ("critical", "high", "normal", "low")
@@ -47,6 +59,7 @@ class DeskSettings:
     tag: str = "Support"
     language: str = "en"
     timezone: str = "UTC"
+    calendar: str = "always"  # business calendar of clocks and reports (a [calendars.NAME] or "always")
     supervisors: tuple[str, ...] = ()
     reopen_within: timedelta = timedelta(days=14)
 
@@ -107,15 +120,25 @@ class SecuritySettings:
 class Level:
     id: int
     name: str
-    address: str
-    members: tuple[str, ...] = ()
+    address: str  # the level's own address, else its first team's
+    members: tuple[str, ...] = ()  # every member of its teams
     escalate_after: timedelta | None = None
+    calendar: str | None = None  # None: [desk] calendar
+    teams: tuple[Team, ...] = ()  # never empty once loaded: a level without [[levels.teams]] is one team
+
+    def __post_init__(self) -> None:
+        if not self.teams:  # a Level built by hand (tests, tools): one team named after it
+            team = Team(
+                name=self.name, level=self.id, address=self.address, members=self.members, implicit=True
+            )
+            object.__setattr__(self, "teams", (team,))
 
 
 @dataclass(frozen=True)
 class UrgencyTarget:
     first_response: timedelta | None = None
     resolve: timedelta | None = None
+    calendar: str | None = None  # None: [desk] calendar
 
 
 @dataclass(frozen=True)
@@ -148,6 +171,9 @@ class Settings:
     templates_dir: Path = Path("templates")
     timers_check_every: timedelta = timedelta(seconds=30)
     workers: int = 0  # processes that parse and render off the write lock; 0: all in the calling process
+    calendars: Calendars = field(default_factory=Calendars, hash=False)
+    applications: tuple[Application, ...] = ()
+    organisations: tuple[Organisation, ...] = ()
 
     @property
     def base_dir(self) -> Path:
@@ -157,8 +183,80 @@ class Settings:
         return next((lvl for lvl in self.levels if lvl.id == level_id), None)
 
     def level_for_address(self, address: str) -> Level | None:
+        team = self.team_for_address(address)
+        return self.level(team.level) if team is not None else None
+
+    # -- teams, calendars, applications, organisations (SPEC section 3) --------------------------
+
+    @property
+    def teams(self) -> tuple[Team, ...]:
+        return tuple(team for lvl in self.levels for team in lvl.teams)
+
+    def team(self, name: str | None) -> Team | None:
+        """The team called ``name`` (case-insensitive), or None."""
+        if not name:
+            return None
+        wanted = name.casefold()
+        return next((team for team in self.teams if team.name.casefold() == wanted), None)
+
+    @property
+    def team_index(self) -> dict[str, tuple[str, int]]:
+        """Each team's case-folded name -> (its name, its level): what ``set.team`` may name."""
+        return {team.name.casefold(): (team.name, team.level) for team in self.teams}
+
+    def team_for_address(self, address: str) -> Team | None:
+        """The first team (in level order) whose address this is."""
         address = address.lower()
-        return next((lvl for lvl in self.levels if lvl.address == address), None)
+        return next((team for team in self.teams if team.address == address), None)
+
+    def ticket_team(self, name: str | None, level_id: int) -> Team | None:
+        """A ticket's team: the one it names when it is at that level, else the level's first team."""
+        team = self.team(name)
+        if team is not None and team.level == level_id:
+            return team
+        level = self.level(level_id)
+        return level.teams[0] if level is not None and level.teams else None
+
+    def route(
+        self, level_id: int, category: str | None, application: str | None, kind: str | None
+    ) -> Team | None:
+        """The team of level ``level_id`` a ticket with these fields goes to (None: no such level)."""
+        level = self.level(level_id)
+        if level is None or not level.teams:
+            return None
+        catalogued = self.catalogue.find(application)
+        return choose_team(level.teams, category, application, kind, catalogued.team if catalogued else None)
+
+    @property
+    def catalogue(self) -> Catalogue:
+        # Built once per Settings (frozen: cached in the instance dict, not a field).
+        cached = self.__dict__.get("_catalogue")
+        if cached is None:
+            cached = Catalogue(self.applications)
+            object.__setattr__(self, "_catalogue", cached)
+        return cached
+
+    def organisation_for(self, address: str) -> str | None:
+        """The ``[[organisations]]`` name of a requester's domain, else the domain itself."""
+        domain = address.rpartition("@")[2].lower()
+        if not domain:
+            return None
+        return next((org.name for org in self.organisations if domain in org.domains), domain)
+
+    def carry_over(self) -> dict:
+        """What migrations need from the config: each level's first team, the organisations' domains."""
+        return {
+            "level_teams": {lvl.id: lvl.teams[0].name for lvl in self.levels if lvl.teams},
+            "organisations": {domain: org.name for org in self.organisations for domain in org.domains},
+        }
+
+    def level_calendar(self, level_id: int) -> Calendar:
+        level = self.level(level_id)
+        return self.calendars.get(level.calendar if level is not None else None)
+
+    def urgency_calendar(self, urgency: str) -> Calendar:
+        target = self.urgency.get(urgency)
+        return self.calendars.get(target.calendar if target is not None else None)
 
     def next_level(self, level_id: int) -> Level | None:
         ids = [lvl.id for lvl in self.levels]
@@ -169,8 +267,10 @@ class Settings:
 
     @property
     def desk_addresses(self) -> frozenset[str]:
-        """Every address the desk receives on: the intake address and each level's."""
-        return frozenset({self.desk.address, *(lvl.address for lvl in self.levels)})
+        """Every address the desk receives on: the intake address, each level's and each team's."""
+        return frozenset(
+            {self.desk.address, *(lvl.address for lvl in self.levels), *(team.address for team in self.teams)}
+        )
 
     @property
     def technicians(self) -> frozenset[str]:
@@ -344,13 +444,16 @@ def load_settings(path: Path | str) -> Settings:
             "templates",
             "timers",
             "processing",
+            "calendars",
+            "applications",
+            "organisations",
         },
     )
 
     d = r.table(
         data.get("desk", {}),
         ("desk",),
-        {"name", "address", "tag", "language", "timezone", "supervisors", "reopen_within"},
+        {"name", "address", "tag", "language", "timezone", "calendar", "supervisors", "reopen_within"},
     )
     tag = r.get(d, ("desk", "tag"), str, "Support")
     if not re.fullmatch(r"[\w .-]+", tag):
@@ -524,39 +627,30 @@ def load_settings(path: Path | str) -> Settings:
         trusted_authserv_ids=r.string_list(s, ("security", "trusted_authserv_ids")),
     )
 
-    levels = []
-    level_tables = data.get("levels", [])
-    if not isinstance(level_tables, list):
-        r.fail(("levels",), "must be an array of tables ([[levels]])")
-        level_tables = []
-    for index, table in enumerate(level_tables):
-        key = ("levels", index)
-        t = r.table(table, key, {"id", "name", "address", "members", "escalate_after"})
-        if "id" not in t or "address" not in t:
-            r.fail(key, "each [[levels]] needs an id and an address")
-        levels.append(
-            Level(
-                id=r.get(t, key + ("id",), int, index + 1),
-                name=r.get(t, key + ("name",), str, f"Level {index + 1}"),
-                address=r.address(t, key + ("address",), desk.address if index == 0 else ""),
-                members=r.addresses(t, key + ("members",)),
-                escalate_after=r.duration(t, key + ("escalate_after",), None),
-            )
-        )
+    calendars = Calendars(named=read_calendars(r, data, desk.timezone))
+    default_calendar = check_calendar_name(r, d, ("desk", "calendar"), calendars) or "always"
+    calendars = Calendars(named=calendars.named, default=default_calendar)
+    desk = replace(desk, calendar=default_calendar)
+    applications = read_applications(r, data)
+    level_specs = read_levels(r, data, desk.address, applications, calendars, Choices(CATEGORIES, KINDS))
+    levels = [Level(**vars(spec)) for spec in level_specs]
     if not levels:
         levels.append(Level(id=1, name="Front desk", address=desk.address))
     ids = [lvl.id for lvl in levels]
     for index, level_id in enumerate(ids):
         if ids.index(level_id) != index:
             r.fail(("levels", index, "id"), f"level id {level_id} is used twice")
+    check_application_teams(r, applications, tuple(team for lvl in levels for team in lvl.teams))
+    organisations = read_organisations(r, data)
 
     u = r.table(data.get("urgency", {}), ("urgency",), set(URGENCIES))
     urgency = {}
     for name in URGENCIES:
-        t = r.table(u.get(name, {}), ("urgency", name), {"first_response", "resolve"})
+        t = r.table(u.get(name, {}), ("urgency", name), {"first_response", "resolve", "calendar"})
         urgency[name] = UrgencyTarget(
             first_response=r.duration(t, ("urgency", name, "first_response"), None),
             resolve=r.duration(t, ("urgency", name, "resolve"), None),
+            calendar=check_calendar_name(r, t, ("urgency", name, "calendar"), calendars),
         )
 
     k = r.table(data.get("kb", {}), ("kb",), {"auto_update", "suggest", "dir"})
@@ -597,6 +691,9 @@ def load_settings(path: Path | str) -> Settings:
         templates_dir=templates_dir,
         timers_check_every=check_every or timedelta(seconds=30),
         workers=workers,
+        calendars=calendars,
+        applications=applications,
+        organisations=organisations,
     )
 
 

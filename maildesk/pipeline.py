@@ -25,6 +25,7 @@ from maildesk.security.bounces import find_bounce_addresses, find_sent_mail, jud
 from maildesk.storage.inbox import raw_message
 from maildesk.storage.models import InboxMessage
 from maildesk.storage.outbox import OutboxBatch, suppress_address
+from maildesk.teams.catalogue import recognise_application
 from maildesk.tickets import apply
 from maildesk.tickets.correlate import correlate
 from maildesk.tickets.store import TicketStore
@@ -163,6 +164,7 @@ class Pipeline:
     ) -> TicketChange:
         default_level = apply.default_level(keys, self.settings)
         decision = evaluate(parsed, raw.rcpt_tos, self.ruleset, default_level=default_level)
+        decision = recognise_application(decision, parsed, self.settings.catalogue)
         if decision.drop and automation is None:
             raise Rejected(f"dropped by rule {decision.matched[-1] if decision.matched else '?'}")
         change = apply.open_ticket(store, parsed, keys, decision, automation, ctx, linked_to=linked_to)
@@ -171,6 +173,8 @@ class Pipeline:
             ticket=change.ticket.number,
             message_id=parsed.message_id,
             level=change.ticket.level,
+            team=change.ticket.team,
+            application=change.ticket.application,
             matched=list(decision.matched),
             automatic=str(automation) if automation else None,
         )

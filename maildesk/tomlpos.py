@@ -36,7 +36,7 @@ class KeyLines:
 
     def __init__(self, text: str) -> None:
         self._lines: dict[KeyPath, int] = {}
-        array_counts: dict[tuple[str, ...], int] = {}
+        array_counts: dict[KeyPath, int] = {}  # by resolved path: [[levels.teams]] counts per level
         prefix: KeyPath = ()
         in_multiline = False
         for number, line in enumerate(text.splitlines(), start=1):
@@ -47,10 +47,10 @@ class KeyLines:
             elif in_multiline:
                 continue
             if match := _ARRAY_HEADER.match(line):
-                path = split_key(match.group(1))
-                index = array_counts.get(path, 0)
-                array_counts[path] = index + 1
-                prefix = self._resolve(path, array_counts) + (index,)
+                resolved = self._resolve(split_key(match.group(1)), array_counts)
+                index = array_counts.get(resolved, 0)
+                array_counts[resolved] = index + 1
+                prefix = resolved + (index,)
                 self._remember(prefix, number)
             elif match := _TABLE_HEADER.match(line):
                 prefix = self._resolve(split_key(match.group(1)), array_counts)
@@ -59,12 +59,12 @@ class KeyLines:
                 self._remember(prefix + split_key(match.group(1)), number)
 
     @staticmethod
-    def _resolve(path: tuple[str, ...], array_counts: dict[tuple[str, ...], int]) -> KeyPath:
+    def _resolve(path: tuple[str, ...], array_counts: dict[KeyPath, int]) -> KeyPath:
         """Insert the current index after each enclosing array of tables."""
         resolved: list[str | int] = []
         for depth in range(1, len(path) + 1):
             resolved.append(path[depth - 1])
-            count = array_counts.get(path[:depth])
+            count = array_counts.get(tuple(resolved))
             if count and depth < len(path):
                 resolved.append(count - 1)
         return tuple(resolved)

@@ -167,6 +167,7 @@ class Decision:
     urgency: str = "normal"
     application: str | None = None
     level: int | None = None  # None: the level of the address it was sent to
+    team: str | None = None  # set.team: the ticket goes to this team (and its level); None: routed by handles
     assignee: str | None = None
     language: str | None = None
     tags: tuple[str, ...] = ()
@@ -224,6 +225,7 @@ REASON_TEXTS: dict[str, str] = {
     "not_a_member": "[assign={value}]: {address} is not a member of any level",
     "last_level": "[escalate]: ticket is already at the last level ({level})",
     "no_such_level": "[level={value}]: no such level (levels are {levels})",
+    "no_such_team": "[team={value}]: no such team (teams are {teams})",
     "not_one_of": "[{name}={value}]: must be one of {allowed}",
     "not_a_duration": "[time={value}]: not a duration like 20m or 1h",
     "too_long": "[time={value}]: more than a week in one mail looks like a mistake",
@@ -323,6 +325,10 @@ class TicketView:
     application: str | None
     requester: str
     requester_name: str
+    team: str | None = field(
+        default=None, kw_only=True
+    )  # None: the level's first team (tickets made before teams)
+    organisation: str | None = field(default=None, kw_only=True)
     assignee: str | None
     language: str
     created_at: datetime
@@ -356,6 +362,7 @@ class TicketChange:
     closed: bool = False
     silent: bool = False  # closed as spam: nothing to the requester
     level_reached: int | None = None  # a level the ticket was created at or moved to
+    team_reached: str | None = None  # the team of level_reached it went to; None: the level's first team
     past_last_level: bool = False  # an escalation ran out of levels: tell the supervisors
     reasons: tuple[Reason, ...] = ()  # why an escalation happened
     command_errors: tuple[Reason, ...] = ()  # why commands were refused

@@ -14,14 +14,16 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "maildesk"
 
-FOUNDATION = {"types", "durations", "tomlpos", "config"}
+FOUNDATION = {"types", "durations", "tomlpos", "config", "calendars", "teams"}
 LOWER = {"message", "security", "storage", "kb", "rules", "ingest", "tickets"}
 # What each part may import besides itself, from the bottom up.
 MAY_IMPORT: dict[str, set[str]] = {
     "types": set(),
     "durations": set(),
     "tomlpos": set(),
-    "config": {"durations", "tomlpos"},
+    "calendars": set(),  # business-time arithmetic: nothing of the desk
+    "teams": {"types", "tomlpos", "calendars"},  # teams, catalogue, organisations: read by config
+    "config": {"durations", "tomlpos", "calendars", "teams"},
     "message": FOUNDATION,
     "storage": FOUNDATION | {"message"},
     "security": FOUNDATION | {"storage"},

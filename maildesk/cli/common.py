@@ -57,10 +57,12 @@ def open_database(args: argparse.Namespace, *, allow_upgrade: bool = False) -> t
     settings = load_settings(args)
     db = Database(settings.database_url)
     try:
-        db.ensure_schema(allow_upgrade=allow_upgrade)
+        db.ensure_schema(allow_upgrade=allow_upgrade, carry_over=settings.carry_over())
     except SchemaOutdated as exc:
+        db.dispose()
         raise CliError(str(exc), EX_CONFIG) from None
     except DatabaseUnavailable as exc:
+        db.dispose()
         raise CliError(str(exc), EX_UNAVAILABLE) from None
     return settings, db
 

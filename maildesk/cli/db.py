@@ -10,7 +10,8 @@ from maildesk.cli.common import EX_OK, open_database
 def cmd_db(args: argparse.Namespace) -> int:
     from maildesk.storage.revision import HEAD_REVISION
 
-    open_database(args, allow_upgrade=True)
+    _settings, db = open_database(args, allow_upgrade=True)
+    db.dispose()
     print(f"database schema is at revision {HEAD_REVISION}")
     return EX_OK
 

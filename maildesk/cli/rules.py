@@ -50,6 +50,11 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
     print("matched: " + (", ".join(shape["matched"]) or "(no rule)"))
     for key, value in shape["set"].items():
         print(f"  {key + ':':13}{_shown(value)}")
+        if key == "level":  # the JSON shape is fixed by SPEC section 8; the text also says where it goes
+            team = settings.team(decision.team) or settings.route(
+                int(value or settings.levels[0].id), decision.category, decision.application, decision.kind
+            )
+            print(f"  {'team:':13}{team.name if team is not None else '-'}")
     for key in ("forward", "answer", "drop"):
         print(f"{key + ':':15}{_shown(shape[key])}")
     return EX_OK

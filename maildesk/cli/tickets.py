@@ -6,11 +6,12 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from maildesk.cli.common import EX_DATAERR, EX_OK, CliError, open_database
+from maildesk.cli.common import EX_DATAERR, EX_OK, EX_USAGE, CliError, open_database
 from maildesk.cli.output import dumps, iso, print_rows
 from maildesk.durations import format_duration
 
 if TYPE_CHECKING:
+    from maildesk.config import Settings
     from maildesk.storage.models import Event, Ticket
     from maildesk.tickets.queries import TicketHistory
 
@@ -18,22 +19,26 @@ TICKET_COLUMNS = (
     "number",
     "status",
     "level",
+    "team",
     "urgency",
     "category",
     "application",
     "requester",
+    "organisation",
     "assignee",
     "subject",
 )
 SHOWN_FIELDS = (
     "status",
     "level",
+    "team",
     "urgency",
     "category",
     "kind",
     "application",
     "problem",
     "requester",
+    "organisation",
     "assignee",
     "tags",
     "created_at",
@@ -43,18 +48,27 @@ SHOWN_FIELDS = (
 )
 
 
-def ticket_json(ticket: Ticket, events: Sequence[Event] | None = None) -> dict:
+def ticket_json(
+    ticket: Ticket, events: Sequence[Event] | None = None, settings: Settings | None = None
+) -> dict:
+    """SPEC section 8; with ``settings``, a ticket stored without a team shows its level's first team."""
+    team = ticket.team
+    if team is None and settings is not None:
+        found = settings.ticket_team(None, ticket.level)
+        team = found.name if found is not None else None
     shape = {
         "number": ticket.number,
         "subject": ticket.subject,
         "status": ticket.status,
         "level": ticket.level,
+        "team": team,
         "urgency": ticket.urgency,
         "category": ticket.category,
         "kind": ticket.kind,
         "application": ticket.application,
         "problem": ticket.problem,
         "requester": ticket.requester,
+        "organisation": ticket.organisation,
         "assignee": ticket.assignee,
         "tags": list(ticket.tags or []),
         "created_at": iso(ticket.created_at),
@@ -83,7 +97,13 @@ def event_json(event: Event) -> dict:
 def cmd_tickets_list(args: argparse.Namespace) -> int:
     from maildesk.tickets.queries import TicketFilter, list_tickets
 
-    _settings, db = open_database(args)
+    settings, db = open_database(args)
+    team = None
+    if args.team is not None:
+        team = settings.team(args.team)
+        if team is None:
+            known = ", ".join(t.name for t in settings.teams)
+            raise CliError(f"--team {args.team!r}: no such team (teams: {known})", EX_USAGE)
     wanted = TicketFilter(
         status=args.status,
         level=args.level,
@@ -92,20 +112,25 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
         application=args.application,
         requester=args.requester,
         assignee=args.assignee,
+        team=team.name if team is not None else None,
+        team_default_of_level=team.level
+        if team is not None and settings.ticket_team(None, team.level) == team
+        else None,
         limit=args.limit,
     )
-    print_rows([ticket_json(t) for t in list_tickets(db, wanted)], TICKET_COLUMNS, args.format)
+    rows = [ticket_json(t, settings=settings) for t in list_tickets(db, wanted)]
+    print_rows(rows, TICKET_COLUMNS, args.format)
     return EX_OK
 
 
 def cmd_tickets_show(args: argparse.Namespace) -> int:
     from maildesk.tickets.queries import ticket_history
 
-    _settings, db = open_database(args)
+    settings, db = open_database(args)
     history = ticket_history(db, args.number)
     if history is None:
         raise CliError(f"ticket {args.number}: no such ticket", EX_DATAERR)
-    shape = ticket_json(history.ticket, history.events)
+    shape = ticket_json(history.ticket, history.events, settings=settings)
     if args.format == "json":
         print(dumps(shape))
     else:
@@ -139,7 +164,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     tlist = tsub.add_parser("list", parents=[common])
     tlist.add_argument("--status", choices=("new", "open", "pending", "closed", "all"))
     tlist.add_argument("--level", type=int)
-    for name in ("urgency", "category", "application", "requester", "assignee"):
+    for name in ("team", "urgency", "category", "application", "requester", "assignee"):
         tlist.add_argument(f"--{name}")
     tlist.add_argument("--limit", type=int, default=100)
     tlist.add_argument("--format", choices=("table", "json", "csv"), default="table")

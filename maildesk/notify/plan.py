@@ -4,12 +4,25 @@ from __future__ import annotations
 
 from maildesk.config import Settings
 from maildesk.security.signing import signed_address
+from maildesk.teams.model import Team
 from maildesk.types import Article, Notification, Reason, TicketChange, TicketView
 
 
 def _level_address(settings: Settings, ticket: TicketView) -> str:
-    level = settings.level(ticket.level)
-    return level.address if level else settings.desk.address
+    """The address mail about the ticket is signed with: its team's (each team has its own)."""
+    team = settings.ticket_team(ticket.team, ticket.level)
+    return team.address if team is not None and team.address else settings.desk.address
+
+
+def _level_context(settings: Settings, level_id: int, team: Team | None, address: str) -> dict:
+    level = settings.level(level_id)
+    return {
+        "id": level_id,
+        "name": level.name if level else str(level_id),
+        "address": address,
+        # The team's name, or None for the one team of a level written without [[levels.teams]].
+        "team": team.name if team is not None and not team.implicit else None,
+    }
 
 
 def _article(article: Article | None) -> dict | None:
@@ -31,6 +44,8 @@ def base_context(settings: Settings, ticket: TicketView | None, change: TicketCh
             "status": ticket.status,
             "level": ticket.level,
             "level_name": level.name if level else str(ticket.level),
+            "team": ticket.team,
+            "organisation": ticket.organisation,
             "urgency": ticket.urgency,
             "category": ticket.category,
             "kind": ticket.kind,
@@ -96,13 +111,11 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
         to_requester("reply", automatic=False)
 
     if change.level_reached is not None:
-        level = settings.level(change.level_reached)
-        if level is not None:
-            level_context = {
-                **context,
-                "level": {"id": level.id, "name": level.name, "address": level.address},
-            }
-            for member in level.members:
+        # The members of the team the ticket reached are told, and no one else.
+        team = settings.ticket_team(change.team_reached or ticket.team, change.level_reached)
+        if team is not None:
+            level_context = {**context, "level": _level_context(settings, team.level, team, team.address)}
+            for member in team.members:
                 if member in change.notify_exclude:
                     continue
                 mails.append(
@@ -114,24 +127,20 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
                         context=level_context,
                         in_reply_to=None,
                         references=(change.message_id,),
-                        reply_to=signed_address(secret, level.address, ticket.number, member),
+                        reply_to=signed_address(secret, team.address, ticket.number, member),
                         automatic=False,
                     )
                 )
     if change.requester_replied:
-        # As in RT: the owner hears of the requester's reply, or the whole level when nobody owns it.
-        level = settings.level(ticket.level)
-        watchers = (ticket.assignee,) if ticket.assignee else (level.members if level else ())
+        # As in RT: the owner hears of the requester's reply, or the whole team when nobody owns it.
+        team = settings.ticket_team(ticket.team, ticket.level)
+        watchers = (ticket.assignee,) if ticket.assignee else (team.members if team else ())
         replied = Reason.of("requester_replied", requester=ticket.requester)
         reply_context = {
             **context,
             "reason": replied.text,
             "reasons": [replied.as_context()],
-            "level": {
-                "id": ticket.level,
-                "name": level.name if level else str(ticket.level),
-                "address": level_address,
-            },
+            "level": _level_context(settings, ticket.level, team, level_address),
         }
         for watcher in watchers:
             mails.append(
@@ -147,16 +156,9 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
                 )
             )
     if change.past_last_level:
-        last = settings.level(ticket.level)
         # The escalated template names the level the ticket is stuck at.
-        last_context = {
-            **context,
-            "level": {
-                "id": ticket.level,
-                "name": last.name if last else str(ticket.level),
-                "address": level_address,
-            },
-        }
+        team = settings.ticket_team(ticket.team, ticket.level)
+        last_context = {**context, "level": _level_context(settings, ticket.level, team, level_address)}
         for supervisor in settings.desk.supervisors:
             mails.append(
                 Notification(

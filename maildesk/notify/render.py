@@ -46,6 +46,8 @@ TICKET_KEYS = (
     "status",
     "level",
     "level_name",
+    "team",
+    "organisation",
     "urgency",
     "category",
     "kind",
@@ -60,7 +62,7 @@ TICKET_KEYS = (
 MESSAGE_KEYS = ("from_addr", "from_name", "text", "subject")
 ARTICLE_KEYS = ("slug", "title", "excerpt")
 ANSWER_KEYS = ("slug", "title", "body")
-LEVEL_KEYS = ("id", "name", "address")
+LEVEL_KEYS = ("id", "name", "address", "team")  # team: None for a level without [[levels.teams]]
 REASON_KEYS = ("code", "params", "text")
 
 _SUBJECT_SPACE = re.compile(r"[\s\x00-\x1f\x7f\x85\u2028\u2029]+")
@@ -198,6 +200,7 @@ _SAMPLE_PARAMS: dict[str, Any] = {
     "address": "eve@example.com",
     "level": 2,
     "levels": "1, 2, 3",
+    "teams": "Front desk, functional, technical",
     "allowed": "critical, high, normal, low",
     "slug": "vpn-rest",
     "ticket": 42,
@@ -276,6 +279,8 @@ def sample_context(name: str, *, sparse: bool = False) -> dict[str, Any]:
         "status": "open",
         "level": 2,
         "level_name": "Back desk",
+        "team": "technical",
+        "organisation": "Client SA",
         "urgency": "high",
         "category": "technical",
         "kind": "incident",
@@ -309,7 +314,7 @@ def sample_context(name: str, *, sparse: bool = False) -> dict[str, Any]:
             "title": "Resetting your VPN password",
             "body": '1. Open the self-service portal.\n2. Choose "Reset".',
         },
-        "level": {"id": 2, "name": "Back desk", "address": "support-l2@example.org"},
+        "level": {"id": 2, "name": "Back desk", "address": "support-l2@example.org", "team": "technical"},
         "errors": [reason["text"] for reason in sample_reasons()],
         "refusals": sample_reasons(),
         "reason": "; ".join(reason["text"] for reason in sample_reasons()),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from maildesk.config import CATEGORIES, KINDS, LANGUAGES, URGENCIES
@@ -14,7 +14,7 @@ from maildesk.types import RuleEffect
 
 _RULE_KEYS = ("name", "if", "set", "forward", "answer", "drop", "stop")
 _SET_CHOICES = {"category": CATEGORIES, "kind": KINDS, "urgency": URGENCIES, "language": LANGUAGES}
-_SET_KEYS = ("category", "kind", "urgency", "application", "level", "assignee", "language", "tags")
+_SET_KEYS = ("category", "kind", "urgency", "application", "level", "team", "assignee", "language", "tags")
 _ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\".]+(\.[^@\s<>\".]+)+|[^@\s<>\"]+@localhost")
 
 SubKey = tuple[str | int, ...]
@@ -29,6 +29,8 @@ def load_ruleset(
     members: Collection[str] | None = None,
     own_addresses: Collection[str] | None = None,
     articles_unverified: str | None = None,
+    teams: Mapping[str, tuple[str, int]] | None = None,
+    applications: Collection[str] | None = None,
 ) -> RuleSet:
     """Load and compile the rules of ``files`` (TOML files, or directories of ``*.toml``) in order.
 
@@ -39,9 +41,13 @@ def load_ruleset(
     desk would mail itself), each None to skip that check. When
     ``articles`` is known to be incomplete, ``articles_unverified`` says
     why, and a slug missing from it is reported as unverified rather than unknown.
+    ``teams`` maps each team's case-folded name to (its name, its level) for
+    ``set.team``; ``applications`` is the catalogue: a ``set.application``
+    outside a non-empty one is a warning (``RuleSet.warnings``), not an error.
     Raises ``RulesError`` listing every problem found in every file.
     """
     problems: list[str] = []
+    warnings: list[str] = []
     rules: list[Rule] = []
     origins: dict[str, _Origin] = {}
     sources: list[Path] = []
@@ -62,11 +68,14 @@ def load_ruleset(
             members=None if members is None else frozenset(a.lower() for a in members),
             own_addresses=None if own_addresses is None else frozenset(a.lower() for a in own_addresses),
             articles_unverified=articles_unverified,
+            teams=teams,
+            applications=None if not applications else {name.casefold(): name for name in applications},
+            warnings=warnings,
         )
         rules.extend(reader.read(data))
     if problems:
         raise RulesError(problems)
-    return RuleSet(rules=tuple(rules), files=tuple(sources))
+    return RuleSet(rules=tuple(rules), files=tuple(sources), warnings=tuple(warnings))
 
 
 def _rule_files(entries: Sequence[Path]) -> Iterator[Path]:
@@ -102,8 +111,14 @@ class _FileReader:
         members: frozenset[str] | None = None,
         own_addresses: frozenset[str] | None = None,
         articles_unverified: str | None = None,
+        teams: Mapping[str, tuple[str, int]] | None = None,
+        applications: Mapping[str, str] | None = None,
+        warnings: list[str] | None = None,
     ) -> None:
         self.path = path
+        self.teams = teams
+        self.applications = applications
+        self.warnings = warnings if warnings is not None else []
         self.lines = lines
         self.problems = problems
         self.levels = levels
@@ -247,9 +262,13 @@ class _RuleReader:
                     settings.append((name, value.strip().lower()))
             elif name == "application":
                 if isinstance(value, str) and value.strip():
-                    settings.append((name, value.strip()))
+                    settings.append((name, self._application(key, value.strip())))
                 else:
                     self.fail(key, f"must be a non-empty string, not {show(value)}")
+            elif name == "team":
+                team = self._team(key, value, table.get("level"))
+                if team is not None:
+                    settings.append((name, team))
             else:  # tags
                 items = [value] if isinstance(value, str) else value
                 if isinstance(items, list) and all(isinstance(item, str) and item.strip() for item in items):
@@ -257,6 +276,35 @@ class _RuleReader:
                 else:
                     self.fail(key, f"must be a list of non-empty strings, not {show(value)}")
         return tuple(settings), tags
+
+    def _application(self, key: SubKey, value: str) -> str:
+        """The catalogue's spelling of ``value``; a name outside a non-empty catalogue is kept (a warning)."""
+        catalogue = self.file.applications
+        if catalogue is None or value.casefold() in catalogue:
+            return catalogue[value.casefold()] if catalogue else value
+        line = self.file.lines.line_of(("rule", self.index, *key))
+        self.file.warnings.append(
+            f"{self.file.path}:{line}: {self.label}: {format_path(key)}: warning: {show(value)} is not in "
+            f"the application catalogue ({', '.join(sorted(catalogue.values()))})"
+        )
+        return value
+
+    def _team(self, key: SubKey, value: object, level: object) -> str | None:
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, f"must be a team name, not {show(value)}")
+            return None
+        if self.file.teams is None:
+            return value.strip()
+        found = self.file.teams.get(value.strip().casefold())
+        if found is None:
+            known = ", ".join(sorted(name for name, _level in self.file.teams.values())) or "none"
+            self.fail(key, f"{show(value)} is not a team (teams: {known})")
+            return None
+        name, team_level = found
+        if isinstance(level, int) and not isinstance(level, bool) and level != team_level:
+            self.fail(key, f"team {name!r} is at level {team_level}, not at set.level {level}")
+            return None
+        return name
 
     def _addresses(self, table: dict, name: str) -> tuple[str, ...]:
         if name not in table:

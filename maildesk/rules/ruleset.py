@@ -51,6 +51,7 @@ class RuleSet:
 
     rules: tuple[Rule, ...] = ()
     files: tuple[Path, ...] = ()
+    warnings: tuple[str, ...] = ()  # FILE:LINE: ... lines worth telling an admin, that do not stop a load
 
     def find_rule(self, name: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.name == name), None)

@@ -7,6 +7,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import structlog
+
 from maildesk.config import Settings, load_settings
 from maildesk.notify.render import Renderer
 from maildesk.notify.sender import OutboxSender
@@ -35,7 +37,11 @@ def build_pipeline(settings: Settings, db: Database) -> Pipeline:
         articles=known_articles(db) | article_file_slugs(settings.kb.dir),
         members=settings.technicians,
         own_addresses=settings.desk_addresses,
+        teams=settings.team_index,
+        applications=[app.name for app in settings.applications],
     )
+    for warning in ruleset.warnings:
+        structlog.get_logger("maildesk").warning("rule_warning_found", warning=warning)
     renderer = Renderer(settings.templates_dir, default_language=settings.desk.language)
     secret = load_or_create_secret(settings.security.secret_file)
     if settings.kb.dir is not None and settings.kb.dir.is_dir():
@@ -68,7 +74,7 @@ class App:
         from maildesk.notify.transport import make_transport
 
         db = Database(settings.database_url)
-        db.ensure_schema(allow_upgrade=allow_upgrade)
+        db.ensure_schema(allow_upgrade=allow_upgrade, carry_over=settings.carry_over())
         pipeline = build_pipeline(settings, db)
         return cls(
             settings=settings,

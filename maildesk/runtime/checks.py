@@ -60,6 +60,8 @@ def load_rules(settings: Settings, articles: set[str] | None, articles_unverifie
         members=settings.technicians,
         own_addresses=settings.desk_addresses,
         articles_unverified=articles_unverified,
+        teams=settings.team_index,
+        applications=[app.name for app in settings.applications],
     )
 
 
@@ -77,13 +79,17 @@ def check_everything(settings: Settings, warn=None) -> list[str]:
     if unreadable is not None and warn is not None:
         warn(f"warning: {unreadable}; rule answers were checked against the article files only")
     try:
-        load_rules(
+        ruleset = load_rules(
             settings,
             articles,
             None if unreadable is None else "no such article file, and the database cannot be read",
         )
     except ConfigError as exc:
         problems.extend(exc.problems)
+    else:
+        for warning in ruleset.warnings:
+            if warn is not None:
+                warn(warning)
     try:
         Renderer(settings.templates_dir, default_language=settings.desk.language)
     except ConfigError as exc:
@@ -97,6 +103,7 @@ def dry_run(settings: Settings, data: bytes) -> tuple[Decision, Automation | Non
     from maildesk.message.parse import parse_message
     from maildesk.rules import evaluate
     from maildesk.security.bounces import find_bounce_addresses
+    from maildesk.teams.catalogue import recognise_application
     from maildesk.tickets.correlate import all_recipients
 
     try:
@@ -113,7 +120,10 @@ def dry_run(settings: Settings, data: bytes) -> tuple[Decision, Automation | Non
         ),
         settings.levels[0].id,
     )
-    return evaluate(parsed, raw.rcpt_tos, ruleset, default_level=level), detect_automation(
+    decision = recognise_application(
+        evaluate(parsed, raw.rcpt_tos, ruleset, default_level=level), parsed, settings.catalogue
+    )
+    return decision, detect_automation(
         parsed,
         raw,
         settings.desk_addresses,

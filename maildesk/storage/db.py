@@ -137,12 +137,13 @@ class Database:
                 return None
             return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
 
-    def ensure_schema(self, *, allow_upgrade: bool = False) -> None:
+    def ensure_schema(self, *, allow_upgrade: bool = False, carry_over: dict | None = None) -> None:
         """Create the schema in an empty database; refuse an outdated one unless upgrading.
 
         Several processes may start at once on a new database, so creation
         happens under a lock (an advisory lock on PostgreSQL, a file lock
-        beside the SQLite file).
+        beside the SQLite file). ``carry_over`` is what migrations may need
+        from the config to carry existing rows over (``Settings.carry_over``).
         """
         try:
             revision = self.current_revision()
@@ -163,9 +164,9 @@ class Database:
                     f"database schema is at revision {revision}, this maildesk needs {HEAD_REVISION}: "
                     "run 'maildesk db upgrade'"
                 )
-            self.upgrade()
+            self.upgrade(carry_over)
 
-    def upgrade(self) -> None:
+    def upgrade(self, carry_over: dict | None = None) -> None:
         """Apply Alembic migrations up to head."""
         from alembic import command
         from alembic.config import Config
@@ -173,6 +174,7 @@ class Database:
         config = Config()
         config.set_main_option("script_location", str(MIGRATIONS_DIR))
         config.attributes["connection_engine"] = self.engine
+        config.attributes["maildesk_carry_over"] = carry_over or {}
         command.upgrade(config, "head")
 
     @contextlib.contextmanager

@@ -106,6 +106,7 @@ class Ticket(Base):
     subject: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="new")
     level: Mapped[int] = mapped_column(Integer)
+    team: Mapped[str | None] = mapped_column(String(200))  # a team of ``level`` (SPEC section 3)
     urgency: Mapped[str] = mapped_column(String(20), default="normal")
     category: Mapped[str | None] = mapped_column(String(40))
     kind: Mapped[str] = mapped_column(String(40), default="request")

@@ -22,6 +22,7 @@ from maildesk.tickets.commands import (
     parse_commands,
     set_status,
 )
+from maildesk.teams.model import Team
 from maildesk.tickets.store import TicketStore
 from maildesk.types import Automation, Command, Decision, ParsedMessage, Reason, TicketChange, TicketKeys
 
@@ -71,13 +72,33 @@ def _record_message(
     return event
 
 
+def addressed_team(keys: TicketKeys, settings: Settings) -> Team | None:
+    """The team whose address the request was sent to, if any (first in level order)."""
+    for address in keys.desk_recipients:
+        team = settings.team_for_address(address)
+        if team is not None:
+            return team
+    return None
+
+
 def default_level(keys: TicketKeys, settings: Settings) -> int:
     """The level of the address the request was sent to, else the first level."""
-    for address in keys.desk_recipients:
-        level = settings.level_for_address(address)
-        if level is not None:
-            return level.id
-    return settings.levels[0].id
+    team = addressed_team(keys, settings)
+    return team.level if team is not None else settings.levels[0].id
+
+
+def _placement(keys: TicketKeys, decision: Decision, settings: Settings) -> tuple[int, str | None]:
+    """(level, team) of a new ticket: a rule's set.team, else set.level or the address's level.
+
+    Within the level, a request sent to a team's own address goes to that team; otherwise
+    ``None`` lets the level's teams' ``handles`` (and the catalogue) choose.
+    """
+    chosen = settings.team(decision.team)
+    if chosen is not None:
+        return chosen.level, chosen.name
+    level = decision.level if decision.level is not None else default_level(keys, settings)
+    addressed = addressed_team(keys, settings)
+    return level, addressed.name if addressed is not None and addressed.level == level else None
 
 
 def open_ticket(
@@ -91,7 +112,7 @@ def open_ticket(
     linked_to: int | None = None,
 ) -> TicketChange:
     settings = ctx.settings
-    level = decision.level if decision.level is not None else default_level(keys, settings)
+    level, team = _placement(keys, decision, settings)
     requester = parsed.from_addr or "unknown@invalid"
     ticket = Ticket(
         subject=(parsed.subject or "(no subject)")[:MAX_SUBJECT],
@@ -103,7 +124,7 @@ def open_ticket(
         application=decision.application,
         requester=requester,
         requester_name=parsed.from_name[:500],
-        organisation=requester.rpartition("@")[2] or None,
+        organisation=settings.organisation_for(requester),
         assignee=decision.assignee,
         tags=list(decision.tags),
         language=decision.language or settings.desk.language,
@@ -114,7 +135,7 @@ def open_ticket(
         root_message_id=parsed.message_id,
     )
     # Clocks first, so the row is written whole by one INSERT rather than an INSERT and an UPDATE.
-    timers.enter_level(ticket, level, settings, ctx.now)
+    timers.enter_level(ticket, level, settings, ctx.now, team=team)
     timers.start_targets(ticket, settings)
     store.add_ticket(ticket)
     data = {"automatic": str(automation)} if automation else {}
@@ -138,6 +159,7 @@ def open_ticket(
         closed=answered is not None,
         answered_with=answered,
         level_reached=None if answered else level,
+        team_reached=None if answered else ticket.team,
         forward=decision.forward if automation is None else (),  # never relay a robot: it could answer back
         articles=store.suggest_articles(parsed.subject, settings.kb.suggest)
         if automation is None and not answered
@@ -327,7 +349,7 @@ def _technician_message(
             "escalation",
             ctx.now,
             from_addr=parsed.from_addr,
-            data={"level": outcome.level_reached, "by": parsed.from_addr},
+            data={"level": outcome.level_reached, "team": ticket.team, "by": parsed.from_addr},
         )
     if outcome.closed:
         store.add_event(
@@ -345,6 +367,7 @@ def _technician_message(
         closed=outcome.closed,
         silent=outcome.silent,
         level_reached=outcome.level_reached,
+        team_reached=outcome.team_reached,
         command_errors=tuple(outcome.errors),
         answered_with=outcome.answered_with,
         notify_exclude=(parsed.from_addr,),
@@ -371,11 +394,14 @@ def _record_refusal(
 
 
 def _route_by_address(ctx: CommandContext, keys: TicketKeys) -> bool:
-    """A technician who writes to another level's address hands the ticket to that level."""
+    """A technician who writes to another team's address (of any level) hands the ticket to that team."""
+    current = ctx.settings.ticket_team(ctx.ticket.team, ctx.ticket.level)
     for address in keys.desk_recipients:
-        level = ctx.settings.level_for_address(address)
-        if level is not None and level.id != ctx.ticket.level:
-            move_to_level(ctx, level.id)
-            ctx.outcome.applied.append(f"routed to level {level.id}")
-            return True
+        team = ctx.settings.team_for_address(address)
+        if team is None or (current is not None and team.address == current.address):
+            continue  # the ticket's own team's address (or the bare intake address) routes nowhere
+        move_to_level(ctx, team.level, team=team.name)
+        where = f"level {team.level}" if team.implicit else f"team {team.name} (level {team.level})"
+        ctx.outcome.applied.append(f"routed to {where}")
+        return True
     return False

@@ -45,6 +45,7 @@ class Outcome:
     file_in_kb: bool = False
     answered_with: Article | None = None
     level_reached: int | None = None
+    team_reached: str | None = None  # the team the ticket moved to (its members are told)
     past_last_level: bool = False
     applied: list[str] = field(default_factory=list)
     errors: list[Reason] = field(default_factory=list)
@@ -170,6 +171,16 @@ def _level(ctx: CommandContext, command: Command) -> None:
         move_to_level(ctx, int(value))
 
 
+def _team(ctx: CommandContext, command: Command) -> None:
+    value = _needs_value(command)
+    team = ctx.settings.team(value)
+    if team is None:
+        known = ", ".join(team.name for team in ctx.settings.teams)
+        raise CommandRefused("no_such_team", value=value, teams=known)
+    if team.name != ctx.ticket.team or team.level != ctx.ticket.level:
+        move_to_level(ctx, team.level, team=team.name)
+
+
 def _choice(field_name: str, allowed: tuple[str, ...]) -> Callable[[CommandContext, Command], None]:
     def handler(ctx: CommandContext, command: Command) -> None:
         value = _needs_value(command).lower()
@@ -231,6 +242,7 @@ COMMANDS: dict[str, Callable[[CommandContext, Command], None]] = {
     "assign": _assign,
     "escalate": _escalate,
     "level": _level,
+    "team": _team,
     "urgency": _choice("urgency", URGENCIES),
     "category": _choice("category", CATEGORIES),
     "kind": _choice("kind", KINDS),
@@ -262,19 +274,21 @@ def set_status(ticket: Ticket, status: str, settings: Settings, now: datetime) -
     ticket.status = status
     if status == "closed":
         ticket.closed_at = now
-        timers.pause(ticket, now)
+        timers.pause(ticket, settings, now)
         return
     if previous == "closed":
         ticket.closed_at = None
     if status == "pending":
-        timers.pause(ticket, now)
+        timers.pause(ticket, settings, now)
     elif previous in ("pending", "closed"):
         timers.resume(ticket, settings, now)
 
 
-def move_to_level(ctx: CommandContext, level_id: int) -> None:
-    timers.enter_level(ctx.ticket, level_id, ctx.settings, ctx.now)
+def move_to_level(ctx: CommandContext, level_id: int, team: str | None = None) -> None:
+    """To level ``level_id``, in ``team`` or else the level's team that handles the ticket."""
+    timers.enter_level(ctx.ticket, level_id, ctx.settings, ctx.now, team=team)
     ctx.outcome.level_reached = level_id
+    ctx.outcome.team_reached = ctx.ticket.team
 
 
 def file_article(store: TicketStore, ticket: Ticket, text: str, now: datetime) -> KbArticle:

@@ -23,6 +23,7 @@ from maildesk.types import Reason, TicketChange
 log = structlog.get_logger("maildesk.timers")
 _CHANGED_BY_ESCALATION = (
     "level",
+    "team",
     "level_since",
     "escalate_due_at",
     "first_response_due_at",
@@ -95,7 +96,13 @@ def escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: dateti
         "escalation",
         now,
         text=reason,
-        data={"from": previous, "to": nxt.id if nxt else None, "by": "timer", "reason": reason},
+        data={
+            "from": previous,
+            "to": nxt.id if nxt else None,
+            "team": ticket.team,
+            "by": "timer",
+            "reason": reason,
+        },
     )
     for column in _CHANGED_BY_ESCALATION:
         # Every ticket of a sweep batch writes the same columns, so their UPDATEs go out as one
@@ -106,6 +113,7 @@ def escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: dateti
         ticket=ticket.number,
         from_level=previous,
         to_level=nxt.id if nxt else None,
+        team=ticket.team,
         reason=reason,
     )
     return TicketChange(
@@ -116,6 +124,7 @@ def escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: dateti
         author_name="",
         text="",
         level_reached=nxt.id if nxt else None,
+        team_reached=ticket.team if nxt else None,
         past_last_level=nxt is None,
         reasons=reasons,
     )

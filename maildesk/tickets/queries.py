@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import and_, or_, select
 
 from maildesk.storage.db import Database
 from maildesk.storage.models import AttachmentRow, Event, Ticket
@@ -21,6 +21,10 @@ class TicketFilter:
     application: str | None = None
     requester: str | None = None
     assignee: str | None = None
+    # The team's name, and its level when it is that level's first team: tickets stored without a team
+    # (made before teams existed, upgraded without the config) count as their level's first team.
+    team: str | None = None
+    team_default_of_level: int | None = None
     limit: int = 100
 
 
@@ -46,6 +50,13 @@ def list_tickets(db: Database, wanted: TicketFilter) -> list[Ticket]:
         if value is not None:
             # addresses are stored lower-case
             query = query.where(column == (value.lower() if name in ("requester", "assignee") else value))
+    if wanted.team is not None:
+        condition = Ticket.team == wanted.team
+        if wanted.team_default_of_level is not None:
+            condition = or_(
+                condition, and_(Ticket.team.is_(None), Ticket.level == wanted.team_default_of_level)
+            )
+        query = query.where(condition)
     with db.session() as session:
         return list(session.scalars(query))
 

@@ -220,6 +220,8 @@ class TicketStore:
             application=ticket.application,
             requester=ticket.requester,
             requester_name=ticket.requester_name or "",
+            team=ticket.team,
+            organisation=ticket.organisation,
             assignee=ticket.assignee,
             language=ticket.language,
             created_at=ticket.created_at,

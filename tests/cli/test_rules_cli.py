@@ -350,6 +350,7 @@ def test_rules_test_text_is_readable(dry):
         "  urgency:     high",
         "  application: VPN",
         "  level:       2",
+        "  team:        Back desk",
         "  assignee:    carol@example.org",
         "  language:    fr",
         "  tags:        network, fr",

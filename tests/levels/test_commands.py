@@ -33,6 +33,7 @@ def test_every_spec_command_is_registered():
         "assign",
         "escalate",
         "level",
+        "team",
         "urgency",
         "category",
         "kind",
