@@ -56,7 +56,7 @@ def ticket_json(
     if team is None and settings is not None:
         found = settings.ticket_team(None, ticket.level)
         team = found.name if found is not None else None
-    shape = {
+    shape: dict[str, object] = {
         "number": ticket.number,
         "subject": ticket.subject,
         "status": ticket.status,
