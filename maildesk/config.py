@@ -43,6 +43,19 @@ class ConfigError(ValueError):
         self.problems = problems
 
 
+def safe_database_url(url: str) -> str:
+    """The database URL with its password masked, for messages and logs."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def key_line(path: Path, key: KeyPath) -> int:
+    """The line of ``key`` in the config file (else of its table, else 1), for errors found after loading."""
+    try:
+        return read_toml(path)[1].line_of(key)
+    except TomlSyntaxError:
+        return 1
+
+
 def parse_size(text: str | int) -> int:
     if isinstance(text, int):
         return text

@@ -9,25 +9,34 @@ an MTA and must start fast.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 from maildesk.cli import db, kb, outbox, quarantine, rules, run, tickets
-from maildesk.cli.common import EX_OK, EX_SOFTWARE, EX_TEMPFAIL, EX_USAGE, CliError
+from maildesk.cli.common import (
+    EX_OK,
+    EX_SOFTWARE,
+    EX_TEMPFAIL,
+    EX_UNAVAILABLE,
+    EX_USAGE,
+    CliError,
+    Parser,
+    one_line,
+    storage_failure,
+)
 
 GROUPS = (run, tickets, rules, kb, quarantine, outbox, db)  # in the order ``maildesk --help`` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
+    common = Parser(add_help=False)
     common.add_argument(
         "--config", default=argparse.SUPPRESS, help="config file (default: $MAILDESK_CONFIG or ./config.toml)"
     )
     common.add_argument(
         "--log-level", default=argparse.SUPPRESS, choices=("debug", "info", "warning", "error")
     )
-    parser = argparse.ArgumentParser(
-        prog="maildesk", parents=[common], description="An email-driven help desk."
-    )
+    parser = Parser(prog="maildesk", parents=[common], description="An email-driven help desk.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for group in GROUPS:
         group.register(sub, common)
@@ -35,6 +44,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> None:
+    umask = os.umask(0o077)  # whatever the desk writes (database, sent mail, secret) is its user's alone
+    try:
+        _main(argv)
+    finally:
+        os.umask(umask)  # for callers that run the CLI in their own process (tests)
+
+
+def _main(argv: list[str] | None) -> None:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -52,6 +69,11 @@ def main(argv: list[str] | None = None) -> None:
     except BrokenPipeError:
         code = EX_OK
     except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
-        print(f"maildesk: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
-        code = EX_TEMPFAIL if getattr(args, "command", None) == "ingest" else EX_SOFTWARE
+        storage = storage_failure(exc, args)
+        if storage is not None:
+            print(f"maildesk: {storage}", file=sys.stderr)
+            code = EX_TEMPFAIL if args.command == "ingest" else EX_UNAVAILABLE
+        else:
+            print(f"maildesk: internal error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
+            code = EX_TEMPFAIL if getattr(args, "command", None) == "ingest" else EX_SOFTWARE
     sys.exit(code)

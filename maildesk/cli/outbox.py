@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from maildesk.cli.common import EX_DATAERR, EX_OK, EX_USAGE, CliError, int_id, open_database
+from maildesk.cli.common import EX_DATAERR, EX_OK, EX_USAGE, CliError, count, int_id, open_database
 from maildesk.cli.output import print_rows
 
 if TYPE_CHECKING:
@@ -36,7 +36,7 @@ def cmd_outbox(args: argparse.Namespace) -> int:
         return EX_OK
     if not args.all and args.id is None:
         raise CliError("outbox retry: give an ID or --all", EX_USAGE)
-    count = retry(db, None if args.all else int_id(args.id))
+    count = retry(db, None if args.all else int_id(args.id, "outbox"))
     if not args.all and count == 0:
         raise CliError(f"outbox {args.id}: no such mail", EX_DATAERR)
     print(f"{count} mail(s) queued again; the running daemon sends them")
@@ -48,7 +48,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     osub = outbox.add_subparsers(dest="action", required=True, metavar="ACTION")
     olist = osub.add_parser("list", parents=[common])
     olist.add_argument("--status", choices=("queued", "sent", "failed", "suppressed"))
-    olist.add_argument("--limit", type=int, default=100)
+    olist.add_argument("--limit", type=count, default=100)
     olist.add_argument("--format", choices=("table", "json", "csv"), default="table")
     oretry = osub.add_parser("retry", parents=[common])
     oretry.add_argument("id", nargs="?", metavar="ID")

@@ -35,7 +35,7 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
         return EX_OK
     if args.action == "show":
         _settings, db = open_database(args)
-        found = quarantine.entry_with_message(db, int_id(args.id))
+        found = quarantine.entry_with_message(db, int_id(args.id, "quarantine"))
         if found is None:
             raise CliError(f"quarantine {args.id}: no such entry", EX_DATAERR)
         _show(quarantine_json(found[0]), found[1], args)
@@ -63,7 +63,7 @@ def _retry(args: argparse.Namespace) -> int:
     app = open_app(args)
     try:
         try:
-            results = app.retry_quarantined(None if args.all else int_id(args.id))
+            results = app.retry_quarantined(None if args.all else int_id(args.id, "quarantine"))
         except LookupError as exc:
             raise CliError(str(exc), EX_DATAERR) from None
     finally:

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
-from maildesk.cli.common import EX_CONFIG, EX_NOINPUT, EX_OK, CliError, config_path, load_settings
+from maildesk.cli.common import EX_CONFIG, EX_OK, CliError, config_path, load_settings
 from maildesk.cli.output import dumps
 
 
@@ -31,14 +30,17 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
+    from maildesk.ingest.read import InputRefused, check_message_file, max_message_size, read_message
     from maildesk.runtime.checks import dry_run
 
     settings = load_settings(args)
-    message = Path(args.message)
-    if not message.is_file():
-        raise CliError(f"{message}: no such file", EX_NOINPUT)
     try:
-        decision, automation = dry_run(settings, message.read_bytes())
+        check_message_file(args.message)
+        data = read_message(args.message, max_message_size(settings), empty_ok=True)
+    except InputRefused as exc:
+        raise CliError(str(exc), exc.code) from None
+    try:
+        decision, automation = dry_run(settings, data)
     except ValueError as exc:
         raise CliError(str(exc), EX_CONFIG) from None
     shape = decision.as_dict()

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from maildesk.cli.common import (
-    EX_NOINPUT,
+    EX_DATAERR,
     EX_OK,
     EX_TEMPFAIL,
     EX_UNAVAILABLE,
@@ -20,6 +19,7 @@ from maildesk.cli.common import (
 
 if TYPE_CHECKING:
     from maildesk.config import Settings
+    from maildesk.runtime.backlog import BacklogImport
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -36,27 +36,36 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Exit 0 once every message is durably stored (as a ticket, a follow-up or in quarantine), 75 when
-    one could not be, so that the MTA keeps it and retries."""
+    one could not be, so that the MTA keeps it and retries; 65/66 for input that will never do."""
+    from maildesk.ingest.read import (
+        InputRefused,
+        check_backlog,
+        check_message_file,
+        max_message_size,
+        read_message,
+    )
+
     sources = [args.mbox is not None, args.maildir is not None, bool(args.files)]
     if sum(sources) > 1:
         raise CliError("give FILEs, --mbox or --maildir, not several", EX_USAGE)
-    for path in [
-        *(args.files or []),
-        *([args.mbox] if args.mbox else []),
-        *([args.maildir] if args.maildir else []),
-    ]:
-        if not Path(path).exists():
-            raise CliError(f"{path}: no such file or directory", EX_NOINPUT)
-    settings = load_settings(args)
-    messages: list[tuple[bytes, str]] = []
-    if not args.mbox and not args.maildir:
-        messages = (
-            [(Path(f).read_bytes(), "file") for f in args.files]
-            if args.files
-            else [(sys.stdin.buffer.read(), "pipe")]
-        )
-        if _hand_to_daemon(settings, messages, args):
-            return EX_OK
+    try:
+        for path in args.files or []:
+            check_message_file(path)
+        if args.mbox or args.maildir:
+            check_backlog(args.mbox or args.maildir, "mbox" if args.mbox else "maildir")
+        settings = load_settings(args)
+        limit = max_message_size(settings)
+        messages: list[tuple[bytes, str]] = []
+        if not args.mbox and not args.maildir:
+            messages = (
+                [(read_message(f, limit), "file") for f in args.files]
+                if args.files
+                else [(read_message(None, limit), "pipe")]
+            )
+    except InputRefused as exc:  # missing or unreadable input (66), too large or empty (65)
+        raise CliError(str(exc), exc.code) from None
+    if messages and _hand_to_daemon(settings, messages, args):
+        return EX_OK
     from maildesk.runtime.backlog import deliver_messages, import_backlog
     from maildesk.runtime.logs import configure_logging
 
@@ -67,16 +76,31 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             stored = deliver_messages(app, messages, args.mail_from, tuple(args.rcpt or ()))
             return EX_OK if stored else EX_TEMPFAIL
         kind = "mbox" if args.mbox else "maildir"
-        failed = import_backlog(app, args.mbox or args.maildir, kind, progress=not args.no_progress)
+        done = import_backlog(
+            app, args.mbox or args.maildir, kind, progress=not args.no_progress, max_size=limit
+        )
     finally:
         app.close()
-    if failed:
+    return _backlog_verdict(done, kind, limit)
+
+
+def _backlog_verdict(done: BacklogImport, kind: str, limit: int) -> int:
+    """One line on stderr for what a backlog import could not do, and its exit code."""
+    if done.failed:
         print(
-            f"maildesk: {failed} message(s) could not be stored; import again to retry them "
+            f"maildesk: {done.failed} message(s) could not be stored; import again to retry them "
             "(already stored ones are skipped)",
             file=sys.stderr,
         )
         return EX_TEMPFAIL
+    if done.too_large:
+        shown = ", ".join(done.too_large[:5]) + (", ..." if len(done.too_large) > 5 else "")
+        print(
+            f"maildesk: {len(done.too_large)} message(s) larger than max_message_size ({limit:,} bytes) "
+            f"were not imported: {kind} key(s) {shown}",
+            file=sys.stderr,
+        )
+        return EX_DATAERR
     return EX_OK
 
 

@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from maildesk.cli.common import EX_DATAERR, EX_OK, EX_USAGE, CliError, open_database
+from maildesk.cli.common import EX_DATAERR, EX_OK, EX_USAGE, MAX_ID, CliError, count, level_id, open_database
 from maildesk.cli.output import dumps, iso, print_rows
 from maildesk.durations import format_duration
 
@@ -126,6 +126,8 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
 def cmd_tickets_show(args: argparse.Namespace) -> int:
     from maildesk.tickets.queries import ticket_history
 
+    if not 0 < args.number <= MAX_ID:
+        raise CliError(f"ticket {args.number}: no such ticket", EX_DATAERR)
     settings, db = open_database(args)
     history = ticket_history(db, args.number)
     if history is None:
@@ -163,10 +165,10 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     tsub = tickets.add_subparsers(dest="action", required=True, metavar="ACTION")
     tlist = tsub.add_parser("list", parents=[common])
     tlist.add_argument("--status", choices=("new", "open", "pending", "closed", "all"))
-    tlist.add_argument("--level", type=int)
+    tlist.add_argument("--level", type=level_id)
     for name in ("team", "urgency", "category", "application", "requester", "assignee"):
         tlist.add_argument(f"--{name}")
-    tlist.add_argument("--limit", type=int, default=100)
+    tlist.add_argument("--limit", type=count, default=100)
     tlist.add_argument("--format", choices=("table", "json", "csv"), default="table")
     tlist.set_defaults(func=cmd_tickets_list)
     tshow = tsub.add_parser("show", parents=[common])

@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from pathlib import Path
 
+from maildesk.storage.fsutil import PRIVATE_FILE, make_private_dir, open_private
+
 MAX_UNIX_PATH = 100  # sun_path is 108 bytes on Linux; longer paths fall back to polling
 
 
@@ -36,8 +38,8 @@ def wake_path(database: Path) -> Path:
 
 def hold_daemon_lock(database: Path):
     """Called by the daemon: an open file holding a shared lock for as long as it stays open."""
-    database.parent.mkdir(parents=True, exist_ok=True)
-    handle = open(lock_path(database), "a")  # noqa: SIM115 - held for the daemon's lifetime
+    make_private_dir(database.parent)
+    handle = os.fdopen(open_private(lock_path(database), os.O_WRONLY | os.O_APPEND), "a")
     fcntl.flock(handle, fcntl.LOCK_SH)
     return handle
 
@@ -52,7 +54,11 @@ def daemon_running(database: Path) -> bool:
     path = lock_path(database)
     if not path.exists():
         return False
-    with open(database.with_name(database.name + ".probe"), "a") as turn, open(path, "a") as handle:
+    probe = database.with_name(database.name + ".probe")
+    with (
+        os.fdopen(open_private(probe, os.O_WRONLY | os.O_APPEND), "a") as turn,
+        os.fdopen(open_private(path, os.O_WRONLY | os.O_APPEND), "a") as handle,
+    ):
         fcntl.flock(turn, fcntl.LOCK_EX)
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -87,6 +93,7 @@ class WakeListener:
             os.unlink(self.path)
         self._sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         self._sock.bind(str(self.path))
+        os.chmod(self.path, PRIVATE_FILE)  # only the desk's own user nudges it
         self._sock.settimeout(1.0)
         self._thread = threading.Thread(target=self._listen, name="wake", daemon=True)
         self._thread.start()

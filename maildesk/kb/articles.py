@@ -164,7 +164,8 @@ def known_articles(db: Database) -> set[str]:
 
 def find_article(db: Database, key: str) -> KbArticle | None:
     """An article by number (all digits) or by slug."""
-    wanted = KbArticle.id == int(key) if key.isdigit() else KbArticle.slug == key
+    by_number = key.isascii() and key.isdigit() and 0 < int(key) < 2**63  # larger numbers fit no id column
+    wanted = KbArticle.id == int(key) if by_number else KbArticle.slug == key
     with db.session() as session:
         return session.scalar(select(KbArticle).where(wanted))
 

@@ -15,7 +15,7 @@ from types import TracebackType
 from typing import Protocol
 
 from maildesk.config import ConfigError, OutgoingSettings
-from maildesk.storage.fsutil import fsync_directory
+from maildesk.storage.fsutil import PRIVATE_FILE, fsync_directory, make_private_dir
 
 SECURITY_MODES = ("tls", "starttls", "none")
 
@@ -68,12 +68,13 @@ class MaildirTransport:
         target = self.path_for(data, message_id)
         return_path = _return_path(mail_from)
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
+            make_private_dir(self.directory)
             if target.exists():
                 return  # already delivered (the name is derived from the mail itself)
             temporary = self.directory / f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp"
             try:
-                with open(temporary, "wb") as handle:
+                fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, PRIVATE_FILE)
+                with os.fdopen(fd, "wb") as handle:
                     handle.write(return_path)
                     handle.write(data)
                     handle.flush()

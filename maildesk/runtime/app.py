@@ -16,7 +16,7 @@ from maildesk.pipeline import Pipeline
 from maildesk.rules import RuleSet, load_ruleset
 from maildesk.runtime.processor import Outcome, Processor
 from maildesk.runtime.workers import WorkerPool
-from maildesk.security.signing import load_or_create_secret
+from maildesk.security.signing import SecretFileError, load_or_create_secret
 from maildesk.storage import quarantine
 from maildesk.storage.db import Database
 from maildesk.storage.inbox import Inbox
@@ -43,10 +43,25 @@ def build_pipeline(settings: Settings, db: Database) -> Pipeline:
     for warning in ruleset.warnings:
         structlog.get_logger("maildesk").warning("rule_warning_found", warning=warning)
     renderer = Renderer(settings.templates_dir, default_language=settings.desk.language)
-    secret = load_or_create_secret(settings.security.secret_file)
+    secret = _secret(settings)
     if settings.kb.dir is not None and settings.kb.dir.is_dir():
         sync_articles(db, settings.kb.dir)
     return Pipeline(settings=settings, ruleset=ruleset, renderer=renderer, secret=secret)
+
+
+def _secret(settings: Settings) -> bytes:
+    """The signing secret; a file that cannot be the secret is a config error naming the key."""
+    from maildesk.config import ConfigError, key_line
+
+    try:
+        return load_or_create_secret(settings.security.secret_file)
+    except SecretFileError as exc:
+        line = key_line(settings.path, ("security", "secret_file"))
+        raise ConfigError([f"{settings.path}:{line}: security.secret_file: {exc}"]) from None
+    except OSError as exc:  # the directory cannot be made or written: the file cannot be created
+        line = key_line(settings.path, ("security", "secret_file"))
+        why = f"cannot create {exc.filename}: {exc.strerror}"
+        raise ConfigError([f"{settings.path}:{line}: security.secret_file: {why}"]) from None
 
 
 @dataclass

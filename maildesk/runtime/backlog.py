@@ -10,15 +10,26 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
 
+from maildesk.ingest.read import read_bounded
 from maildesk.runtime.app import App
 from maildesk.types import RawMessage
 
 log = structlog.get_logger("maildesk.ingest")
 BATCH = 100
+BATCH_BYTES = 32_000_000  # a batch of large messages is flushed sooner: memory stays bounded
+
+
+@dataclass(frozen=True)
+class BacklogImport:
+    """How a backlog import went: what could not be stored (import again), what was too large (never)."""
+
+    failed: int
+    too_large: tuple[str, ...]  # mailbox keys of messages over max_message_size, left out
 
 
 def _open_backlog(path: str, kind: str):
@@ -32,10 +43,19 @@ def _open_backlog(path: str, kind: str):
     )
 
 
-def _backlog_messages(box, kind: str) -> Iterator[bytes]:
+def _backlog_messages(box, kind: str, max_size: int, too_large: list[str]) -> Iterator[bytes]:
+    """Each message's bytes, read with a bound; the key of one over ``max_size`` goes to ``too_large``."""
     keys = box.iterkeys() if kind == "mbox" else sorted(box.iterkeys())
     for key in keys:
-        yield box.get_bytes(key)
+        handle = box.get_file(key)
+        try:
+            data = read_bounded(handle, max_size)
+        finally:
+            handle.close()
+        if data is None:
+            too_large.append(str(key))
+            continue
+        yield data
 
 
 def _store(
@@ -100,18 +120,22 @@ def _store_batch(app: App, datas: list[bytes], source: str) -> list[int] | None:
         return None
 
 
-def import_backlog(app: App, path: str, kind: str, *, progress: bool = True) -> int:
+def import_backlog(
+    app: App, path: str, kind: str, *, progress: bool = True, max_size: int = 25_000_000
+) -> BacklogImport:
     """Store and process an mbox or maildir (``kind``) in batches: one transaction each, bounded memory.
 
-    Returns how many messages could not be stored; importing again stores
-    those and skips the ones already stored.
+    Says how many messages could not be stored (importing again stores those
+    and skips the ones already stored), and which were larger than
+    ``max_size``: those are left out, as the SMTP listener would refuse them.
     """
     from tqdm import tqdm
 
     if app.workers is not None:
         app.workers.start()  # the workers boot while the backlog's table of contents is read
     box = _open_backlog(path, kind)
-    messages = _backlog_messages(box, kind)
+    too_large: list[str] = []
+    messages = _backlog_messages(box, kind, max_size, too_large)
     failed = 0
     batch: list[bytes] = []
     with tqdm(
@@ -130,10 +154,10 @@ def import_backlog(app: App, path: str, kind: str, *, progress: bool = True) -> 
 
         for data in messages:
             batch.append(data)
-            if len(batch) >= BATCH:
+            if len(batch) >= BATCH or sum(map(len, batch)) >= BATCH_BYTES:
                 flush()
         if batch:
             flush()
     box.close()
     _send(app.finish_sending)
-    return failed
+    return BacklogImport(failed, tuple(too_large))

@@ -94,7 +94,23 @@ def check_everything(settings: Settings, warn=None) -> list[str]:
         Renderer(settings.templates_dir, default_language=settings.desk.language)
     except ConfigError as exc:
         problems.extend(exc.problems)
+    problems.extend(_secret_problems(settings))
     return problems
+
+
+def _secret_problems(settings: Settings) -> list[str]:
+    """A secret file that exists but cannot be the secret (the daemon would refuse it); never creates one."""
+    from maildesk.config import key_line
+    from maildesk.security.signing import SecretFileError, load_or_create_secret
+
+    if not settings.security.secret_file.exists() and not settings.security.secret_file.is_symlink():
+        return []
+    try:
+        load_or_create_secret(settings.security.secret_file)
+    except (SecretFileError, OSError) as exc:
+        line = key_line(settings.path, ("security", "secret_file"))
+        return [f"{settings.path}:{line}: security.secret_file: {exc}"]
+    return []
 
 
 def dry_run(settings: Settings, data: bytes) -> tuple[Decision, Automation | None]:

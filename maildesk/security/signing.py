@@ -19,9 +19,14 @@ import secrets
 import time
 from pathlib import Path
 
-from maildesk.storage.fsutil import fsync_directory
+from maildesk.storage.fsutil import fsync_directory, make_private_dir
 
 SIGNATURE_LENGTH = 10
+
+
+class SecretFileError(ValueError):
+    """The secret file exists but cannot serve as the secret (a directory, empty, unreadable); one line."""
+
 
 _SIGNED = re.compile(r"^(?P<local>[^@\s]+)\+(?P<ticket>[0-9]+)-(?P<sig>[a-z2-7]{10})@(?P<domain>[^@\s]+)$")
 # The signature part is loose on purpose: a bounce address with a mangled signature is still
@@ -43,7 +48,7 @@ def load_or_create_secret(path: Path | str) -> bytes:
         return _read_secret(path)
     except FileNotFoundError:
         pass
-    path.parent.mkdir(parents=True, exist_ok=True)
+    make_private_dir(path.parent)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
@@ -77,13 +82,21 @@ def _create_exclusive(path: Path) -> None:
 
 
 def _read_secret(path: Path) -> bytes:
+    """The secret; FileNotFoundError when there is none yet, SecretFileError when the file cannot be one."""
+    if path.is_dir():
+        raise SecretFileError(f"{path} is a directory, not a secret file")
     # An empty file can only be seen mid-creation under the exclusive-create fallback.
     for _ in range(50):
-        secret = path.read_bytes().strip()
+        try:
+            secret = path.read_bytes().strip()
+        except FileNotFoundError:
+            raise
+        except OSError as exc:
+            raise SecretFileError(f"{path} cannot be read: {exc.strerror or exc}") from None
         if secret:
             return secret
         time.sleep(0.01)
-    raise ValueError(f"{path}: the secret file is empty; delete it to have a new one created")
+    raise SecretFileError(f"{path} is empty; delete it to have a new secret created")
 
 
 def _signature(secret: bytes, text: str) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from maildesk.storage.fsutil import create_private_file, make_private_dir, open_private
 from maildesk.storage.revision import HEAD_REVISION
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -44,7 +45,8 @@ def create_db_engine(url: str) -> Engine:
     sqlite_file = _sqlite_path(url)
     if url.startswith("sqlite"):
         if sqlite_file is not None:
-            sqlite_file.parent.mkdir(parents=True, exist_ok=True)
+            make_private_dir(sqlite_file.parent)
+            create_private_file(sqlite_file)  # SQLite gives its -wal and -shm files the database's mode
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
@@ -86,10 +88,8 @@ class _WriterTurn:
         self._depth += 1
         if self._depth == 1 and self._file is not None:
             if self._handle is None:
-                self._file.parent.mkdir(parents=True, exist_ok=True)
-                self._handle = os.open(
-                    self._file, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600
-                )
+                make_private_dir(self._file.parent)
+                self._handle = open_private(self._file, os.O_WRONLY | os.O_APPEND)
                 self._closer = weakref.finalize(self, os.close, self._handle)
             fcntl.flock(self._handle, fcntl.LOCK_EX)
 
@@ -189,7 +189,9 @@ class Database:
                     conn.execute(text("SELECT pg_advisory_unlock(726354)"))
                     conn.commit()
         elif sqlite_file is not None:
-            with open(sqlite_file.with_name(sqlite_file.name + ".schema-lock"), "w") as handle:
+            with os.fdopen(
+                open_private(sqlite_file.with_name(sqlite_file.name + ".schema-lock"), os.O_WRONLY)
+            ) as handle:
                 fcntl.flock(handle, fcntl.LOCK_EX)
                 yield
         else:
