@@ -140,6 +140,7 @@ class Pipeline:
         if (
             apply.is_closed_too_long(ticket, settings, ctx.now)
             and automation is None
+            and apply.speaks_on(ticket, parsed.from_addr)
             and parsed.from_addr not in settings.technicians
         ):
             return self._open(store, parsed, raw, keys, automation, ctx, linked_to=ticket.number)

@@ -248,6 +248,7 @@ REASON_TEXTS: dict[str, str] = {
         "more than {cap} automatic mails about ticket #{ticket} within an hour; "
         "the desk holds back the rest and has tagged the ticket storm"
     ),
+    "outsider_wrote": "{sender}, who is not a party to this ticket, wrote; nothing was changed",
 }
 #: Added to any reason whose ``held_back`` parameter is true (a refused command the text was written for).
 HELD_BACK_TEXT = "; your text was not sent to the requester"
@@ -371,6 +372,7 @@ class TicketChange:
     answered_with: Article | None = None  # a knowledge-base article sent as the answer
     notify_exclude: tuple[str, ...] = ()  # level members not to notify (e.g. the technician who escalated)
     requester_replied: bool = False  # tell the assignee (else the level) that the requester wrote
+    outsider_wrote: bool = False  # someone who does not speak on the ticket wrote: tell, change nothing
 
     @property
     def reason(self) -> str | None:

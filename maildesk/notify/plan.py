@@ -132,29 +132,12 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
                     )
                 )
     if change.requester_replied:
-        # As in RT: the owner hears of the requester's reply, or the whole team when nobody owns it.
-        team = settings.ticket_team(ticket.team, ticket.level)
-        watchers = (ticket.assignee,) if ticket.assignee else (team.members if team else ())
-        replied = Reason.of("requester_replied", requester=ticket.requester)
-        reply_context = {
-            **context,
-            "reason": replied.text,
-            "reasons": [replied.as_context()],
-            "level": _level_context(settings, ticket.level, team, level_address),
-        }
-        for watcher in watchers:
-            mails.append(
-                Notification(
-                    template="notify_level",
-                    to=watcher,
-                    ticket=ticket.number,
-                    language=settings.desk.language,
-                    context=reply_context,
-                    references=(change.message_id,),
-                    reply_to=signed_address(secret, level_address, ticket.number, watcher),
-                    automatic=False,
-                )
-            )
+        replied = Reason.of("requester_replied", requester=change.author or ticket.requester)
+        mails.extend(_tell_watchers(change, settings, secret, context, replied, automatic=False))
+    elif change.outsider_wrote:
+        # Capped like other automatic mail: a stranger writing again and again must not flood the owner.
+        outsider = Reason.of("outsider_wrote", sender=change.author or "an unknown sender")
+        mails.extend(_tell_watchers(change, settings, secret, context, outsider, automatic=True))
     if change.past_last_level:
         # The escalated template names the level the ticket is stuck at.
         team = settings.ticket_team(ticket.team, ticket.level)
@@ -200,6 +183,35 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
             )
         )
     return mails
+
+
+def _tell_watchers(
+    change: TicketChange, settings: Settings, secret: bytes, context: dict, reason: Reason, *, automatic: bool
+) -> list[Notification]:
+    """As in RT: the owner hears of mail on the ticket, or the whole team when nobody owns it."""
+    ticket = change.ticket
+    level_address = _level_address(settings, ticket)
+    team = settings.ticket_team(ticket.team, ticket.level)
+    watchers = (ticket.assignee,) if ticket.assignee else (team.members if team else ())
+    watched_context = {
+        **context,
+        "reason": reason.text,
+        "reasons": [reason.as_context()],
+        "level": _level_context(settings, ticket.level, team, level_address),
+    }
+    return [
+        Notification(
+            template="notify_level",
+            to=watcher,
+            ticket=ticket.number,
+            language=settings.desk.language,
+            context=watched_context,
+            references=(change.message_id,),
+            reply_to=signed_address(secret, level_address, ticket.number, watcher),
+            automatic=automatic,
+        )
+        for watcher in watchers
+    ]
 
 
 def plan_storm(

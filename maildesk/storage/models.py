@@ -134,6 +134,8 @@ class Ticket(Base):
     resolve_remaining_s: Mapped[int | None] = mapped_column(Integer)
     resolve_breached: Mapped[bool] = mapped_column(Boolean, default=False)
     root_message_id: Mapped[str | None] = mapped_column(String(1000))
+    # Who else speaks on the ticket: the To/Cc of the request that opened it (SPEC section 5).
+    participants: Mapped[list | None] = mapped_column(JSON)
 
 
 class Event(Base):

@@ -27,6 +27,8 @@ from maildesk.tickets.store import TicketStore
 from maildesk.types import Automation, Command, Decision, ParsedMessage, Reason, TicketChange, TicketKeys
 
 MAX_SUBJECT = 500
+MAX_PARTICIPANTS = 500  # To/Cc of an opening request kept as the ticket's participants
+REQUESTER_CLOSE = frozenset({"close", "solved"})  # the only commands a requester has (SPEC section 6)
 
 
 @dataclass(frozen=True)
@@ -133,6 +135,7 @@ def open_ticket(
         updated_at=ctx.now,
         time_spent_s=0,
         root_message_id=parsed.message_id,
+        participants=participants_of(parsed, requester, settings),
     )
     # Clocks first, so the row is written whole by one INSERT rather than an INSERT and an UPDATE.
     timers.enter_level(ticket, level, settings, ctx.now, team=team)
@@ -191,6 +194,22 @@ def note_bounce(
     return _change(ticket, parsed, "", automatic=True)
 
 
+def participants_of(parsed: ParsedMessage, requester: str, settings: Settings) -> list[str]:
+    """The To/Cc of an opening request besides the requester and the desk: they speak on the ticket too."""
+    found: list[str] = []
+    for address in (*parsed.to, *parsed.cc):
+        local, _at, domain = address.partition("@")
+        base = f"{local.partition('+')[0]}@{domain}"  # a desk address with a +suffix is the desk
+        if address != requester and base not in settings.desk_addresses and address not in found:
+            found.append(address)
+    return found[:MAX_PARTICIPANTS]
+
+
+def speaks_on(ticket: Ticket, address: str) -> bool:
+    """Whether mail from ``address`` may change the ticket: requester and participants (technicians aside)."""
+    return bool(address) and (address == ticket.requester or address in (ticket.participants or ()))
+
+
 def add_follow_up(
     store: TicketStore,
     ticket: Ticket,
@@ -199,18 +218,24 @@ def add_follow_up(
     automation: Automation | None,
     ctx: ApplyContext,
 ) -> TicketChange:
-    """A message about an existing ticket: from a technician, the requester, or someone else."""
+    """A message about an existing ticket: from a technician, the requester, a participant or an outsider."""
     settings = ctx.settings
     if automation is None and parsed.from_addr in settings.technicians:
         return _technician_message(store, ticket, parsed, keys, ctx)
     text = parsed.reply_text or parsed.text
+    outsider = not speaks_on(ticket, parsed.from_addr)
     if automation is not None:
-        _record_message(store, ticket, parsed, ctx, "message", text, {"automatic": str(automation)})
+        data: dict = {"automatic": str(automation)}
+        if outsider:
+            data["outsider"] = True
+        _record_message(store, ticket, parsed, ctx, "message", text, data)
         return _change(ticket, parsed, text, automatic=True)
+    if outsider:
+        # Recorded and told to whoever owns the ticket; it reopens nothing, runs no command, moves no clock.
+        _record_message(store, ticket, parsed, ctx, "message", text, {"outsider": True})
+        return _change(ticket, parsed, text, outsider_wrote=True)
     _record_message(store, ticket, parsed, ctx, "message", text)
-    commands, _unknown = parse_commands(parsed.subject, settings.desk.tag, ticket.subject)
-    is_requester = parsed.from_addr == ticket.requester
-    if is_requester and any(c.name == "close" and c.value is None for c in commands):
+    if parsed.from_addr == ticket.requester and requester_closes(parsed, keys, ticket, settings):
         if ticket.status == "closed":
             return _change(ticket, parsed, text)  # asking again to close is no reason to reopen
         set_status(ticket, "closed", settings, ctx.now)
@@ -233,6 +258,21 @@ def add_follow_up(
             data={"status": "open", "from": previous, "reason": "requester replied"},
         )
     return _change(ticket, parsed, text, requester_replied=True)
+
+
+def requester_closes(parsed: ParsedMessage, keys: TicketKeys, ticket: Ticket, settings: Settings) -> bool:
+    """A requester's ``[close]``/``[solved]``; under ``command_auth = "signed"`` only at their signed address.
+
+    Elsewhere (the plain desk address with the subject tag) it is plain
+    subject text: a forged From cannot close someone's ticket.
+    """
+    commands, _unknown = parse_commands(parsed.subject, settings.desk.tag, ticket.subject, REQUESTER_CLOSE)
+    if not any(c.value is None for c in commands):
+        return False
+    if settings.security.command_auth != "signed":
+        return True
+    signed = keys.signed
+    return signed is not None and signed.ticket == ticket.number and signed.valid_for == ticket.requester
 
 
 def is_closed_too_long(ticket: Ticket, settings: Settings, now: datetime) -> bool:

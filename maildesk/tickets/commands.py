@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -62,7 +62,9 @@ class CommandContext:
     outcome: Outcome
 
 
-def parse_commands(subject: str, tag: str, ticket_subject: str = "") -> tuple[list[Command], list[str]]:
+def parse_commands(
+    subject: str, tag: str, ticket_subject: str = "", known: Collection[str] | None = None
+) -> tuple[list[Command], list[str]]:
     """Bracketed words of a subject: (known commands, names of unknown ``[word=value]`` tags).
 
     A bare unknown ``[word]`` is ordinary subject text (``[EXTERNAL]``, ``[URGENT]``);
@@ -72,7 +74,9 @@ def parse_commands(subject: str, tag: str, ticket_subject: str = "") -> tuple[li
     "How do I [close] my account?" comes back in every ``Re:`` and must not close
     the ticket each time. They are counted, so a ``[close]`` added to such a
     subject (two in the reply, one in the ticket's subject) still counts once.
+    ``known`` is the set of command names (default: every technician command).
     """
+    known = COMMANDS if known is None else known
     already = Counter(_key(match) for match in _BRACKETED.finditer(ticket_subject or ""))
     commands: list[Command] = []
     unknown: list[str] = []
@@ -84,7 +88,7 @@ def parse_commands(subject: str, tag: str, ticket_subject: str = "") -> tuple[li
         if already[key]:
             already[key] -= 1
             continue
-        if name in COMMANDS:
+        if name in known:
             commands.append(Command(name, value.strip() if value is not None else None))
         elif value is not None:
             unknown.append(f"[{match.group(1)}={value}]")

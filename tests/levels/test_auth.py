@@ -130,11 +130,18 @@ def test_sender_mode_trusts_a_technicians_from(tmp_path, sink):
 # -- requesters ----------------------------------------------------------------------------
 
 
-def test_requester_may_close_their_own_ticket(local):
+def requester_at_signed_address(local: Local, number: int, subject: str, body: str) -> None:
+    """The requester replies to the Reply-To of their acknowledgement: their signed reply address."""
+    signed = local.desk.signed(number, REQUESTER)
+    local.deliver(requester_mail(number, subject, body=body, to=signed), to=(signed,))
+
+
+@pytest.mark.parametrize("word", ["[close]", "[solved]"])
+def test_requester_may_close_their_own_ticket(local, word):
     number = local.new_ticket()
     mark = local.last_outbox_id()
 
-    local.deliver(requester_mail(number, "VPN down [close]", body="It works again, thanks.\n"))
+    requester_at_signed_address(local, number, f"VPN down {word}", "It works again, thanks.\n")
 
     ticket = local.ticket(number)
     assert ticket.status == "closed" and ticket.closed_at is not None
@@ -144,9 +151,9 @@ def test_requester_may_close_their_own_ticket(local):
 
 def test_requester_close_on_a_closed_ticket_keeps_it_closed(local):
     number = local.new_ticket()
-    local.deliver(requester_mail(number, "VPN down [close]", body="Fixed.\n"))
+    requester_at_signed_address(local, number, "VPN down [close]", "Fixed.\n")
     closed_at = local.ticket(number).closed_at
-    local.deliver(requester_mail(number, "VPN down [close]", body="Really, close it.\n"))
+    requester_at_signed_address(local, number, "VPN down [close]", "Really, close it.\n")
     ticket = local.ticket(number)
     assert ticket.status == "closed" and ticket.closed_at == closed_at
 
@@ -185,9 +192,30 @@ def test_requester_reply_to_a_subject_with_close_in_it_does_not_close(local):
     assert local.outbox("closed", since=mark) == []
     assert len(local.events(number, "message")) == 2
 
-    local.deliver(requester_mail(number, f"{subject} [close]", body="Found it myself, thanks.\n"))
+    requester_at_signed_address(local, number, f"{subject} [close]", "Found it myself, thanks.\n")
     assert local.ticket(number).status == "closed"
     assert len(local.outbox("closed", REQUESTER, since=mark)) == 1
+
+
+def test_requester_close_at_the_plain_address_is_subject_text_under_signed(local):
+    """SPEC section 6: anyone can write the requester's From and the tag; only the signed address counts."""
+    number = local.new_ticket()
+    mark = local.last_outbox_id()
+    local.deliver(requester_mail(number, "VPN down [close]", body="Close it.\n"))
+    ticket = local.ticket(number)
+    assert ticket.status == "new" and ticket.closed_at is None
+    assert local.outbox("closed", since=mark) == [] and local.outbox("command_error", since=mark) == []
+    assert "Close it." in local.events(number, "message")[-1].text
+
+
+def test_requester_close_at_the_plain_address_counts_under_sender(tmp_path, sink):
+    local = Local(Desk(tmp_path / "desk", sink=sink, command_auth="sender"))
+    try:
+        number = local.new_ticket()
+        local.deliver(requester_mail(number, "VPN down [solved]", body="Thanks.\n"))
+        assert local.ticket(number).status == "closed"
+    finally:
+        local.close()
 
 
 def test_someone_elses_close_does_nothing(local):

@@ -284,7 +284,9 @@ def test_a_reopened_ticket_gets_back_the_first_response_time_left_at_closing(loc
         created_at=_now() - timedelta(days=1),
         first_response_due_at=_now() + timedelta(minutes=20),
     )
-    local.deliver(requester_mail(number, "VPN down [close]", body="Works again.\n"))  # closed, never answered
+    signed = local.desk.signed(number, REQUESTER)  # the Reply-To of the acknowledgement
+    local.deliver(requester_mail(number, "VPN down [close]", body="Works again.\n", to=signed), to=(signed,))
+    # closed, never answered
     assert local.ticket(number).status == "closed"
 
     local.deliver(requester_mail(number, body="No, it does not.\n"))
