@@ -262,10 +262,11 @@ dir = "templates"
 
     # -- the daemon ------------------------------------------------------------------------
 
-    def start(self, *extra: str) -> None:
+    def start(self, *extra: str, wrapper: tuple[str, ...] = ()) -> None:
+        """``maildesk run`` in the background; ``wrapper`` is a command it runs under (e.g. setpriv)."""
         log = open(self.dir / "daemon.log", "ab")
         self.process = subprocess.Popen(
-            [*MAILDESK, "--config", str(self.config), "run", *extra],
+            [*wrapper, *MAILDESK, "--config", str(self.config), "run", *extra],
             cwd=self.dir,
             stdout=log,
             stderr=log,

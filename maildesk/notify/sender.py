@@ -25,6 +25,10 @@ class OutboxSender:
         self.transport = transport
         self.retry = retry
         self.secret = secret  # signs each mail's bounce address
+        # Outcomes of mail handed to the transport whose recording failed (the database went read-only
+        # between the two): written before anything new is claimed, so a recovered database is told
+        # what was sent instead of sending it again once the claim runs out.
+        self._unrecorded: list[tuple[Outbox, str | None, bool]] = []
 
     def envelope_sender(self, row: Outbox) -> str:
         """The signed bounce address (VERP) of this mail: a delivery report about it proves itself."""
@@ -33,6 +37,10 @@ class OutboxSender:
     def send_due(self, limit: int = 100, now: datetime | None = None) -> int:
         """Send what is due now; returns how many were handled (sent or failed)."""
         now = now or datetime.now(UTC)
+        if self._unrecorded:
+            outbox.record_attempts(self.db, self._unrecorded, self.retry)  # raises while the database fails
+            _log_results(self._unrecorded)
+            self._unrecorded = []
         rows = outbox.claim_due(self.db, limit, now)
         if not rows:
             return 0
@@ -40,7 +48,11 @@ class OutboxSender:
         sync = getattr(self.transport, "sync", None)
         if sync is not None:
             sync()  # what was written must be durable before it is recorded as sent
-        outbox.record_attempts(self.db, results, self.retry)
+        try:
+            outbox.record_attempts(self.db, results, self.retry)
+        except Exception:
+            self._unrecorded = results
+            raise
         _log_results(results)
         return len(rows)
 

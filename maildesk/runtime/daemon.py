@@ -20,6 +20,7 @@ import structlog
 from maildesk.config import ConfigError, Settings
 from maildesk.ingest.smtp import IntakeHandler, start_listener
 from maildesk.runtime.app import App, Wakeup
+from maildesk.runtime.backoff import Backoff
 from maildesk.runtime.processing import ProcessingProcess, deliver_outbox, drain_inbox
 from maildesk.runtime.sdnotify import notify
 from maildesk.runtime.sweep import sweep
@@ -42,6 +43,7 @@ class Daemon:
         self._scheduled_every = None
         self.ports: list[int] = []
         self._processing = None  # the processing process, when [processing] workers > 0
+        self._sweep_backoff = Backoff("timer_sweep")  # its schedule is the wait; this logs and reconnects
 
     def _stored(self) -> None:
         """An intake stored a message (or a pipe client nudged us): wake whoever processes."""
@@ -62,8 +64,10 @@ class Daemon:
                 self.outbox_wakeup.set()
                 if self._processing is not None:
                     self._processing.wake()
-        except Exception as exc:  # noqa: BLE001 - the next run tries again
-            log.error("timer_sweep_failed", error=f"{type(exc).__name__}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - the next run tries again (timers are data: nothing is lost)
+            self._sweep_backoff.failed(exc, self.app.db)
+        else:
+            self._sweep_backoff.succeeded()
 
     def _start_processing(self) -> None:
         """The processor and sender: in a process of their own when there are workers, else threads here."""

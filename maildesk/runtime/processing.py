@@ -10,9 +10,12 @@ The two share only the database and three signals: wake up, reload, stop.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
+import select
 import signal
+import socket
 import threading
 import time
 from pathlib import Path
@@ -21,10 +24,71 @@ import structlog
 
 from maildesk.config import load_settings
 from maildesk.runtime.app import App, Wakeup
+from maildesk.runtime.backoff import Backoff
 from maildesk.runtime.logs import configure_logging, logging_settings
 from maildesk.runtime.workers import watch_owner
 
 log = structlog.get_logger("maildesk.processing")
+
+
+class WakeChannel:
+    """Wake-ups from the daemon to its processing process that can never block the daemon.
+
+    A ``multiprocessing.Event`` cannot do that: ``set()`` waits until every
+    process sleeping in ``wait()`` has woken, so a processing process killed
+    (OOM killer) or stopped while idle would freeze the daemon's event loop,
+    listeners included, at the next stored message. A datagram on a socket
+    pair is sent without waiting (a full buffer already holds a wake-up).
+    """
+
+    def __init__(self) -> None:
+        self._daemon_end, self.child_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._daemon_end.setblocking(False)
+
+    def set(self) -> None:
+        with contextlib.suppress(OSError):  # BlockingIOError: wake-ups are pending already
+            self._daemon_end.send(b"w")
+
+
+class _ChildWake:
+    """The processing process's end of a WakeChannel, with the Event methods ``Wakeup`` uses."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._sock.setblocking(False)
+
+    def set(self) -> None:
+        with contextlib.suppress(OSError):
+            self._sock.send(b"w")
+
+    def wait(self, timeout: float) -> bool:
+        ready, _, _ = select.select([self._sock], [], [], timeout)
+        if not ready:
+            return False
+        with contextlib.suppress(OSError):
+            while self._sock.recv(64):  # every wake-up sent meanwhile is answered by this one
+                pass
+        return True
+
+    def clear(self) -> None:
+        pass  # wait() drains
+
+
+class _StopFlag:
+    """The daemon's "stop" in shared memory, read without a lock (see WakeChannel for why)."""
+
+    def __init__(self, flag, wake: _ChildWake) -> None:  # noqa: ANN001 - a multiprocessing RawValue
+        self._flag = flag
+        self._wake = wake
+
+    def is_set(self) -> bool:
+        return bool(self._flag.value)
+
+    def wait(self, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while not self.is_set() and (left := deadline - time.monotonic()) > 0:
+            time.sleep(min(left, 0.1))
+        return self.is_set()
 
 
 class ProcessingProcess:
@@ -33,10 +97,10 @@ class ProcessingProcess:
     def __init__(self, config_path: Path) -> None:
         self.config_path = config_path
         self._context = multiprocessing.get_context("forkserver")
-        self._wake = self._context.Event()
-        self._stop = self._context.Event()
-        self._reloads = self._context.Value("i", 0)  # a counter: the child reloads when it changes
-        self._ready = self._context.Event()
+        self._wake = WakeChannel()
+        self._stop = self._context.RawValue("b", 0)
+        self._reloads = self._context.RawValue("i", 0)  # a counter only the daemon writes: no lock needed
+        self._ready = self._context.Event()  # the daemon waits, the child sets: a dead child blocks nothing
         self.process = None
 
     def start(self, timeout: float = 120) -> None:
@@ -56,7 +120,7 @@ class ProcessingProcess:
                 level,
                 json_logs,
                 os.getpid(),
-                self._wake,
+                self._wake.child_end,
                 self._stop,
                 self._reloads,
                 self._ready,
@@ -74,19 +138,18 @@ class ProcessingProcess:
         self._wake.set()
 
     def reload(self) -> None:
-        with self._reloads.get_lock():
-            self._reloads.value += 1
+        self._reloads.value += 1
         self._wake.set()
 
     def check(self) -> None:
         """Start it again if it died (the OOM killer, a bug): stored mail waits in the inbox meanwhile."""
-        if self.process is not None and not self.process.is_alive() and not self._stop.is_set():
+        if self.process is not None and not self.process.is_alive() and not self._stop.value:
             log.error("processing_restarted", exitcode=self.process.exitcode)
             self.start()
 
     def stop(self, timeout: float = 30) -> None:
         """Let the batch in hand finish, then end the process."""
-        self._stop.set()
+        self._stop.value = 1
         self._wake.set()
         if self.process is None:
             return
@@ -108,6 +171,8 @@ def run_processing(
     configure_logging(log_level, json=json_logs)
     watch_owner(owner)
     app = App.from_settings(load_settings(config_path))
+    wake = _ChildWake(wake)
+    stop = _StopFlag(stop, wake)
     inbox, outbox = Wakeup(wake), Wakeup()
     sender = threading.Thread(target=deliver_outbox, args=(app, stop, outbox), name="sender", daemon=True)
     sender.start()
@@ -131,16 +196,17 @@ def run_processing(
 
 def drain_inbox(app, stop, inbox: Wakeup, outbox: Wakeup, before_batch=None) -> None:  # noqa: ANN001
     """Process what is pending, batch after batch, until ``stop``: at start-up and whenever an intake stores."""
+    backoff = Backoff("processing")
     while not stop.is_set():
         if before_batch is not None:
             before_batch()
         try:
             # Whatever is pending, up to a batch, in one transaction: one commit for a burst.
             outcomes = app.processor.process_batch(50)
-        except Exception as exc:  # noqa: BLE001 - the database may be briefly unavailable
-            log.error("processing_failed", error=f"{type(exc).__name__}: {exc}")
-            stop.wait(2)
+        except Exception as exc:  # noqa: BLE001 - storage failing for a while, or a bug: the batch waits, stored
+            stop.wait(backoff.failed(exc, app.db))
             continue
+        backoff.succeeded()
         if outcomes:
             outbox.set()
             continue
@@ -150,13 +216,14 @@ def drain_inbox(app, stop, inbox: Wakeup, outbox: Wakeup, before_batch=None) -> 
 
 def deliver_outbox(app, stop, outbox: Wakeup) -> None:  # noqa: ANN001
     """Send what is due until ``stop``; woken when mail is queued, else every two seconds for retries."""
+    backoff = Backoff("outbox")
     while not stop.is_set():
         try:
             sent = app.send_due()
         except Exception as exc:  # noqa: BLE001 - a transport or database fault: try again shortly
-            log.error("outbox_failed", error=f"{type(exc).__name__}: {exc}")
-            stop.wait(2)
+            stop.wait(backoff.failed(exc, app.db))
             continue
+        backoff.succeeded()
         if not sent:
             outbox.wait(2)
 

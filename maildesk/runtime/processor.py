@@ -20,7 +20,7 @@ from maildesk.notify.mailjob import MailJob
 from maildesk.pipeline import Pipeline, Rejected
 from maildesk.runtime.workers import WorkerPool
 from maildesk.storage import quarantine
-from maildesk.storage.db import Database
+from maildesk.storage.db import Database, is_storage_failure
 from maildesk.storage.inbox import peek_pending, pending_query
 from maildesk.storage.models import InboxMessage
 from maildesk.storage.outbox import OutboxBatch, store_drafts, suppress_address
@@ -197,6 +197,8 @@ class Processor:
             with session.no_autoflush:
                 change = pipeline.process(session, row, now, outbox, parsed)
         except Exception as exc:  # noqa: BLE001 - Rejected included: it must not leave half a message behind
+            if is_storage_failure(exc):
+                raise  # savepoints would not help: the batch waits for the database
             raise _NeedsSavepoints(row.id) from exc
         return self._mark_done(row, change, now)
 
@@ -231,6 +233,8 @@ class Processor:
                 suppress_address(session, address, until, why)
             return self._quarantine(session, row, str(exc), "rejected", now)
         except Exception as exc:  # noqa: BLE001 - anything unprocessable goes to quarantine, with why
+            if is_storage_failure(exc):
+                raise  # the database failing is not the message's fault: the whole batch waits and is redone
             outbox.rollback_to(mark)
             log.exception("message_quarantined", inbox=row.id, message_key=row.message_key)
             return self._quarantine(session, row, f"{type(exc).__name__}: {exc}"[:2000], "held", now)

@@ -111,8 +111,14 @@ def _send_due(database_url: str, outgoing: OutgoingSettings, base_dir: Path, sec
             Database(database_url), make_transport(outgoing, base_dir), outgoing.retry, secret
         )
     handled = 0
-    while sent := sender.send_due():
-        handled += sent
+    try:
+        while sent := sender.send_due():
+            handled += sent
+    except Exception as exc:
+        # This worker's connections may be spoilt (opened while the files were read-only): drop them
+        # here, where they live; the processing process backs off and asks again.
+        sender.db.recover(exc)
+        raise
     return handled
 
 

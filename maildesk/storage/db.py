@@ -12,6 +12,7 @@ import contextlib
 import fcntl
 import os
 import threading
+import traceback
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +42,63 @@ def _sqlite_path(url: str) -> Path | None:
     return None
 
 
+# SQLite errors after which a connection is no use until it is opened again: it was opened while the files
+# were read-only (SQLite then opens them read-only for good), or its file went away or failed. PostgreSQL:
+# a server that became a read-only standby (failover). Anything else a retry on the same connection can fix.
+_REOPEN_SQLITE = ("readonly database", "disk i/o error", "unable to open database file")
+_REOPEN_POSTGRES_STATES = frozenset({"25006"})  # read_only_sql_transaction
+
+
+def needs_new_connection(error: BaseException) -> bool:
+    """Whether the database connection that raised ``error`` must be thrown away (and its pool with it)."""
+    state = getattr(error, "sqlstate", None) or getattr(error, "pgcode", None)
+    if state in _REOPEN_POSTGRES_STATES:
+        return True
+    message = str(error).lower()
+    return type(error).__module__ == "sqlite3" and any(text in message for text in _REOPEN_SQLITE)
+
+
+# Failures of the database itself rather than of one message: the work is retried once they pass.
+_PASSING_SQLITE = (
+    *_REOPEN_SQLITE,
+    "database or disk is full",
+    "database is locked",
+    "database table is locked",
+)
+# PostgreSQL: connection exceptions, read-only standby, serialization failure and deadlock,
+# insufficient resources (disk full, out of memory), operator intervention (shutdown, restart).
+_PASSING_POSTGRES_CLASSES = ("08", "25006", "40001", "40P01", "53", "57P")
+
+
+def is_storage_failure(error: BaseException) -> bool:
+    """The database failing (read-only, full, locked, unreachable), not a bug or one message's data.
+
+    Such an error is the environment's: the work is retried once it passes
+    and never quarantines the message it happened to be processing.
+    """
+    from sqlalchemy import exc
+
+    if isinstance(error, OSError):
+        return True  # the writer lock beside a SQLite file could not be opened
+    if not isinstance(error, exc.DBAPIError):
+        return False
+    if error.connection_invalidated:
+        return True
+    original = error.orig
+    state = getattr(original, "sqlstate", None) or getattr(original, "pgcode", None) or ""
+    if state and state.startswith(_PASSING_POSTGRES_CLASSES):
+        return True
+    message = str(original).lower()
+    return type(original).__module__ == "sqlite3" and any(text in message for text in _PASSING_SQLITE)
+
+
+def _reopen_after(context) -> None:  # noqa: ANN001 - sqlalchemy ExceptionContext
+    """``handle_error``: a connection spoilt for good counts as a disconnect, so SQLAlchemy drops it and
+    every other connection of the pool (opened as long ago); the next checkout opens a fresh one."""
+    if context.original_exception is not None and needs_new_connection(context.original_exception):
+        context.is_disconnect = True
+
+
 def create_db_engine(url: str) -> Engine:
     sqlite_file = _sqlite_path(url)
     if url.startswith("sqlite"):
@@ -63,8 +121,11 @@ def create_db_engine(url: str) -> Engine:
         def _on_begin(connection) -> None:
             connection.exec_driver_sql("BEGIN IMMEDIATE")
 
+        event.listen(engine, "handle_error", _reopen_after)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    engine = create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+    event.listen(engine, "handle_error", _reopen_after)
+    return engine
 
 
 class _WriterTurn:
@@ -87,11 +148,18 @@ class _WriterTurn:
         self._threads.acquire()
         self._depth += 1
         if self._depth == 1 and self._file is not None:
-            if self._handle is None:
-                make_private_dir(self._file.parent)
-                self._handle = open_private(self._file, os.O_WRONLY | os.O_APPEND)
-                self._closer = weakref.finalize(self, os.close, self._handle)
-            fcntl.flock(self._handle, fcntl.LOCK_EX)
+            try:
+                if self._handle is None:
+                    make_private_dir(self._file.parent)
+                    self._handle = open_private(self._file, os.O_WRONLY | os.O_APPEND)
+                    self._closer = weakref.finalize(self, os.close, self._handle)
+                fcntl.flock(self._handle, fcntl.LOCK_EX)
+            except BaseException:
+                # Not entered: a lock file that cannot be opened now (read-only, full disk) is tried again
+                # next time, and the thread lock must not stay held by a turn that never began.
+                self._depth -= 1
+                self._threads.release()
+                raise
 
     def __exit__(self, *exc) -> None:  # noqa: ANN002
         self._depth -= 1
@@ -123,6 +191,18 @@ class Database:
         """A transaction: committed when the block ends, rolled back if it raises."""
         with self._writer, self._sessions() as session, session.begin():
             yield session
+
+    def recover(self, error: BaseException) -> None:
+        """After a storage failure: drop every pooled connection, so the next session opens fresh ones.
+
+        The frames of the error's traceback still hold the cursor that failed,
+        and a SQLite connection with a live statement is only closed once that
+        is gone (until then it keeps its files, and its read-only view of
+        them, open): they are cleared first.
+        """
+        if is_storage_failure(error):
+            _release_frames(error)
+            self.engine.dispose()
 
     def dispose(self) -> None:
         self.engine.dispose()
@@ -201,6 +281,17 @@ class Database:
     def safe_url(self) -> str:
         """The URL without a password, for messages and logs."""
         return self.engine.url.render_as_string(hide_password=True)
+
+
+def _release_frames(error: BaseException) -> None:
+    """Clear the locals of the finished frames of ``error`` and the errors it came from."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if current.__traceback__ is not None:
+            traceback.clear_frames(current.__traceback__)  # frames still running are left alone
+        current = current.__cause__ or current.__context__
 
 
 def _first_line(exc: BaseException) -> str:
