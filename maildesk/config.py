@@ -83,6 +83,7 @@ class SmtpIntake:
     port: int = 2525
     protocol: str = "smtp"
     max_message_size: int = 25_000_000
+    max_sessions: int = 64  # concurrent SMTP/LMTP sessions; beyond, a new connection gets 421
     domains: tuple[str, ...] = ()
 
 
@@ -507,7 +508,7 @@ def load_settings(path: Path | str) -> Settings:
         key: KeyPath = (
             ("intake", "smtp") if isinstance(intake.get("smtp"), dict) else ("intake", "smtp", index)
         )
-        t = r.table(table, key, {"listen", "protocol", "max_message_size", "domains"})
+        t = r.table(table, key, {"listen", "protocol", "max_message_size", "max_sessions", "domains"})
         host, port = _listen(r, key + ("listen",), r.get(t, key + ("listen",), str, "127.0.0.1:2525"))
         try:
             size = parse_size(r.get(t, key + ("max_message_size",), (str, int), "25MB"))
@@ -520,6 +521,7 @@ def load_settings(path: Path | str) -> Settings:
                 port=port,
                 protocol=r.choice(t, key + ("protocol",), ("smtp", "lmtp"), "smtp"),
                 max_message_size=size,
+                max_sessions=_max_sessions(r, t, key + ("max_sessions",)),
                 domains=tuple(x.lower() for x in r.string_list(t, key + ("domains",))),
             )
         )
@@ -708,6 +710,14 @@ def load_settings(path: Path | str) -> Settings:
         applications=applications,
         organisations=organisations,
     )
+
+
+def _max_sessions(r: _Reader, table: dict, key: KeyPath) -> int:
+    value = r.get(table, key, int, 64)
+    if not 1 <= value <= 10_000:
+        r.fail(key, f"{value!r} must be a number from 1 to 10000")
+        return 64
+    return value
 
 
 def _workers(r: _Reader, table: dict) -> int:

@@ -70,9 +70,10 @@ class Pipeline:
         None: the message was applied before, and ``row`` now names its ticket.
         """
         settings = self.settings
-        raw = raw_message(row)
         if parsed is None:
-            parsed = parse_message(raw.data)
+            parsed = parse_message(row.raw)
+        # The stages after parsing read only the envelope: the bytes, loaded only when parsed here, stay out.
+        raw = raw_message(row, with_bytes=False)
         store = TicketStore(session)
         automation = detect_automation(
             parsed,

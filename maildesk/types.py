@@ -77,6 +77,9 @@ class ParsedMessage:
     x_loop: tuple[str, ...]  # X-Loop values, lower-case
     delivery_report: DeliveryReport | None  # set when the message is a bounce / DSN
     defects: tuple[str, ...] = ()
+    limits: tuple[
+        str, ...
+    ] = ()  # what the parser's limits left out ("1,999 of 10,000 parts kept"), for the ticket
 
     def header(self, name: str) -> str | None:
         """The first header called ``name`` (case-insensitive), decoded, or None."""

@@ -1,17 +1,26 @@
-"""SMTP and LMTP intake on aiosmtpd: store durably, then say 250 (or 451 when storage fails)."""
+"""SMTP and LMTP intake on aiosmtpd: store durably, then say 250 (or 451 when storage fails).
+
+Bounded whatever the senders do: at most ``max_sessions`` sessions at once
+(a new connection beyond gets 421 and tries later), and each message's
+DATA is spooled as it arrives (``maildesk.spool``) rather than kept in
+memory line by line and joined, as aiosmtpd does, so twenty large messages
+at once cost megabytes, not gigabytes.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Collection
 from datetime import UTC, datetime
 
 import structlog
 from aiosmtpd.lmtp import LMTP
-from aiosmtpd.smtp import SMTP, Envelope, Session
+from aiosmtpd.smtp import MISSING, SMTP, Envelope, Session
 
 from maildesk.config import SmtpIntake
 from maildesk.storage.inbox import Inbox
+from maildesk.storage.spool import CHUNK, Spool
 from maildesk.types import RawMessage
 
 log = structlog.get_logger("maildesk.smtp")
@@ -46,11 +55,9 @@ class IntakeHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        data = envelope.original_content or envelope.content
-        if isinstance(data, str):
-            data = data.encode("utf-8", "surrogateescape")
+        spool: Spool = envelope.spool  # see _TrackedSMTP.smtp_DATA
         raw = RawMessage(
-            data=data,
+            data=b"",  # the bytes are in the spool
             mail_from=envelope.mail_from,
             rcpt_tos=tuple(envelope.rcpt_tos),
             source=self.protocol,
@@ -58,7 +65,7 @@ class IntakeHandler:
         )
         self.in_flight += 1
         try:
-            accepted = await asyncio.get_running_loop().run_in_executor(None, self.inbox.accept, raw)
+            accepted = await asyncio.get_running_loop().run_in_executor(None, self.inbox.accept, raw, spool)
         except Exception as exc:  # noqa: BLE001 - any storage failure must become a temporary refusal
             log.error("message_store_failed", error=f"{type(exc).__name__}: {exc}", peer=str(session.peer))
             status = "451 4.3.0 Could not store the message; please try again later"
@@ -67,7 +74,7 @@ class IntakeHandler:
                 "message_accepted",
                 inbox=accepted.inbox_id,
                 duplicate=accepted.duplicate,
-                size=len(data),
+                size=spool.size,
                 protocol=self.protocol,
             )
             if not accepted.duplicate:
@@ -91,7 +98,64 @@ class IntakeHandler:
 
 
 class _TrackedSMTP(SMTP):
-    """An SMTP session its handler knows about while the connection is open."""
+    """An SMTP session its handler knows about while the connection is open, spooling its DATA."""
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """DATA as RFC 5321 section 4.5.2 has it, written to a spool as it comes (aiosmtpd's keeps it all).
+
+        The same answers as aiosmtpd's: 552 past the size limit, 500 for a
+        line past 1,000 characters, both only once the data has ended.
+        """
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push("503 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        spool = Spool()
+        try:
+            refusal = await self._receive(spool)
+            if refusal is not None:
+                self._set_post_data_state()
+                await self.push(refusal)
+                return
+            self.envelope.spool = spool
+            status = await self._call_handler_hook("DATA")
+            self._set_post_data_state()
+            await self.push("250 OK" if status is MISSING else status)
+        finally:
+            spool.close()
+
+    async def _receive(self, spool: Spool) -> str | None:
+        """Read lines up to the lone dot into ``spool``; the refusal to send instead of handling, if any."""
+        limit = self.data_size_limit
+        received = 0
+        pending = bytearray()  # written to the spool a chunk at a time, not a line at a time
+        at_line_start, refusal = True, None
+        while self.transport is not None:
+            try:
+                line = await self._reader.readuntil(b"\r\n")
+            except asyncio.LimitOverrunError as overrun:  # a line longer than the reader's limit
+                line = await self._reader.read(overrun.consumed)
+                refusal = refusal or "500 Line too long (see RFC5321 4.5.3.1.6)"
+            if at_line_start and line == b".\r\n":
+                break
+            received += len(line)
+            if limit and received > limit:
+                refusal = refusal or "552 Error: Too much mail data"
+            if refusal is None:
+                # Transparency (RFC 5321 4.5.2): a leading dot was doubled by the sender.
+                pending += line[1:] if at_line_start and line.startswith(b".") else line
+                if len(pending) >= CHUNK:
+                    spool.write(pending)
+                    pending.clear()
+            at_line_start = line.endswith(b"\r\n")
+        if refusal is None:
+            spool.write(pending)
+        return refusal
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         super().connection_made(transport)
@@ -106,6 +170,15 @@ class _TrackedLMTP(_TrackedSMTP, LMTP):
     pass
 
 
+class _TooMany(asyncio.Protocol):
+    """A connection beyond ``max_sessions``: told to try later (RFC 5321 4.3.2) and closed."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        with contextlib.suppress(OSError):
+            transport.write(b"421 4.3.2 Too many connections, try again later\r\n")
+        transport.close()
+
+
 async def start_listener(
     intake: SmtpIntake, handler: IntakeHandler, *, hostname: str
 ) -> asyncio.AbstractServer:
@@ -113,7 +186,10 @@ async def start_listener(
     protocol_class = _TrackedLMTP if intake.protocol == "lmtp" else _TrackedSMTP
     loop = asyncio.get_running_loop()
 
-    def factory() -> SMTP:
+    def factory() -> asyncio.Protocol:
+        if len(handler.sessions) >= intake.max_sessions:
+            log.warning("session_refused", reason=f"{intake.max_sessions} sessions already open")
+            return _TooMany()
         return protocol_class(
             handler,
             data_size_limit=intake.max_message_size,

@@ -17,11 +17,20 @@ MAX_KEY = 998
 
 def digest_message_id(data: bytes) -> str:
     """The identity of a message that has no Message-ID: a digest of its bytes."""
-    return f"<sha256-{hashlib.sha256(data).hexdigest()[:32]}@maildesk>"
+    return digest_id(hashlib.sha256(data).hexdigest())
 
 
-def message_key(data: bytes) -> str:
-    """The Message-ID from the header block, else a digest of the bytes."""
+def digest_id(sha256_hex: str) -> str:
+    """The digest identity from the SHA-256 of the bytes, computed elsewhere (while spooling them)."""
+    return f"<sha256-{sha256_hex[:32]}@maildesk>"
+
+
+def message_key(data: bytes, sha256_hex: str | None = None) -> str:
+    """The Message-ID from the header block, else a digest of the bytes.
+
+    ``data`` may be only the start of a spooled message when ``sha256_hex``
+    is the digest of all of it (the header block is at the start).
+    """
     end = _HEADER_END.search(data)
     head = data[: end.start()] if end else data[:65536]
     if b"\r" in head and b"\n" not in head:
@@ -37,4 +46,4 @@ def message_key(data: bytes) -> str:
             if not token.startswith("<"):
                 token = f"<{token}>"
             return token[:MAX_KEY]
-    return digest_message_id(data)
+    return digest_id(sha256_hex) if sha256_hex is not None else digest_message_id(data)

@@ -14,6 +14,7 @@ import binascii
 import codecs
 import re
 from email import policy
+from email.feedparser import BytesFeedParser
 from email.headerregistry import BaseHeader, HeaderRegistry
 from email.message import Message
 from email.parser import BytesParser
@@ -109,6 +110,24 @@ class _MemoHeaderFactory:
 # The email policy and parser every parse uses: policy.default, only faster.
 POLICY = policy.default.clone(header_factory=_MemoHeaderFactory())
 PARSER = BytesParser(policy=POLICY)
+FEED_CHUNK = 1 << 20
+
+
+def parse_bytes(data: bytes) -> Message:
+    """``PARSER.parsebytes(data)``, fed a megabyte at a time.
+
+    The same tree, for a fraction of the memory: ``parsebytes`` decodes the
+    whole message to one string and copies it into a StringIO (four bytes a
+    character), about seven times the message at its peak; this holds one
+    chunk and the tree.
+    """
+    parser = BytesFeedParser(policy=POLICY)
+    view = memoryview(data)
+    for start in range(0, len(data), FEED_CHUNK):
+        parser.feed(bytes(view[start : start + FEED_CHUNK]))
+    return parser.close()
+
+
 _BYTES_POLICY = policy.compat32.clone(linesep="\n")  # re-serialises parsed parts without refolding headers
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import binascii
+import contextlib
 import re
 import warnings
 from datetime import UTC, datetime
@@ -20,6 +22,7 @@ from maildesk.message.mime_helpers import (
     enriched_to_text,
     html_to_text,
     message_bytes,
+    parse_bytes,
     repair_header_block,
     repair_surrogates,
     safe_filename,
@@ -38,6 +41,7 @@ POLICY_ADDRESS_CHARS = 2_000
 MAX_ADDRESS_HEADER_CHARS = 64_000  # ~2,000 recipients; getaddresses takes seconds on megabyte headers
 MAX_DEPTH = 30
 MAX_PARTS = 2_000
+LARGE_PAYLOAD_CHARS = 1_000_000  # a base64 payload this long is decoded without the stdlib's copies
 
 _ID_RE = re.compile(r"<[^<>\s\x00-\x1f\x7f]+>")
 _ADDR_SPEC_RE = re.compile(r"(?<![^\s<>()\[\]:;,\"@])[^\s<>()\[\]:;,\"@]+@[^\s<>()\[\]:;,\"@]+")
@@ -82,10 +86,11 @@ class _Parse:
     def __init__(self, data: bytes) -> None:
         self.data = data
         self.defects: list[str] = []
+        self.limits: list[str] = []  # what the limits below left out, said on the ticket (never silently)
         data = _normalise_input(data, self.defects)
-        self.msg: Message = PARSER.parsebytes(data)
+        self.msg: Message = parse_bytes(data)
         if any(isinstance(d, errors.MissingHeaderBodySeparatorDefect) for d in self.msg.defects):
-            repaired = PARSER.parsebytes(repair_header_block(data))
+            repaired = parse_bytes(repair_header_block(data))
             if len(repaired) > len(self.msg):
                 self.msg = repaired
                 self.defects.append("malformed header block repaired")
@@ -101,6 +106,7 @@ class _Parse:
         from_name, from_addr = from_list[0] if from_list else ("", "")
         subject = _SUBJECT_SPACE_RE.sub(" ", decoded.get("subject", "")).strip()
         if len(subject) > MAX_ID_CHARS:
+            self.limits.append(f"subject: {MAX_ID_CHARS:,} of {len(subject):,} characters kept")
             subject = subject[:MAX_ID_CHARS]
             self.defects.append("subject truncated")
         if not self.raw_headers and b"\x00" in self.data[:4096]:
@@ -139,6 +145,7 @@ class _Parse:
             x_loop=tuple(v.strip().lower() for n, v in headers if n.lower() == "x-loop" and v.strip()),
             delivery_report=report,
             defects=tuple(dict.fromkeys(self.defects)),
+            limits=tuple(dict.fromkeys(self.limits)),
         )
 
     # -- headers -----------------------------------------------------------
@@ -174,6 +181,8 @@ class _Parse:
                 continue
             raw = _LINE_BREAK_RE.sub("", raw)  # unfold, as the policy does before parsing
             if len(raw) > MAX_ADDRESS_HEADER_CHARS:
+                kept = f"{MAX_ADDRESS_HEADER_CHARS:,} of {len(raw):,}"
+                self.limits.append(f"{key} header: {kept} characters read for addresses")
                 raw = raw[:MAX_ADDRESS_HEADER_CHARS]
                 self.defects.append(f"{key} header truncated for address parsing")
             try:
@@ -208,12 +217,19 @@ class _Parse:
         enriched: list[str] = []
         attachments: list[Attachment] = []
         stack: list[tuple[Message, int]] = [(self.msg, 0)]
-        seen = 0
+        seen = too_deep = 0
         while stack:
             part, depth = stack.pop()
+            if depth > MAX_DEPTH:
+                too_deep += _count_parts(part)
+                continue
             seen += 1
-            if seen > MAX_PARTS or depth > MAX_DEPTH:
-                self.defects.append("too many or too deeply nested parts; the rest were skipped")
+            if seen > MAX_PARTS:
+                total = _count_parts(self.msg)
+                self.limits.append(
+                    f"{MAX_PARTS:,} of {total:,} parts kept (the first {MAX_PARTS:,} are read)"
+                )
+                self.defects.append("too many parts; the rest were skipped")
                 break
             ctype = self._safe(part.get_content_type, "application/octet-stream", "content-type")
             maintype = ctype.partition("/")[0]
@@ -240,6 +256,9 @@ class _Parse:
             data = self._safe(_part_bytes, b"", "attachment payload", part)
             ctype = ctype if _MIME_TYPE_RE.fullmatch(ctype) else "application/octet-stream"
             attachments.append(Attachment(safe_filename(filename, fallback), ctype, data))
+        if too_deep:
+            self.limits.append(f"{too_deep:,} parts nested deeper than {MAX_DEPTH} levels left out")
+            self.defects.append("too deeply nested parts skipped")
         return plains or enriched, htmls, attachments
 
     def _part_text(self, part: Message) -> str:
@@ -309,6 +328,7 @@ class _Parse:
         if len(text) <= MAX_TEXT_CHARS:
             return text
         self.defects.append(f"{what} truncated to {MAX_TEXT_CHARS} characters")
+        self.limits.append(f"{what}: {MAX_TEXT_CHARS:,} of {len(text):,} characters kept")
         return text[:MAX_TEXT_CHARS]
 
     def _safe(self, func: Any, default: Any, what: str, *args: Any, **kwargs: Any) -> Any:
@@ -338,11 +358,33 @@ def _fallback_addresses(raw: str) -> list[tuple[str, str]]:
         return [("", addr) for addr in _ADDR_SPEC_RE.findall(raw)]
 
 
+def _count_parts(root: Message) -> int:
+    """How many parts a tree holds (message/* parts count as one: they are kept whole), without recursion."""
+    count, stack = 0, [root]
+    while stack:
+        part = stack.pop()
+        count += 1
+        payload = part.get_payload()
+        if part.is_multipart() and part.get_content_maintype() != "message" and isinstance(payload, list):
+            stack.extend(payload)
+    return count
+
+
 def _part_bytes(part: Message) -> bytes:
     """Decoded payload of a leaf; the re-serialised message(s) of a message/* part."""
     payload = part.get_payload()
     if isinstance(payload, list):
         return b"".join(message_bytes(sub) for sub in payload)
+    if (
+        isinstance(payload, str)
+        and len(payload) > LARGE_PAYLOAD_CHARS
+        and str(part.get("content-transfer-encoding", "")).strip().lower() == "base64"
+    ):
+        # The stdlib splits the payload into lines and joins them before decoding (five copies of
+        # an attachment at once); a2b_base64 skips the line breaks itself. Anything it does not
+        # take (non-ASCII, bad padding) goes the stdlib's lenient way below.
+        with contextlib.suppress(binascii.Error, ValueError):
+            return binascii.a2b_base64(payload)
     return part.get_payload(decode=True) or b""
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import structlog
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
 from maildesk.notify.drafts import fill_drafts
 from maildesk.notify.mailjob import MailJob
@@ -21,7 +21,7 @@ from maildesk.pipeline import Pipeline, Rejected
 from maildesk.runtime.workers import WorkerPool
 from maildesk.storage import quarantine
 from maildesk.storage.db import Database, is_storage_failure
-from maildesk.storage.inbox import peek_pending, pending_query
+from maildesk.storage.inbox import peek_pending, pending_ids, pending_query
 from maildesk.storage.models import InboxMessage
 from maildesk.storage.outbox import OutboxBatch, store_drafts, suppress_address
 from maildesk.types import ParsedMessage, TicketChange
@@ -58,6 +58,7 @@ class Processor:
     """
 
     POOL_MIN_BATCH = 4  # below this the round trips to the workers cost more than they save
+    BATCH_BYTES = 16_000_000  # raw bytes one batch may hold: a burst of large messages goes in several
     RENDER_CHUNK = 8  # drafts sent to a worker at a time: fewer round trips, still rendered while applying
 
     def __init__(
@@ -92,7 +93,7 @@ class Processor:
         """
         pipeline: Pipeline = self._pipeline_source()
         if self.workers is not None:
-            pending = peek_pending(self.db, size, only_ids)
+            pending = peek_pending(self.db, pending_ids(self.db, size, self.BATCH_BYTES, only_ids))
             # Once a burst has started the workers, even a short batch is worth their help.
             if len(pending) >= (1 if self.workers.started else self.POOL_MIN_BATCH):
                 try:
@@ -105,8 +106,11 @@ class Processor:
     def _process_serially(self, pipeline: Pipeline, size: int, only_ids: list[int] | None) -> list[Outcome]:
         outcomes: list[Outcome] = []
         outbox = OutboxBatch()
+        ids = pending_ids(self.db, size, self.BATCH_BYTES, only_ids)
+        if not ids:
+            return outcomes
         with self.db.session() as session:
-            for row in session.scalars(pending_query(self.db, size, only_ids)).all():
+            for row in session.scalars(pending_query(self.db, len(ids), ids)).all():
                 outcomes.append(self._process_row(session, pipeline, row, outbox, render=True))
             store_drafts(session, outbox.drafts)
         return outcomes
@@ -150,7 +154,10 @@ class Processor:
         desk = MailJob.desk_of(pipeline.settings)
         with self.db.session() as session:
             # Another daemon (PostgreSQL) may have taken some of these rows since: claim what is left.
-            rows = session.scalars(pending_query(self.db, len(ids), ids)).all()
+            # The workers have the bytes: the rows are claimed without them (a parse redone here loads them).
+            rows = session.scalars(
+                pending_query(self.db, len(ids), ids).options(defer(InboxMessage.raw))
+            ).all()
             for row in rows:
                 if savepoints:
                     outcome = self._process_row(

@@ -2,7 +2,9 @@
 
 Every intake (SMTP/LMTP, IMAP, pipe, backlog import) calls ``Inbox.accept``
 and only then acknowledges the message to its peer. The unique message key
-is the ledger that makes redelivery idempotent.
+is the ledger that makes redelivery idempotent. A large message arrives as
+a ``Spool`` and is streamed into its row (SQLite's incremental blob I/O), so
+the listener never holds the whole of it, let alone several at once.
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import Select, insert, select
+from sqlalchemy import Connection, Select, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from maildesk.message.ledger import message_key
 from maildesk.storage.db import Database
 from maildesk.storage.models import InboxMessage
+from maildesk.storage.spool import Spool
 from maildesk.types import RawMessage
 
 
@@ -25,23 +28,44 @@ class Accepted:
     duplicate: bool  # the ledger already had this message: nothing new was stored
 
 
-def _row(key: str, raw: RawMessage) -> dict:
+def _row(key: str, raw: RawMessage, data: object) -> dict:
     return {
         "message_key": key,
         "received_at": raw.received_at,
         "source": raw.source,
         "mail_from": raw.mail_from,
         "rcpt_tos": list(raw.rcpt_tos),
-        "raw": raw.data,
+        "raw": data,
         "state": "pending",
     }
+
+
+def _key(raw: RawMessage, spool: Spool | None) -> str:
+    return spool.key if spool is not None else message_key(raw.data)
+
+
+def _insert(connection: Connection, key: str, raw: RawMessage, spool: Spool | None) -> int:
+    """Insert one row; a large spooled message is written into it a chunk at a time."""
+    if spool is None:
+        data: object = raw.data
+    elif spool.small or connection.dialect.name != "sqlite":
+        data = spool.read()  # PostgreSQL's bytea takes the value whole: one message at a time
+    else:
+        data = func.zeroblob(spool.size)
+    inbox_id = connection.execute(insert(InboxMessage).values(**_row(key, raw, data))).inserted_primary_key[0]
+    if spool is not None and not spool.small and connection.dialect.name == "sqlite":
+        with connection.connection.driver_connection.blobopen("inbox", "raw", inbox_id) as blob:
+            for chunk in spool.chunks():
+                blob.write(chunk)
+    return inbox_id
 
 
 class _Waiting:
     """One message waiting for the group commit that stores it."""
 
-    def __init__(self, raw: RawMessage) -> None:
+    def __init__(self, raw: RawMessage, spool: Spool | None) -> None:
         self.raw = raw
+        self.spool = spool
         self.done = threading.Event()
         self.result: Accepted | None = None
         self.error: BaseException | None = None
@@ -62,9 +86,12 @@ class Inbox:
         self._queue: list[_Waiting] = []
         self._writing = False
 
-    def accept(self, raw: RawMessage) -> Accepted:
-        """Store the message durably (or find it already stored); raises if storage fails."""
-        mine = _Waiting(raw)
+    def accept(self, raw: RawMessage, spool: Spool | None = None) -> Accepted:
+        """Store the message durably (or find it already stored); raises if storage fails.
+
+        With ``spool`` the bytes are there (``raw.data`` is then empty); the caller closes it.
+        """
+        mine = _Waiting(raw, spool)
         with self._lock:
             self._queue.append(mine)
             leader = not self._writing
@@ -86,9 +113,9 @@ class Inbox:
                     return
             try:
                 results = (
-                    self.accept_many([waiting.raw for waiting in group])
+                    self.accept_many([w.raw for w in group], [w.spool for w in group])
                     if len(group) > 1
-                    else [self._accept_one(group[0].raw)]
+                    else [self._accept_one(group[0].raw, group[0].spool)]
                 )
             except BaseException as exc:  # noqa: BLE001 - every waiting caller must hear of it
                 for waiting in group:
@@ -99,8 +126,8 @@ class Inbox:
                 waiting.result = result
                 waiting.done.set()
 
-    def _accept_one(self, raw: RawMessage) -> Accepted:
-        key = message_key(raw.data)
+    def _accept_one(self, raw: RawMessage, spool: Spool | None = None) -> Accepted:
+        key = _key(raw, spool)
         for _attempt in range(3):
             try:
                 with self.db.session() as session:
@@ -110,18 +137,18 @@ class Inbox:
                     )
                     if existing is not None:
                         return Accepted(existing, duplicate=True)
-                    inserted = connection.execute(insert(InboxMessage).values(**_row(key, raw)))
-                    return Accepted(inserted.inserted_primary_key[0], duplicate=False)
+                    return Accepted(_insert(connection, key, raw, spool), duplicate=False)
             except IntegrityError:
                 continue  # another process stored the same key at the same moment: look again
         raise RuntimeError(f"could not store message {key}")
 
-    def accept_many(self, raws: list[RawMessage]) -> list[Accepted]:
+    def accept_many(self, raws: list[RawMessage], spools: list[Spool | None] | None = None) -> list[Accepted]:
         """Store a batch in one transaction (backlog imports); falls back to one by one on a race."""
+        spools = spools or [None] * len(raws)
         try:
             with self.db.session() as session:
                 connection = session.connection()
-                keys = [message_key(raw.data) for raw in raws]
+                keys = [_key(raw, spool) for raw, spool in zip(raws, spools, strict=True)]
                 known = dict(
                     connection.execute(
                         select(InboxMessage.message_key, InboxMessage.id).where(
@@ -130,23 +157,21 @@ class Inbox:
                     ).all()
                 )
                 results = []
-                for key, raw in zip(keys, raws, strict=True):
+                for key, raw, spool in zip(keys, raws, spools, strict=True):
                     if key in known:
                         results.append(Accepted(known[key], duplicate=True))
                         continue
-                    known[key] = connection.execute(
-                        insert(InboxMessage).values(**_row(key, raw))
-                    ).inserted_primary_key[0]
+                    known[key] = _insert(connection, key, raw, spool)
                     results.append(Accepted(known[key], duplicate=False))
                 return results
         except IntegrityError:
-            return [self._accept_one(raw) for raw in raws]
+            return [self._accept_one(raw, spool) for raw, spool in zip(raws, spools, strict=True)]
 
 
-def raw_message(row: InboxMessage) -> RawMessage:
-    """A stored row as the RawMessage an intake accepted."""
+def raw_message(row: InboxMessage, *, with_bytes: bool = True) -> RawMessage:
+    """A stored row as the RawMessage an intake accepted; its envelope only (``data`` empty) without bytes."""
     return RawMessage(
-        data=row.raw,
+        data=row.raw if with_bytes else b"",
         mail_from=row.mail_from,
         rcpt_tos=tuple(row.rcpt_tos or ()),
         source=row.source,
@@ -167,15 +192,36 @@ def pending_query(db: Database, size: int, only_ids: list[int] | None = None) ->
     return query
 
 
-def peek_pending(db: Database, size: int, only_ids: list[int] | None = None) -> list[tuple[int, bytes]]:
-    """(id, raw) of the next pending rows, read without claiming them (the write transaction claims)."""
+def pending_ids(db: Database, size: int, max_bytes: int, only_ids: list[int] | None = None) -> list[int]:
+    """The next pending rows, as many as ``size`` and ``max_bytes`` of raw mail allow (always at least one).
+
+    A burst of large messages then goes in several batches rather than all in memory at once.
+    """
     query = (
-        select(InboxMessage.id, InboxMessage.raw)
+        select(InboxMessage.id, func.length(InboxMessage.raw))
         .where(InboxMessage.state == "pending")
         .order_by(InboxMessage.id)
         .limit(size)
     )
     if only_ids is not None:
         query = query.where(InboxMessage.id.in_(only_ids))
+    ids: list[int] = []
+    total = 0
+    with db.session() as session:
+        for inbox_id, length in session.execute(query):
+            total += length or 0
+            if ids and total > max_bytes:
+                break
+            ids.append(inbox_id)
+    return ids
+
+
+def peek_pending(db: Database, ids: list[int]) -> list[tuple[int, bytes]]:
+    """(id, raw) of these pending rows, read without claiming them (the write transaction claims)."""
+    if not ids:
+        return []
+    query = (
+        select(InboxMessage.id, InboxMessage.raw).where(InboxMessage.id.in_(ids)).order_by(InboxMessage.id)
+    )
     with db.session() as session:
         return [(inbox_id, raw) for inbox_id, raw in session.execute(query)]

@@ -59,6 +59,8 @@ def _record_message(
     text: str,
     data: dict | None = None,
 ):
+    if parsed.limits:  # never silently: the ticket says what of the message was left out
+        data = {**(data or {}), "limits": list(parsed.limits)}
     event = store.add_event(
         ticket,
         type_,

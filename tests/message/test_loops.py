@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import select, update
 
 from maildesk.runtime.app import App
+from maildesk.security.signing import signed_address
 from maildesk.storage.models import Event, Outbox, Quarantine, Ticket
 from maildesk.types import RawMessage
 from tests.support import Desk, clear_tables, make_dsn, make_message
@@ -154,7 +155,11 @@ def test_auto_submitted_no_is_a_person(app):
 
 def test_out_of_office_reply_does_not_reopen_or_command_a_closed_ticket(app):
     number = deliver(app, make_message(subject="VPN down")).ticket
-    deliver(app, make_message(subject=f"Re: [Support #{number}] VPN down [close]", body="Solved, thanks.\n"))
+    signed = signed_address(app.pipeline.secret, "support@example.org", number, "user@client.com")
+    closing = make_message(
+        subject=f"Re: [Support #{number}] VPN down [close]", body="Solved, thanks.\n", to=signed
+    )
+    deliver(app, closing, rcpt_tos=(signed,))  # to the Reply-To of the acknowledgement
     assert ticket(app, number).status == "closed"
 
     outcome = deliver(

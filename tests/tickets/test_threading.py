@@ -127,7 +127,13 @@ def test_signed_address_with_a_bad_signature_still_threads_like_a_tag(app):
 
 
 def close(app: App, number: int, days_ago: float = 0) -> None:
-    deliver(app, make_message(subject=f"[Support #{number}] [close]", body="Thanks, solved.\n"))
+    """The requester closes it from the Reply-To of their acknowledgement (their signed address)."""
+    signed = signed_address(app.pipeline.secret, "support@example.org", number, "user@client.com")
+    deliver(
+        app,
+        make_message(subject=f"[Support #{number}] [close]", body="Thanks, solved.\n", to=signed),
+        to=(signed,),
+    )
     assert get(app, number).status == "closed"
     if days_ago:
         with app.db.session() as session:
