@@ -11,6 +11,7 @@ from datetime import datetime
 
 from maildesk.config import Settings
 from maildesk.storage.models import Ticket
+from maildesk.teams.model import Team
 from maildesk.tickets import timers
 from maildesk.tickets.commands import (
     COMMANDS,
@@ -22,7 +23,6 @@ from maildesk.tickets.commands import (
     parse_commands,
     set_status,
 )
-from maildesk.teams.model import Team
 from maildesk.tickets.store import TicketStore
 from maildesk.types import Automation, Command, Decision, ParsedMessage, Reason, TicketChange, TicketKeys
 

@@ -67,7 +67,7 @@ def log_events(desk: Desk, name: str) -> list[dict]:
 
 
 def stop_between_transactions(desk: Desk, pid: int) -> None:
-    """SIGSTOP a desk process while it holds no database lock: it takes the writer turn for every transaction."""
+    """SIGSTOP a desk process while it holds no database lock (each transaction takes the writer turn)."""
     with open(desk.dir / "var" / "maildesk.db.writer", "a") as turn:
         fcntl.flock(turn, fcntl.LOCK_EX)
         os.kill(pid, signal.SIGSTOP)

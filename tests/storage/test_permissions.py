@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from maildesk.storage.db import Database
 from maildesk.notify.transport import MaildirTransport
+from maildesk.storage.db import Database
 from tests.support import Desk, make_message, wait_until
 
 
