@@ -55,7 +55,9 @@ class IntakeHandler:
         return "250 2.1.5 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        spool: Spool = envelope.spool  # see _TrackedSMTP.smtp_DATA
+        assert isinstance(envelope, SpooledEnvelope)
+        spool = envelope.spool  # see _TrackedSMTP.smtp_DATA
+        assert spool is not None
         raw = RawMessage(
             data=b"",  # the bytes are in the spool
             mail_from=envelope.mail_from,
@@ -97,8 +99,19 @@ class IntakeHandler:
                 session.transport.close()
 
 
+class SpooledEnvelope(Envelope):
+    """An envelope whose message bytes are in a spool rather than in ``content``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.spool: Spool | None = None
+
+
 class _TrackedSMTP(SMTP):
     """An SMTP session its handler knows about while the connection is open, spooling its DATA."""
+
+    def _create_envelope(self) -> Envelope:
+        return SpooledEnvelope()
 
     async def smtp_DATA(self, arg: str) -> None:
         """DATA as RFC 5321 section 4.5.2 has it, written to a spool as it comes (aiosmtpd's keeps it all).
@@ -108,6 +121,7 @@ class _TrackedSMTP(SMTP):
         """
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
+        assert isinstance(self.envelope, SpooledEnvelope)
         if not self.envelope.rcpt_tos:
             await self.push("503 Error: need RCPT command")
             return
@@ -174,8 +188,9 @@ class _TooMany(asyncio.Protocol):
     """A connection beyond ``max_sessions``: told to try later (RFC 5321 4.3.2) and closed."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        with contextlib.suppress(OSError):
-            transport.write(b"421 4.3.2 Too many connections, try again later\r\n")
+        if isinstance(transport, asyncio.WriteTransport):
+            with contextlib.suppress(OSError):
+                transport.write(b"421 4.3.2 Too many connections, try again later\r\n")
         transport.close()
 
 

@@ -11,8 +11,12 @@ it works again.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 import structlog
+
+if TYPE_CHECKING:
+    from maildesk.storage.db import Database
 
 log = structlog.get_logger("maildesk.runtime")
 
@@ -32,7 +36,7 @@ class Backoff:
     def failing(self) -> bool:
         return self.failures > 0
 
-    def failed(self, error: BaseException, db=None) -> float:  # noqa: ANN001 - a maildesk.db.Database
+    def failed(self, error: BaseException, db: Database | None = None) -> float:
         """Record a failure (dropping ``db``'s connections when storage failed); the seconds to wait."""
         if db is not None:
             db.recover(error)

@@ -19,6 +19,7 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -77,7 +78,7 @@ class _ChildWake:
 class _StopFlag:
     """The daemon's "stop" in shared memory, read without a lock (see WakeChannel for why)."""
 
-    def __init__(self, flag, wake: _ChildWake) -> None:  # noqa: ANN001 - a multiprocessing RawValue
+    def __init__(self, flag: Any, wake: _ChildWake) -> None:  # a multiprocessing RawValue("b")
         self._flag = flag
         self._wake = wake
 

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
 from maildesk.storage.fsutil import create_private_file, make_private_dir, open_private
@@ -92,7 +92,7 @@ def is_storage_failure(error: BaseException) -> bool:
     return type(original).__module__ == "sqlite3" and any(text in message for text in _PASSING_SQLITE)
 
 
-def _reopen_after(context) -> None:  # noqa: ANN001 - sqlalchemy ExceptionContext
+def _reopen_after(context: ExceptionContext) -> None:
     """``handle_error``: a connection spoilt for good counts as a disconnect, so SQLAlchemy drops it and
     every other connection of the pool (opened as long ago); the next checkout opens a fresh one."""
     if context.original_exception is not None and needs_new_connection(context.original_exception):

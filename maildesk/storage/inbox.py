@@ -52,9 +52,13 @@ def _insert(connection: Connection, key: str, raw: RawMessage, spool: Spool | No
         data = spool.read()  # PostgreSQL's bytea takes the value whole: one message at a time
     else:
         data = func.zeroblob(spool.size)
-    inbox_id = connection.execute(insert(InboxMessage).values(**_row(key, raw, data))).inserted_primary_key[0]
+    inserted = connection.execute(insert(InboxMessage).values(**_row(key, raw, data))).inserted_primary_key
+    assert inserted is not None
+    inbox_id: int = inserted[0]
     if spool is not None and not spool.small and connection.dialect.name == "sqlite":
-        with connection.connection.driver_connection.blobopen("inbox", "raw", inbox_id) as blob:
+        sqlite = connection.connection.driver_connection  # the sqlite3 connection, in this transaction
+        assert sqlite is not None
+        with sqlite.blobopen("inbox", "raw", inbox_id) as blob:
             for chunk in spool.chunks():
                 blob.write(chunk)
     return inbox_id
