@@ -99,6 +99,9 @@ class Ticket(Base):
         Index("ix_tickets_escalate_due", "escalate_due_at"),
         Index("ix_tickets_first_response_due", "first_response_due_at"),
         Index("ix_tickets_resolve_due", "resolve_due_at"),
+        # Reports select tickets by when they were created and when they were closed (maildesk.reports).
+        Index("ix_tickets_created", "created_at"),
+        Index("ix_tickets_closed", "closed_at"),
         {"sqlite_autoincrement": True},
     )
 
@@ -136,6 +139,23 @@ class Ticket(Base):
     root_message_id: Mapped[str | None] = mapped_column(String(1000))
     # Who else speaks on the ticket: the To/Cc of the request that opened it (SPEC section 5).
     participants: Mapped[list | None] = mapped_column(JSON)
+    # Report figures, recorded as they happen (maildesk.reports.record). Durations are business
+    # seconds of the desk calendar at that moment; null where they are not known (yet).
+    first_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    taken_into_account_s: Mapped[int | None] = mapped_column(Integer)
+    first_answer_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    first_response_s: Mapped[int | None] = mapped_column(Integer)
+    first_response_met: Mapped[bool | None] = mapped_column(Boolean)
+    pending_since: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    pending_s: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    # Of the current closing (also in ticket_closings, which keeps every closing and its reopening).
+    resolution_s: Mapped[int | None] = mapped_column(Integer)
+    resolve_met: Mapped[bool | None] = mapped_column(Boolean)
+    self_care: Mapped[bool | None] = mapped_column(Boolean)
+    suggestions: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    technician: Mapped[str | None] = mapped_column(String(500))
+    # When a grouping attribute last changed: older periods look their value up in ticket_changes.
+    changed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Event(Base):
@@ -259,3 +279,106 @@ class KbTerm(Base):
 
     term: Mapped[str] = mapped_column(String(64), primary_key=True)
     article_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+
+
+class TicketClosing(Base):
+    """Every closing of a ticket and its reopening, once it happens: was a ticket closed at a moment."""
+
+    __tablename__ = "ticket_closings"
+    __table_args__ = (
+        Index("ix_ticket_closings_ticket", "ticket", "reopened_at"),
+        Index("ix_ticket_closings_reopened", "reopened_at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket: Mapped[int] = mapped_column(BigInteger)
+    closed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    reopened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    resolution_s: Mapped[int | None] = mapped_column(Integer)  # business seconds, less the time pending
+    resolve_met: Mapped[bool | None] = mapped_column(Boolean)  # None: no resolve target
+    self_care: Mapped[bool] = mapped_column(Boolean, default=False)
+    closed_by: Mapped[str | None] = mapped_column(String(500))  # a technician, "requester" or "rule"
+
+
+class TicketEscalation(Base):
+    """A move into a higher level, by the timer or by a technician."""
+
+    __tablename__ = "ticket_escalations"
+    __table_args__ = (Index("ix_ticket_escalations_at", "at"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    from_level: Mapped[int | None] = mapped_column(Integer)
+    to_level: Mapped[int] = mapped_column(Integer)
+    by_timer: Mapped[bool] = mapped_column(Boolean)
+
+
+class TimeEntry(Base):
+    """One ``[time=...]``: billed in the period it was recorded in."""
+
+    __tablename__ = "time_entries"
+    __table_args__ = (Index("ix_time_entries_at", "at"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    seconds: Mapped[int] = mapped_column(Integer)
+    technician: Mapped[str | None] = mapped_column(String(500))
+
+
+class AttributeChange(Base):
+    """The value a grouping attribute had before it changed, so a report sees it as it was then."""
+
+    __tablename__ = "ticket_changes"
+    __table_args__ = (
+        Index("ix_ticket_changes_lookup", "ticket", "field", "at"),
+        {"sqlite_autoincrement": True},
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    ticket: Mapped[int] = mapped_column(BigInteger)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    field: Mapped[str] = mapped_column(String(40))
+    old_value: Mapped[str | None] = mapped_column(String(500))
+
+
+class SelfServiceMail(Base):
+    """A mail answered from the knowledge base that opened no ticket: self-care in reports."""
+
+    __tablename__ = "self_service_mails"
+    __table_args__ = (Index("ix_self_service_mails_at", "at"), {"sqlite_autoincrement": True})
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    sender: Mapped[str] = mapped_column(String(500))
+    organisation: Mapped[str | None] = mapped_column(String(300))
+
+
+class ReportRun(Base):
+    """A scheduled report's period, claimed by the one daemon that mails it (unique: once per period)."""
+
+    __tablename__ = "report_runs"
+    __table_args__ = (UniqueConstraint("since", "until", name="uq_report_runs_period"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
+    since: Mapped[datetime] = mapped_column(UTCDateTime)
+    until: Mapped[datetime] = mapped_column(UTCDateTime)
+    claimed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class FiguresBackfill(Base):
+    """Tickets made before the report figures were recorded, still to derive from their events.
+
+    The migration that added the figures writes one row (the newest ticket
+    then); ``maildesk db upgrade`` derives the figures with the desk calendar,
+    moving ``done_up_to`` as it commits, and removes the row at the end.
+    """
+
+    __tablename__ = "figures_backfill"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    up_to: Mapped[int] = mapped_column(BigInteger)
+    done_up_to: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -12,7 +12,7 @@ from datetime import datetime
 from maildesk.config import Settings
 from maildesk.storage.models import Ticket
 from maildesk.teams.model import Team
-from maildesk.tickets import timers
+from maildesk.tickets import figures, timers
 from maildesk.tickets.commands import (
     COMMANDS,
     CommandContext,
@@ -152,8 +152,17 @@ def open_ticket(
     if decision.answer and automation is None:
         answered = store.find_article(decision.answer)
         if answered is not None:
-            set_status(ticket, "closed", settings, ctx.now)
+            # A level-0 answer: the requester has their answer at once, and the ticket is closed.
+            timers.on_technician_reply(ticket, settings, ctx.now)
+            figures.note_answer(ticket, settings, ctx.now, None)
+            set_status(store, ticket, "closed", settings, ctx.now, by=figures.BY_RULE)
             store.add_event(ticket, "status", ctx.now, data={"status": "closed", "answer": decision.answer})
+    articles = (
+        store.suggest_articles(parsed.subject, settings.kb.suggest)
+        if automation is None and not answered
+        else ()
+    )
+    ticket.suggestions = len(articles)
     return _change(
         ticket,
         parsed,
@@ -166,9 +175,7 @@ def open_ticket(
         level_reached=None if answered else level,
         team_reached=None if answered else ticket.team,
         forward=decision.forward if automation is None else (),  # never relay a robot: it could answer back
-        articles=store.suggest_articles(parsed.subject, settings.kb.suggest)
-        if automation is None and not answered
-        else (),
+        articles=articles,
     )
 
 
@@ -240,7 +247,7 @@ def add_follow_up(
     if parsed.from_addr == ticket.requester and requester_closes(parsed, keys, ticket, settings):
         if ticket.status == "closed":
             return _change(ticket, parsed, text)  # asking again to close is no reason to reopen
-        set_status(ticket, "closed", settings, ctx.now)
+        set_status(store, ticket, "closed", settings, ctx.now, by=figures.BY_REQUESTER)
         store.add_event(
             ticket,
             "status",
@@ -251,7 +258,7 @@ def add_follow_up(
         return _change(ticket, parsed, text, closed=True)
     if ticket.status in ("pending", "closed"):
         previous = ticket.status
-        set_status(ticket, "open", settings, ctx.now)
+        set_status(store, ticket, "open", settings, ctx.now, by=None)
         store.add_event(
             ticket,
             "status",
@@ -314,6 +321,7 @@ def _technician_message(
     if refusal is not None:
         _record_message(store, ticket, parsed, ctx, "comment", text, {"refused": refusal.text})
         return _change(ticket, parsed, text, command_errors=(refusal,))
+    figures.note_action(ticket, settings, ctx.now)  # any authenticated mail: reply, note, command, routing
     outcome = Outcome(errors=[Reason.of("unknown_command", tag=tag) for tag in unknown])
     for tag, reason in zip(unknown, outcome.errors, strict=True):
         _record_refusal(store, ticket, parsed, ctx, tag, None, reason)
@@ -360,7 +368,7 @@ def _technician_message(
     if ticket.status == "closed" and not outcome.closed and (relay or routed):
         # A technician answering on a closed ticket (or handing it to another level) reopens it, as
         # in RT; a note, or a mail with only commands such as [time=] and no text, does not.
-        set_status(ticket, "open", settings, ctx.now)
+        set_status(store, ticket, "open", settings, ctx.now, by=parsed.from_addr)
         store.add_event(
             ticket,
             "status",
@@ -377,12 +385,16 @@ def _technician_message(
         text,
         {"commands": outcome.applied} if outcome.applied else None,
     )
-    if relay or outcome.answered_with or (outcome.closed and not outcome.silent):
-        timers.on_technician_reply(ticket, settings, ctx.now)
-        if ticket.status == "new":
-            set_status(ticket, "open", settings, ctx.now)
+    _answered(
+        store,
+        ticket,
+        ctx,
+        parsed.from_addr,
+        answer=relay or outcome.answered_with is not None,
+        closing_mail=outcome.closed and not outcome.silent,
+    )
     if ticket.status == "new" and outcome.applied:
-        set_status(ticket, "open", settings, ctx.now)
+        set_status(store, ticket, "open", settings, ctx.now, by=parsed.from_addr)
     if outcome.file_in_kb and text.strip():
         file_article(store, ticket, text, ctx.now)
     if outcome.level_reached is not None:
@@ -414,6 +426,18 @@ def _technician_message(
         answered_with=outcome.answered_with,
         notify_exclude=(parsed.from_addr,),
     )
+
+
+def _answered(
+    store: TicketStore, ticket: Ticket, ctx: ApplyContext, author: str, *, answer: bool, closing_mail: bool
+) -> None:
+    """The requester gets an answer (or the closing mail): the first-response clock stops for good."""
+    if answer:
+        figures.note_answer(ticket, ctx.settings, ctx.now, author)
+    if answer or closing_mail:
+        timers.on_technician_reply(ticket, ctx.settings, ctx.now)
+        if ticket.status == "new":
+            set_status(store, ticket, "open", ctx.settings, ctx.now, by=author)
 
 
 # Commands that decide what the requester gets; when one is refused, the text is not relayed.

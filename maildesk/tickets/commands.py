@@ -19,7 +19,7 @@ from maildesk.config import CATEGORIES, KINDS, URGENCIES, Settings
 from maildesk.durations import parse_duration
 from maildesk.kb.articles import index_article
 from maildesk.storage.models import KbArticle, Ticket
-from maildesk.tickets import timers
+from maildesk.tickets import figures, timers
 from maildesk.tickets.store import TicketStore
 from maildesk.types import Article, Command, Reason
 
@@ -194,6 +194,7 @@ def _choice(field_name: str, allowed: tuple[str, ...]) -> Callable[[CommandConte
             )
         previous = getattr(ctx.ticket, field_name)
         setattr(ctx.ticket, field_name, value)
+        figures.note_change(ctx.store.figures, ctx.ticket, field_name, previous, value, ctx.now)
         if field_name == "urgency" and value != previous:
             timers.change_urgency(ctx.ticket, previous, ctx.settings, ctx.now)
 
@@ -201,11 +202,16 @@ def _choice(field_name: str, allowed: tuple[str, ...]) -> Callable[[CommandConte
 
 
 def _application(ctx: CommandContext, command: Command) -> None:
-    ctx.ticket.application = _needs_value(command)[:200]
+    _requalify(ctx, "application", _needs_value(command)[:200])
 
 
 def _problem(ctx: CommandContext, command: Command) -> None:
-    ctx.ticket.problem = _needs_value(command)[:200]
+    _requalify(ctx, "problem", _needs_value(command)[:200])
+
+
+def _requalify(ctx: CommandContext, name: str, value: str) -> None:
+    figures.note_change(ctx.store.figures, ctx.ticket, name, getattr(ctx.ticket, name), value, ctx.now)
+    setattr(ctx.ticket, name, value)
 
 
 def _time(ctx: CommandContext, command: Command) -> None:
@@ -217,6 +223,7 @@ def _time(ctx: CommandContext, command: Command) -> None:
     if spent.total_seconds() > 7 * 86400:
         raise CommandRefused("too_long", value=value)
     ctx.ticket.time_spent_s = (ctx.ticket.time_spent_s or 0) + int(spent.total_seconds())
+    figures.note_time(ctx.store.figures, ctx.ticket, int(spent.total_seconds()), ctx.now, ctx.author)
 
 
 def _known(ctx: CommandContext, command: Command) -> None:
@@ -263,17 +270,22 @@ COMMANDS: dict[str, Callable[[CommandContext, Command], None]] = {
 
 
 def _set_status(ctx: CommandContext, status: str) -> None:
-    set_status(ctx.ticket, status, ctx.settings, ctx.now)
+    set_status(ctx.store, ctx.ticket, status, ctx.settings, ctx.now, by=ctx.author)
 
 
-def set_status(ticket: Ticket, status: str, settings: Settings, now: datetime) -> None:
-    """Change status and move the clocks with it.
+def set_status(
+    store: TicketStore, ticket: Ticket, status: str, settings: Settings, now: datetime, *, by: str | None
+) -> None:
+    """Change status and move the clocks with it; ``by`` closes (a technician, requester or rule).
 
     Pending and closed both stop the first-response and resolve clocks and keep
     the time left; open again (a reopen, or back from pending) runs them on
     from there, so the time a ticket spent waiting or closed never counts
     against its targets. The level's escalate_after clock restarts in full.
+    The report figures (pending time, closings, reopenings) are noted first,
+    while the clocks still say whether the resolve target was met.
     """
+    figures.note_status(store.figures, ticket, status, settings, now, by)
     previous = ticket.status
     ticket.status = status
     if status == "closed":
@@ -290,7 +302,9 @@ def set_status(ticket: Ticket, status: str, settings: Settings, now: datetime) -
 
 def move_to_level(ctx: CommandContext, level_id: int, team: str | None = None) -> None:
     """To level ``level_id``, in ``team`` or else the level's team that handles the ticket."""
+    previous = ctx.ticket.level
     timers.enter_level(ctx.ticket, level_id, ctx.settings, ctx.now, team=team)
+    figures.note_level(ctx.store.figures, ctx.ticket, previous, ctx.settings, ctx.now, by_timer=False)
     ctx.outcome.level_reached = level_id
     ctx.outcome.team_reached = ctx.ticket.team
 

@@ -16,7 +16,7 @@ from sqlalchemy.orm.attributes import flag_modified
 from maildesk.config import Settings
 from maildesk.durations import format_duration
 from maildesk.storage.models import Ticket
-from maildesk.tickets import timers
+from maildesk.tickets import figures, timers
 from maildesk.tickets.store import TicketStore
 from maildesk.types import Reason, TicketChange
 
@@ -30,6 +30,8 @@ _CHANGED_BY_ESCALATION = (
     "resolve_due_at",
     "resolve_breached",
     "updated_at",
+    "first_response_met",  # report figures (maildesk.tickets.figures)
+    "changed_at",
 )
 
 
@@ -71,6 +73,7 @@ def _fired_reasons(ticket: Ticket, settings: Settings, now: datetime) -> tuple[R
     if ticket.first_response_due_at is not None and ticket.first_response_due_at <= now:
         reasons.append(Reason.of("first_response_passed", urgency=ticket.urgency))
         ticket.first_response_due_at = None
+        figures.first_response_missed(ticket)
     if ticket.resolve_due_at is not None and ticket.resolve_due_at <= now:
         reasons.append(Reason.of("resolve_passed", urgency=ticket.urgency))
         ticket.resolve_due_at = None
@@ -90,6 +93,7 @@ def escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: dateti
     previous = ticket.level
     if nxt is not None:
         timers.enter_level(ticket, nxt.id, settings, now)
+        figures.note_level(store.figures, ticket, previous, settings, now, by_timer=True)
     reason = "; ".join(r.text for r in reasons)  # in English: events and logs
     store.add_event(
         ticket,

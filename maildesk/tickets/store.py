@@ -14,6 +14,7 @@ from maildesk.durations import format_duration
 from maildesk.kb.articles import keywords
 from maildesk.security.bounces import SentMail
 from maildesk.storage.models import AttachmentRow, Event, KbArticle, KbTerm, Outbox, ThreadMessage, Ticket
+from maildesk.tickets.figures import FigureRows
 from maildesk.types import Article, Attachment, TicketView
 
 MAX_EVENT_TEXT = 200_000
@@ -54,6 +55,7 @@ class TicketStore:
         self._threaded: set[str] = set()
         self._events: list[dict] = []  # history rows not yet written (see flush)
         self._threads: list[dict] = []  # thread ids not yet written
+        self.figures = FigureRows()  # report facts not yet written (maildesk.tickets.figures)
         self.is_postgres = session.get_bind().dialect.name == "postgresql"
 
     @property
@@ -175,6 +177,7 @@ class TicketStore:
                 self._threads,
             )
             self._threads.clear()
+        self.figures.write(self._connection)
 
     def _write_events(self, rows: list[dict]) -> None:
         if rows:

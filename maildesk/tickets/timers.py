@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from maildesk.calendars import Calendar
 from maildesk.config import Settings, UrgencyTarget
 from maildesk.storage.models import Ticket
+from maildesk.tickets import figures
 
 
 def enter_level(
@@ -134,6 +135,7 @@ class _Clocks:
 
 def on_technician_reply(ticket: Ticket, settings: Settings, now: datetime) -> None:
     """A technician answered: the first response is met and the level's clock restarts."""
+    figures.decide_first_response(ticket, settings, now)
     if ticket.first_response_at is None:
         ticket.first_response_at = now
     ticket.first_response_due_at = None
