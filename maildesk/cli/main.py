@@ -12,7 +12,7 @@ import argparse
 import os
 import sys
 
-from maildesk.cli import db, kb, outbox, quarantine, rules, run, tickets
+from maildesk.cli import db, kb, outbox, quarantine, report, rules, run, tickets
 from maildesk.cli.common import (
     EX_OK,
     EX_SOFTWARE,
@@ -25,7 +25,16 @@ from maildesk.cli.common import (
     storage_failure,
 )
 
-GROUPS = (run, tickets, rules, kb, quarantine, outbox, db)  # in the order ``maildesk --help`` lists them
+GROUPS = (
+    run,
+    tickets,
+    rules,
+    kb,
+    quarantine,
+    outbox,
+    report,
+    db,
+)  # in the order ``maildesk --help`` lists them
 
 
 def build_parser() -> argparse.ArgumentParser:
