@@ -67,6 +67,7 @@ class Processor:
         self.db = db
         self._pipeline_source = pipeline_source  # a callable returning the Pipeline in force
         self.workers = workers
+        self.clock = _utcnow  # when each message is applied: tests of dated figures pass their own
 
     def process_pending(
         self, limit: int | None = None, only_ids: list[int] | None = None, batch: int = 50
@@ -199,7 +200,7 @@ class Processor:
         parsed: ParsedMessage | None,
     ) -> Outcome:
         """Apply one message with no savepoint; any failure or rejection asks for the careful way."""
-        now = _utcnow()
+        now = self.clock()
         try:
             with session.no_autoflush:
                 change = pipeline.process(session, row, now, outbox, parsed)
@@ -225,7 +226,7 @@ class Processor:
         render: bool,
         parsed: ParsedMessage | None = None,
     ) -> Outcome:
-        now = _utcnow()
+        now = self.clock()
         mark = outbox.mark()
         try:
             # Each savepoint flushes once at its end (batched INSERTs); reads inside one message

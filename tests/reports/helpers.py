@@ -1,0 +1,83 @@
+"""A desk driven in-process on a clock the test sets: tickets with controlled times, and the report read back."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from pathlib import Path
+
+from maildesk.runtime.sweep import sweep
+from tests.levels.helpers import REQUESTER, Local, requester_mail
+from tests.support import Desk, levels_toml, run_cli
+
+LEVELS = levels_toml(
+    (("alice@example.org", "bob@example.org"), "4h"),
+    (("carol@example.org",), "1d"),
+    (("dave@example.org",), "2d"),
+)
+RULES = """
+[[rule]]
+name = "ERP"
+if.subject = '(?i)\\berp\\b'
+set.application = "ERP"
+set.category = "functional"
+
+[[rule]]
+name = "VPN"
+if.subject = '(?i)\\bvpn\\b'
+set.application = "VPN"
+set.category = "technical"
+
+[[rule]]
+name = "password"
+if.subject = '(?i)password'
+set.application = "Mail"
+answer = "password-reset"
+"""
+TARGETS = """
+[urgency.normal]
+first_response = "1h"
+resolve = "8h"
+"""
+
+
+class Timeline(Local):
+    """The desk's pipeline applies each message at the moment the test says (``at``)."""
+
+    def __init__(self, directory: Path, *, extra: str = "", levels: str = LEVELS) -> None:
+        super().__init__(Desk(directory, levels=levels, rules=RULES, extra=TARGETS + extra))
+        self.now = datetime.fromisoformat("2026-01-01T00:00:00+00:00")
+        self.app.processor.clock = lambda: self.now
+
+    def at(self, moment: str) -> Timeline:
+        self.now = datetime.fromisoformat(moment)
+        return self
+
+    def opens(self, subject: str) -> int:
+        return self.new_ticket(subject)
+
+    def requester(self, number: int, subject: str, commands: str = "", body: str = "Any news?\n") -> None:
+        tagged = f"{subject} {commands}".strip()
+        self.deliver(requester_mail(number, tagged, body=body), mail_from=REQUESTER)
+
+    def tech(self, number: int, who: str, commands: str = "", body: str = "Please try again now.\n", **kw) -> None:
+        self.technician(number, who, commands, body=body, **kw)
+
+    def sweep(self) -> int:
+        return sweep(self.app.db, self.app.pipeline, self.now)
+
+    def report(self, *args: str) -> dict:
+        code, out, err = run_cli(self.desk.config, "report", *args, "--format", "json")
+        assert code == 0, err
+        return json.loads(out)
+
+
+def by_key(report: dict) -> dict:
+    return {group["key"]: group for group in report["groups"]}
+
+
+def duration(count: int, median, p90, mean) -> dict:  # noqa: ANN001 - numbers or None
+    return {"count": count, "median_s": median, "p90_s": p90, "mean_s": mean}
+
+
+NO_DURATION = duration(0, None, None, None)
