@@ -1,4 +1,4 @@
-"""A desk driven in-process on a clock the test sets: tickets with controlled times, and the report read back."""
+"""A desk driven in-process on a clock the test sets: tickets at controlled times, the report read back."""
 
 from __future__ import annotations
 
@@ -10,6 +10,9 @@ from maildesk.runtime.sweep import sweep
 from tests.levels.helpers import REQUESTER, Local, requester_mail
 from tests.support import Desk, levels_toml, run_cli
 
+ALICE, BOB, CAROL = "alice@example.org", "bob@example.org", "carol@example.org"
+NOVEMBER = ("--since", "2026-11-01", "--until", "2026-12-01")
+DECEMBER = ("--since", "2026-12-01", "--until", "2027-01-01")
 LEVELS = levels_toml(
     (("alice@example.org", "bob@example.org"), "4h"),
     (("carol@example.org",), "1d"),
@@ -60,7 +63,9 @@ class Timeline(Local):
         tagged = f"{subject} {commands}".strip()
         self.deliver(requester_mail(number, tagged, body=body), mail_from=REQUESTER)
 
-    def tech(self, number: int, who: str, commands: str = "", body: str = "Please try again now.\n", **kw) -> None:
+    def tech(
+        self, number: int, who: str, commands: str = "", body: str = "Please try again now.\n", **kw
+    ) -> None:
         self.technician(number, who, commands, body=body, **kw)
 
     def sweep(self) -> int:

@@ -33,7 +33,9 @@ def test_bad_input_is_a_usage_error_naming_the_value(config, args, named):
 
 
 def test_an_empty_period_gives_zeros_and_says_so(config):
-    code, out, err = run_cli(config, "report", "--since", "2026-11-01", "--until", "2026-12-01", "--format", "json")
+    code, out, err = run_cli(
+        config, "report", "--since", "2026-11-01", "--until", "2026-12-01", "--format", "json"
+    )
     assert code == 0, err
     report = json.loads(out)
     assert report["groups"] == []
@@ -60,7 +62,16 @@ def test_dates_are_read_in_the_desk_timezone(tmp_path):
 def test_output_file_is_written_whole(config, tmp_path):
     target = tmp_path / "november.csv"
     code, out, err = run_cli(
-        config, "report", "--since", "2026-11-01", "--until", "2026-12-01", "--format", "csv", "--output", str(target)
+        config,
+        "report",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-12-01",
+        "--format",
+        "csv",
+        "--output",
+        str(target),
     )
     assert (code, out) == (0, "")
     assert target.read_text().startswith("application,received,closed,open")

@@ -5,65 +5,12 @@ from __future__ import annotations
 import csv
 import io
 
-import pytest
-
-from tests.reports.helpers import NO_DURATION, Timeline, by_key, duration
+from tests.reports.helpers import ALICE, BOB, DECEMBER, NO_DURATION, NOVEMBER, by_key, duration
 from tests.support import run_cli
 
-ALICE, BOB, CAROL = "alice@example.org", "bob@example.org", "carol@example.org"
-NOVEMBER = ("--since", "2026-11-01", "--until", "2026-12-01")
-DECEMBER = ("--since", "2026-12-01", "--until", "2027-01-01")
 
-
-@pytest.fixture(scope="module")
-def desk(tmp_path_factory):
-    """Tickets A to I of November 2026 (times in UTC, the desk's zone), described at each step."""
-    t = Timeline(tmp_path_factory.mktemp("figures") / "desk")
-    # F: October, answered and waiting on its requester since: open at the end of November (the backlog).
-    f = t.at("2026-10-20T09:00:00+00:00").opens("ERP legacy screen")
-    t.at("2026-10-20T09:05:00+00:00").tech(f, ALICE, "[pending]", body="Which screen?\n")
-    # G: October, pending from 09:10 until it is closed on 3 November: 10 minutes of resolution.
-    g = t.at("2026-10-25T09:00:00+00:00").opens("ERP old export")
-    t.at("2026-10-25T09:10:00+00:00").tech(g, ALICE, "[pending]", body="Which export?\n")
-    # A: taken into account after 10 minutes (a note), answered after 30, pending one hour, closed at 2h.
-    a = t.at("2026-11-02T09:00:00+00:00").opens("ERP down")
-    t.at("2026-11-02T09:10:00+00:00").tech(a, ALICE, "[problem=erp-outage] [comment]", body="Looking.\n")
-    t.at("2026-11-02T09:30:00+00:00").tech(a, ALICE)
-    t.at("2026-11-02T09:40:00+00:00").tech(a, ALICE, "[pending]", body="Send a screenshot, please.\n")
-    t.at("2026-11-02T10:40:00+00:00").requester(a, "ERP down", body="Here it is.\n")
-    # B: nobody answers; the first-response target (1h) escalates it by timer, then Carol by hand.
-    b = t.at("2026-11-02T10:00:00+00:00").opens("ERP slow")
-    t.at("2026-11-02T11:00:00+00:00").tech(a, ALICE, "[close] [time=45m]", body="Fixed.\n")
-    # C: a level-0 answer (rule `answer`): answered and closed at once.
-    c = t.at("2026-11-02T10:30:00+00:00").opens("password forgotten")
-    assert t.at("2026-11-02T11:00:01+00:00").sweep() == 1
-    # D: the acknowledgement suggests an article; the requester closes it an hour later: self-care.
-    d = t.at("2026-11-02T11:00:02+00:00").opens("VPN disconnects again")
-    t.at("2026-11-02T12:00:00+00:00").tech(
-        b, CAROL, "[level=3] [problem=erp-outage] [comment]", body="For the experts.\n",
-        level_address="support-l2@example.org",
-    )
-    t.at("2026-11-02T12:00:02+00:00").requester(d, "VPN disconnects again", "[close]", body="Works now.\n")
-    # E: answered, closed, reopened by the requester, closed again; 75 minutes billed.
-    e = t.at("2026-11-02T13:00:00+00:00").opens("ERP question")
-    t.at("2026-11-02T13:50:00+00:00").tech(e, ALICE, "[problem=erp-question]")
-    t.at("2026-11-02T14:00:00+00:00").tech(e, ALICE, "[close]", body="Done.\n")
-    t.at("2026-11-02T15:00:00+00:00").requester(e, "ERP question", body="Not quite.\n")
-    t.at("2026-11-02T16:00:00+00:00").tech(e, ALICE, "[close] [time=75m]", body="Done now.\n")
-    t.at("2026-11-03T09:00:00+00:00").tech(g, ALICE, "[close]", body="Exported.\n")
-    # I: answered and closed after a day; reopened in December (after the period).
-    i = t.at("2026-11-24T09:00:00+00:00").opens("ERP export")
-    t.at("2026-11-25T09:00:00+00:00").tech(i, BOB, "[close]", body="Done.\n")
-    # H: arrives on 30 November; requalified (application) on 2 December.
-    h = t.at("2026-11-30T10:00:00+00:00").opens("ERP month end")
-    t.at("2026-12-02T09:00:00+00:00").tech(h, ALICE, "[application=Billing] [comment]", body="Billing.\n")
-    t.at("2026-12-03T09:00:00+00:00").requester(i, "ERP export", body="It fails again.\n")
-    t.tickets_by_letter = dict(a=a, b=b, c=c, d=d, e=e, f=f, g=g, h=h, i=i)
-    yield t
-    t.close()
-
-
-def test_each_figure_by_application_is_exact(desk):
+def test_each_figure_by_application_is_exact(november):
+    desk = november
     report = desk.report(*NOVEMBER)
     assert (report["since"], report["until"], report["by"]) == (
         "2026-11-01T00:00:00Z",
@@ -110,7 +57,8 @@ def test_each_figure_by_application_is_exact(desk):
     assert total["escalations"] == {"2": 1, "3": 1}
 
 
-def test_a_later_period_sees_the_reopening_and_the_requalification(desk):
+def test_a_later_period_sees_the_reopening_and_the_requalification(november):
+    desk = november
     groups = by_key(desk.report(*DECEMBER))
     # H moved to Billing on 2 December; I reopened on 3 December; B and F still open.
     assert set(groups) == {"ERP", "Billing"}
@@ -118,7 +66,8 @@ def test_a_later_period_sees_the_reopening_and_the_requalification(desk):
     assert (groups["Billing"]["open"], groups["Billing"]["received"]) == (1, 0)
 
 
-def test_by_level_lists_every_level_and_groups_as_at_the_end(desk):
+def test_by_level_lists_every_level_and_groups_as_at_the_end(november):
+    desk = november
     report = desk.report(*NOVEMBER, "--by", "level")
     groups = by_key(report)
     assert list(groups) == [1, 2, 3]
@@ -127,7 +76,8 @@ def test_by_level_lists_every_level_and_groups_as_at_the_end(desk):
     assert groups[1]["received"] == 6
 
 
-def test_by_technician_is_who_answered_or_closed(desk):
+def test_by_technician_is_who_answered_or_closed(november):
+    desk = november
     groups = by_key(desk.report(*NOVEMBER, "--by", "technician"))
     assert set(groups) == {ALICE, BOB, "(none)"}
     assert (groups[ALICE]["closed"], groups[BOB]["closed"]) == (3, 1)  # A E G; I
@@ -135,7 +85,8 @@ def test_by_technician_is_who_answered_or_closed(desk):
     assert groups["(none)"]["received"] == 4  # B (only noted), C (the rule), D (self-care), H
 
 
-def test_csv_parses_and_matches_the_json(desk):
+def test_csv_parses_and_matches_the_json(november):
+    desk = november
     report = desk.report(*NOVEMBER)
     code, out, err = run_cli(desk.desk.config, "report", *NOVEMBER, "--format", "csv")
     assert code == 0, err
@@ -145,14 +96,16 @@ def test_csv_parses_and_matches_the_json(desk):
         assert int(row["received"]) == group["received"]
         assert int(row["closed"]) == group["closed"]
         assert int(row["open"]) == group["open"]
-        assert row["resolution_median_s"] == ("" if group["resolution"]["median_s"] is None else str(
-            group["resolution"]["median_s"]))
+        assert row["resolution_median_s"] == (
+            "" if group["resolution"]["median_s"] is None else str(group["resolution"]["median_s"])
+        )
         assert row["within_target_resolve"] == str(group["within_target"]["resolve"] or "")
         assert int(row["escalations_3"]) == group["escalations"].get("3", 0)
         assert row["time_spent"] == group["time_spent"]
 
 
-def test_table_names_each_group(desk):
+def test_table_names_each_group(november):
+    desk = november
     code, out, err = run_cli(desk.desk.config, "report", *NOVEMBER, "--format", "table")
     assert code == 0, err
     lines = out.splitlines()
