@@ -21,7 +21,7 @@ PERCENTILES = (0.5, 0.9)
 
 def sort_values(values: array) -> array:
     """The values sorted, still as an array (the sorted list is only transient)."""
-    return array("q", sorted(values))
+    return array("I", sorted(values))
 
 
 def describe(sorted_values: array) -> Duration:
