@@ -677,9 +677,11 @@ def load_settings(path: Path | str) -> Settings:
     )
     rep = r.table(data.get("reports", {}), ("reports",), {"schedule", "recipients"})
     reports = ReportsSettings(
-        schedule=r.get(rep, ("reports", "schedule"), str, ""),
+        schedule=_schedule(r, rep),
         recipients=r.addresses(rep, ("reports", "recipients")),
     )
+    if reports.schedule and not reports.recipients:
+        r.fail(("reports", "schedule"), "a scheduled report needs recipients (reports.recipients)")
     ru = r.table(data.get("rules", {}), ("rules",), {"files"})
     rule_files = tuple(_resolve_path(base, f) for f in r.string_list(ru, ("rules", "files")))
     te = r.table(data.get("templates", {}), ("templates",), {"dir"})
@@ -717,6 +719,20 @@ def _max_sessions(r: _Reader, table: dict, key: KeyPath) -> int:
     if not 1 <= value <= 10_000:
         r.fail(key, f"{value!r} must be a number from 1 to 10000")
         return 64
+    return value
+
+
+def _schedule(r: _Reader, table: dict) -> str:
+    """``[reports] schedule``: a cron line, checked now, not when it first fires."""
+    value = r.get(table, ("reports", "schedule"), str, "").strip()
+    if not value:
+        return ""
+    from maildesk.reports.cron import check_crontab
+
+    problem = check_crontab(value)
+    if problem is not None:
+        r.fail(("reports", "schedule"), f"{value!r}: {problem}")
+        return ""
     return value
 
 

@@ -231,37 +231,60 @@ def sample_reasons() -> list[dict[str, Any]]:
 
 
 def _sample_report() -> dict[str, Any]:
+    """A report as ``maildesk.reports.mailing.mail_context`` gives it: the JSON of SPEC section 12, and more."""
+
+    def duration(count: int, median: Any, p90: Any, mean: Any) -> dict[str, Any]:
+        return {"count": count, "median_s": median, "p90_s": p90, "mean_s": mean}
+
     group = {
         "key": "technical",
         "received": 12,
         "closed": 9,
         "open": 3,
+        "reopened": 1,
         "problems": 2,
-        "first_response": {"median_s": 1800, "p90_s": 7200, "mean_s": 2400.5},
-        "resolution": {"median_s": 14400, "p90_s": 172800, "mean_s": 36000},
-        "within_target": 0.92,
+        "taken_into_account": duration(12, 900, 5400, 2100),
+        "first_response": duration(11, 1800, 7200, 2400.5),
+        "resolution": duration(9, 14400, 172800, 36000),
+        "within_target": {"first_response": 0.92, "resolve": 0.83},
         "escalations": {"2": 3, "3": 1},
+        "self_care": 2,
         "time_spent": "4h10m",
+        "amount": 375.0,
     }
     sparse = {
         "key": None,
         "received": 0,
         "closed": 0,
         "open": 0,
+        "reopened": 0,
         "problems": 0,
-        "first_response": {"median_s": None, "p90_s": None, "mean_s": None},
-        "resolution": {"median_s": None, "p90_s": None, "mean_s": None},
-        "within_target": None,
+        "taken_into_account": duration(0, None, None, None),
+        "first_response": duration(0, None, None, None),
+        "resolution": duration(0, None, None, None),
+        "within_target": {"first_response": None, "resolve": None},
         "escalations": {},
+        "self_care": 0,
         "time_spent": "0m",
+        "amount": None,
     }
     total = {k: v for k, v in group.items() if k != "key"}
     return {
         "since": "2026-11-16T00:00:00Z",
         "until": "2026-11-23T00:00:00Z",
+        "start": "2026-11-16",
+        "end": "2026-11-23",
+        "timezone": "Europe/Paris",
         "by": "category",
+        "calendar": "office",
+        "currency": "EUR",
+        "empty": False,
         "groups": [group, sparse],
         "total": total,
+        "levels": [
+            {"level": 1, "name": "Front desk", "first_response": 0.9, "resolve": 0.8},
+            {"level": 2, "name": "Back desk", "first_response": None, "resolve": None},
+        ],
     }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import jinja2
 from markupsafe import Markup
@@ -24,20 +25,18 @@ _ENV = jinja2.Environment(
 )
 
 
+def local_text(moment: datetime, timezone: str) -> str:
+    """A period's bound in the desk's zone: the date alone at midnight, else date and time."""
+    local = moment.astimezone(ZoneInfo(timezone))
+    return (
+        local.strftime("%Y-%m-%d")
+        if (local.hour, local.minute) == (0, 0)
+        else local.strftime("%Y-%m-%d %H:%M")
+    )
+
+
 def period_text(since: datetime, until: datetime, timezone: str) -> str:
-    from zoneinfo import ZoneInfo
-
-    zone = ZoneInfo(timezone)
-
-    def show(moment: datetime) -> str:
-        local = moment.astimezone(zone)
-        return (
-            local.strftime("%Y-%m-%d")
-            if (local.hour, local.minute) == (0, 0)
-            else local.strftime("%Y-%m-%d %H:%M")
-        )
-
-    return f"from {show(since)} to {show(until)}"
+    return f"from {local_text(since, timezone)} to {local_text(until, timezone)}"
 
 
 def _cards(report: Report) -> list[tuple[str, str]]:

@@ -41,6 +41,7 @@ class Daemon:
         self.handlers: list[IntakeHandler] = []
         self._scheduler = None
         self._scheduled_every = None
+        self._scheduled_report = ""  # the [reports] schedule the report job follows ("" when none)
         self.ports: list[int] = []
         self._processing = None  # the processing process, when [processing] workers > 0
         self._sweep_backoff = Backoff("timer_sweep")  # its schedule is the wait; this logs and reconnects
@@ -68,6 +69,44 @@ class Daemon:
             self._sweep_backoff.failed(exc, self.app.db)
         else:
             self._sweep_backoff.succeeded()
+
+    def _mail_report(self, catching_up: bool = False) -> None:
+        """The APScheduler job of ``[reports] schedule`` (and, at start-up, a run missed while stopped)."""
+        from maildesk.reports.schedule import run_schedule
+
+        try:
+            if run_schedule(
+                self.app.db,
+                self.settings,
+                self.app.pipeline.renderer,
+                datetime.now(UTC),
+                catching_up=catching_up,
+            ):
+                self.outbox_wakeup.set()
+                if self._processing is not None:
+                    self._processing.wake()
+        except Exception as exc:  # noqa: BLE001 - the period stays unclaimed: the next run or start sends it
+            log.error("report_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _schedule_report(self, scheduler) -> None:  # noqa: ANN001 - a BackgroundScheduler
+        """Follow ``[reports] schedule``: add, move or drop the report job."""
+        from maildesk.reports.schedule import parse_schedule
+
+        schedule = self.settings.reports.schedule if self.settings.reports.recipients else ""
+        if schedule == self._scheduled_report:
+            return
+        if self._scheduled_report:
+            scheduler.remove_job("report")
+        if schedule:
+            scheduler.add_job(
+                self._mail_report,
+                parse_schedule(schedule, self.settings.desk.timezone),
+                id="report",
+                coalesce=True,
+                max_instances=1,
+                misfire_grace_time=3600,
+            )
+        self._scheduled_report = schedule
 
     def _start_processing(self) -> None:
         """The processor and sender: in a process of their own when there are workers, else threads here."""
@@ -107,7 +146,7 @@ class Daemon:
             self._start_thread(f"imap-{account.name}", lambda p=poller: p.run(self.stop))
 
     def _start_scheduler(self):
-        """APScheduler runs the timer sweep every ``[timers] check_every`` (and, later, reports)."""
+        """APScheduler runs the timer sweep every ``[timers] check_every`` and the scheduled report."""
         from apscheduler.schedulers.background import BackgroundScheduler
 
         scheduler = BackgroundScheduler(timezone=self.settings.desk.timezone)
@@ -119,12 +158,17 @@ class Daemon:
             max_instances=1,
             seconds=self.settings.timers_check_every.total_seconds(),
         )
+        self._schedule_report(scheduler)
+        if self._scheduled_report:
+            scheduler.add_job(self._mail_report, id="report-catch-up", kwargs={"catching_up": True})
         scheduler.start()
         self._scheduled_every = self.settings.timers_check_every
         return scheduler
 
     def _reschedule(self) -> None:
-        """After a reload, follow a changed ``check_every``."""
+        """After a reload, follow a changed ``check_every`` and ``[reports] schedule``."""
+        if self._scheduler is not None:
+            self._schedule_report(self._scheduler)
         if self._scheduler is not None and self.settings.timers_check_every != self._scheduled_every:
             self._scheduler.reschedule_job(
                 "timers", trigger="interval", seconds=self.settings.timers_check_every.total_seconds()

@@ -1,4 +1,4 @@
-"""The HTML report: self-contained, and rendered by a real browser (headless Chromium) without console errors."""
+"""The HTML report: self-contained, and rendered by headless Chromium without console errors."""
 
 from __future__ import annotations
 
