@@ -8,11 +8,17 @@ from maildesk.cli.common import EX_OK, open_database
 
 
 def cmd_db(args: argparse.Namespace) -> int:
+    from maildesk.reports.backfill import derive_figures
     from maildesk.storage.revision import HEAD_REVISION
 
-    _settings, db = open_database(args, allow_upgrade=True)
-    db.dispose()
-    print(f"database schema is at revision {HEAD_REVISION}")
+    settings, db = open_database(args, allow_upgrade=True)
+    try:
+        print(f"database schema is at revision {HEAD_REVISION}")
+        derived = derive_figures(db, settings)  # tickets older than the report figures, from their history
+        if derived:
+            print(f"report figures derived from the history of {derived} older ticket(s)")
+    finally:
+        db.dispose()
     return EX_OK
 
 
