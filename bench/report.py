@@ -56,7 +56,8 @@ FROM {series}
 """
 _CLOSINGS = """
 INSERT INTO ticket_closings (ticket, closed_at, reopened_at, resolution_s, resolve_met, self_care, closed_by)
-SELECT number, closed_at, NULL, resolution_s, resolve_met, {false}, technician FROM tickets WHERE closed_at IS NOT NULL
+SELECT number, closed_at, NULL, resolution_s, resolve_met, {false}, technician
+FROM tickets WHERE closed_at IS NOT NULL
 """
 _REOPENED = """
 INSERT INTO ticket_closings (ticket, closed_at, reopened_at, resolution_s, resolve_met, self_care, closed_by)
@@ -73,15 +74,17 @@ SELECT number, created_at, time_spent_s, technician FROM tickets WHERE time_spen
 """
 _EVENTS = """
 INSERT INTO events (ticket, type, at, from_addr, message_id, text, data)
-SELECT number, k.t, created_at, requester, '<' || number || '.' || k.t || '@client.com>', 'Hello, it fails.', '{{}}'
+SELECT number, k.t, created_at, requester, '<' || number || '.' || k.t || '@client.com>',
+    'Hello, it fails.', '{{}}'
 FROM tickets CROSS JOIN (SELECT 'message' AS t UNION ALL SELECT 'reply') AS k
 """
 
 _DIALECT = {
     "sqlite": {
-        "series": "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) SELECT i FROM n)",
-        "created": f"strftime('%Y-%m-%d %H:%M:%S', '{START}', '+' || ((i * 2654435761) % {SPAN_S}) || ' seconds')"
-        " || '.000000'",
+        "series": "(WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {count}) "
+        "SELECT i FROM n)",
+        "created": f"strftime('%Y-%m-%d %H:%M:%S', '{START}', "
+        f"'+' || ((i * 2654435761) % {SPAN_S}) || ' seconds') || '.000000'",
         "closed": f"strftime('%Y-%m-%d %H:%M:%S', '{START}', '+' || ((i * 2654435761) % {SPAN_S} "
         "+ (i * 15485863) % 604800) || ' seconds') || '.000000'",
         "true": "1",
@@ -104,14 +107,16 @@ def populate(url: str, count: int) -> None:
     kind = "postgresql" if db.is_postgres else "sqlite"
     words = dict(_DIALECT[kind])
     words["series"] = words["series"].format(count=count)
-    words["app"] = "CASE i % 9 " + " ".join(f"WHEN {n} THEN '{a}'" for n, a in enumerate(APPLICATIONS)) + " END"
+    cases = " ".join(f"WHEN {n} THEN '{a}'" for n, a in enumerate(APPLICATIONS))
+    words["app"] = f"CASE i % 9 {cases} END"
     words["met_fr"] = f"CASE WHEN i % 10 < 8 THEN {words['true']} ELSE {words['false']} END"
     words["met_res"] = f"CASE WHEN i % 10 < 7 THEN {words['true']} ELSE {words['false']} END"
     started = time.perf_counter()
     with db.engine.begin() as conn:
         for statement in (_TICKETS, _CLOSINGS, _REOPENED, _ESCALATIONS, _TIME, _EVENTS):
             sql = statement.format(**words)
-            conn.exec_driver_sql(sql.replace("%", "%%") if db.is_postgres else sql)  # psycopg: % is a placeholder
+            # psycopg reads % as a placeholder
+            conn.exec_driver_sql(sql.replace("%", "%%") if db.is_postgres else sql)
         if db.is_postgres:
             conn.exec_driver_sql("SELECT setval('tickets_number_seq', (SELECT max(number) FROM tickets))")
     with db.engine.connect() as conn:

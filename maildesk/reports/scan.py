@@ -281,7 +281,7 @@ def _scan_days(
         bucket = (cast(extract("epoch", moment), Integer) // QUARTER).label("bucket")
         query = select(bucket, func.count()).where(condition).group_by(bucket)
         for quarter, count in connection.execute(query):
-            days[bisect_right(day_starts, int(quarter) * QUARTER) - 1] += count
+            days[max(0, bisect_right(day_starts, int(quarter) * QUARTER) - 1)] += count
 
 
 def _count_closing(group: Tally, targets: list[int], resolution, met, self_care) -> None:  # noqa: ANN001

@@ -5,9 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
 
-from maildesk.reports.keys import NONE_LABEL
 from maildesk.reports.types import Duration, Figures, Report
 
 TOTAL_LABEL = "(total)"
@@ -148,11 +146,3 @@ def _line(cells: list[str], widths: list[int]) -> str:
 
 def _day(moment) -> str:  # noqa: ANN001 - datetime
     return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
-def label(key: object) -> str:
-    return NONE_LABEL if key is None else str(key)
-
-
-def write_lines(lines: Iterable[str]) -> Iterator[str]:
-    yield from lines
