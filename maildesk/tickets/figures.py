@@ -267,3 +267,14 @@ def note_time(rows: FigureRows, ticket: Ticket, seconds: int, now: datetime, tec
     rows.time_entries.append(
         {"ticket": ticket.number, "at": now, "seconds": seconds, "technician": technician}
     )
+
+
+def note_self_service(connection: Connection, at: datetime, sender: str, organisation: str | None) -> None:
+    """A mail to ``[kb] self_service`` was answered with articles and opened no ticket: self-care."""
+    from maildesk.models import SelfServiceMail
+
+    connection.execute(
+        insert(SelfServiceMail).values(
+            at=at, sender=sender[:500], organisation=organisation and organisation[:300]
+        )
+    )

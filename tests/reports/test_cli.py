@@ -75,3 +75,41 @@ def test_output_file_is_written_whole(config, tmp_path):
     )
     assert (code, out) == (0, "")
     assert target.read_text().startswith("application,received,closed,open")
+
+
+def test_self_service_mails_count_as_self_care(tmp_path):
+    """The knowledge base's self-service address records each mail it answers without a ticket."""
+    from datetime import UTC, datetime
+
+    from maildesk.db import Database
+    from maildesk.reports.record import note_self_service
+
+    desk = Desk(tmp_path / "desk")
+    code, _out, err = run_cli(desk.config, "db", "upgrade")
+    assert code == 0, err
+    db = Database(desk.db_url)
+    with db.session() as session:
+        for day in (3, 4, 20):
+            note_self_service(
+                session.connection(), datetime(2026, 11, day, tzinfo=UTC), "jo@client.com", "client.com"
+            )
+        note_self_service(
+            session.connection(), datetime(2026, 12, 1, tzinfo=UTC), "jo@client.com", "client.com"
+        )
+    db.dispose()
+    code, out, err = run_cli(
+        desk.config,
+        "report",
+        "--since",
+        "2026-11-01",
+        "--until",
+        "2026-12-01",
+        "--by",
+        "organisation",
+        "--format",
+        "json",
+    )
+    assert code == 0, err
+    report = json.loads(out)
+    assert report["total"]["self_care"] == 3
+    assert [(g["key"], g["self_care"]) for g in report["groups"]] == [("client.com", 3)]
