@@ -727,7 +727,7 @@ def _schedule(r: _Reader, table: dict) -> str:
     value = r.get(table, ("reports", "schedule"), str, "").strip()
     if not value:
         return ""
-    from maildesk.reports.cron import check_crontab
+    from maildesk.cron import check_crontab
 
     problem = check_crontab(value)
     if problem is not None:

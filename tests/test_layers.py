@@ -14,16 +14,17 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "maildesk"
 
-FOUNDATION = {"types", "durations", "tomlpos", "config", "calendars", "teams"}
+FOUNDATION = {"types", "durations", "tomlpos", "cron", "config", "calendars", "teams"}
 LOWER = {"message", "security", "storage", "kb", "rules", "ingest", "tickets"}
 # What each part may import besides itself, from the bottom up.
 MAY_IMPORT: dict[str, set[str]] = {
     "types": set(),
     "durations": set(),
     "tomlpos": set(),
+    "cron": set(),  # a crontab line checked without the scheduler (config reads [reports] schedule)
     "calendars": set(),  # business-time arithmetic: nothing of the desk
     "teams": {"types", "tomlpos", "calendars"},  # teams, catalogue, organisations: read by config
-    "config": {"durations", "tomlpos", "calendars", "teams"},
+    "config": {"durations", "tomlpos", "cron", "calendars", "teams"},
     "message": FOUNDATION,
     "storage": FOUNDATION | {"message"},
     "security": FOUNDATION | {"storage"},
@@ -33,8 +34,10 @@ MAY_IMPORT: dict[str, set[str]] = {
     "tickets": FOUNDATION | {"message", "security", "storage", "kb"},
     "notify": FOUNDATION | {"message", "security", "storage", "tickets"},
     "pipeline": FOUNDATION | LOWER | {"notify"},
-    "runtime": FOUNDATION | LOWER | {"notify", "pipeline"},
-    "cli": FOUNDATION | LOWER | {"notify", "pipeline", "runtime"},
+    # Reports read what the ticket logic recorded and mail it through the outbox (the scheduled report).
+    "reports": FOUNDATION | LOWER | {"notify"},
+    "runtime": FOUNDATION | LOWER | {"notify", "pipeline", "reports"},
+    "cli": FOUNDATION | LOWER | {"notify", "pipeline", "runtime", "reports"},
 }
 
 

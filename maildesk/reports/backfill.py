@@ -22,7 +22,7 @@ from maildesk.config import Settings
 from maildesk.durations import parse_duration
 from maildesk.storage.db import Database
 from maildesk.storage.models import Event, FiguresBackfill, Ticket, TicketClosing, TicketEscalation, TimeEntry
-from maildesk.reports.clock import business_seconds
+from maildesk.tickets.figures import business_seconds
 
 BATCH = 500
 _ACTIONS = frozenset({"reply", "comment", "command"})

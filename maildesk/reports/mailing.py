@@ -9,16 +9,17 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 from maildesk.config import Settings
-from maildesk.db import Database
 from maildesk.notify.compose import POLICY, compose
+from maildesk.notify.drafts import draft
 from maildesk.notify.render import RenderedMail, Renderer
-from maildesk.outbox import OutboxBatch, draft, store_drafts
 from maildesk.reports.build import build_report
 from maildesk.reports.page import local_text, report_page
 from maildesk.reports.period import Period
 from maildesk.reports.schedule import claim
 from maildesk.reports.shapes import report_csv
 from maildesk.reports.types import Report
+from maildesk.storage.db import Database
+from maildesk.storage.outbox import OutboxBatch, store_drafts
 from maildesk.types import Notification
 
 BY = "application"  # what IT management asked for: the desk's work per application

@@ -20,10 +20,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
 from maildesk.config import Settings
-from maildesk.db import Database
-from maildesk.models import ReportRun
-from maildesk.reports.cron import for_apscheduler
+from maildesk.cron import for_apscheduler
 from maildesk.reports.period import Period, previous_day, previous_month, previous_week
+from maildesk.storage.db import Database
+from maildesk.storage.models import ReportRun
 
 log = structlog.get_logger("maildesk.reports")
 CATCH_UP = timedelta(days=1)  # a run missed by less than this is made up at start-up

@@ -139,7 +139,7 @@ class Ticket(Base):
     root_message_id: Mapped[str | None] = mapped_column(String(1000))
     # Who else speaks on the ticket: the To/Cc of the request that opened it (SPEC section 5).
     participants: Mapped[list | None] = mapped_column(JSON)
-    # Report figures, recorded as they happen (maildesk.reports.record). Durations are business
+    # Report figures, recorded as they happen (maildesk.tickets.figures). Durations are business
     # seconds of the desk calendar at that moment; null where they are not known (yet).
     first_action_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     taken_into_account_s: Mapped[int | None] = mapped_column(Integer)

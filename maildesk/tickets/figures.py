@@ -271,7 +271,7 @@ def note_time(rows: FigureRows, ticket: Ticket, seconds: int, now: datetime, tec
 
 def note_self_service(connection: Connection, at: datetime, sender: str, organisation: str | None) -> None:
     """A mail to ``[kb] self_service`` was answered with articles and opened no ticket: self-care."""
-    from maildesk.models import SelfServiceMail
+    from maildesk.storage.models import SelfServiceMail
 
     connection.execute(
         insert(SelfServiceMail).values(

@@ -81,8 +81,8 @@ def test_self_service_mails_count_as_self_care(tmp_path):
     """The knowledge base's self-service address records each mail it answers without a ticket."""
     from datetime import UTC, datetime
 
-    from maildesk.db import Database
-    from maildesk.reports.record import note_self_service
+    from maildesk.storage.db import Database
+    from maildesk.tickets.figures import note_self_service
 
     desk = Desk(tmp_path / "desk")
     code, _out, err = run_cli(desk.config, "db", "upgrade")

@@ -83,7 +83,7 @@ def test_the_report_mail_has_bars_the_page_and_the_csv_and_goes_once(tmp_path):
 
 
 def test_the_report_mail_speaks_french(tmp_path):
-    from maildesk.app import App
+    from maildesk.runtime.app import App
 
     desk = Desk(tmp_path / "desk", extra=f'\n[reports]\nschedule = "0 8 * * mon"\n{MANAGERS}\n')
     desk.config.write_text(desk.config.read_text().replace('language = "en"', 'language = "fr"'))
@@ -101,7 +101,7 @@ def test_the_report_mail_speaks_french(tmp_path):
 
 
 def test_a_restarted_daemon_does_not_mail_a_period_again_but_makes_up_a_missed_run(tmp_path):
-    from maildesk.app import App
+    from maildesk.runtime.app import App
 
     desk = Desk(tmp_path / "desk", extra=f'\n[reports]\nschedule = "0 8 * * mon"\n{MANAGERS}\n')
     monday = datetime(2026, 11, 30, 8, 0, 0, tzinfo=UTC)
