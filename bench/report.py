@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import create_engine, text  # noqa: E402
 
-from maildesk.db import Database  # noqa: E402
+from maildesk.storage.db import Database  # noqa: E402
 
 PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 START = "2025-01-01 00:00:00"  # tickets are spread over two years from here

@@ -169,6 +169,13 @@ class ReportsSettings:
 
 
 @dataclass(frozen=True)
+class BillingSettings:
+    """``[billing]``: the currency of report amounts (hours x an organisation's ``rate``)."""
+
+    currency: str = "EUR"
+
+
+@dataclass(frozen=True)
 class Settings:
     path: Path
     desk: DeskSettings
@@ -181,6 +188,7 @@ class Settings:
     urgency: dict[str, UrgencyTarget] = field(hash=False)
     kb: KbSettings = KbSettings()
     reports: ReportsSettings = ReportsSettings()
+    billing: BillingSettings = BillingSettings()
     rule_files: tuple[Path, ...] = ()
     templates_dir: Path = Path("templates")
     timers_check_every: timedelta = timedelta(seconds=30)
@@ -461,6 +469,7 @@ def load_settings(path: Path | str) -> Settings:
             "calendars",
             "applications",
             "organisations",
+            "billing",
         },
     )
 
@@ -704,6 +713,7 @@ def load_settings(path: Path | str) -> Settings:
         urgency=urgency,
         kb=kb,
         reports=reports,
+        billing=_billing(r, data),
         rule_files=rule_files,
         templates_dir=templates_dir,
         timers_check_every=check_every or timedelta(seconds=30),
@@ -720,6 +730,16 @@ def _max_sessions(r: _Reader, table: dict, key: KeyPath) -> int:
         r.fail(key, f"{value!r} must be a number from 1 to 10000")
         return 64
     return value
+
+
+def _billing(r: _Reader, data: dict) -> BillingSettings:
+    """``[billing] currency``: an ISO 4217 code (three capital letters), "EUR" by default."""
+    table = r.table(data.get("billing", {}), ("billing",), {"currency"})
+    currency = r.get(table, ("billing", "currency"), str, "EUR")
+    if not re.fullmatch(r"[A-Z]{3}", currency):
+        r.fail(("billing", "currency"), f'{currency!r} is not an ISO 4217 currency code such as "EUR" or "USD"')
+        return BillingSettings()
+    return BillingSettings(currency=currency)
 
 
 def _schedule(r: _Reader, table: dict) -> str:

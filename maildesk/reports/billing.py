@@ -19,9 +19,10 @@ from maildesk.reports.build import rate_of
 from maildesk.reports.keys import BY, NONE_LABEL, value_as_of
 from maildesk.reports.keys import TICKETS as T
 from maildesk.reports.period import Period
-from maildesk.reports.scan import TIME, _moment, _rows
+from maildesk.reports.scan import TIME, moment
 from maildesk.storage.db import Database
 
+BATCH = 2000  # rows read at a time: PostgreSQL through a server-side cursor, so memory stays flat
 COLUMNS = (
     "number",
     "subject",
@@ -43,7 +44,7 @@ COLUMNS = (
 
 def ticket_lines(db: Database, settings: Settings, period: Period) -> Iterator[dict]:
     """The billing detail of ``period``, ticket by ticket in number order."""
-    since, until = _moment(period.since), _moment(period.until)
+    since, until = moment(period.since), moment(period.until)
     closed_before_until = and_(T.c.status == "closed", T.c.closed_at < until)
     asof = case((closed_before_until, T.c.closed_at), else_=until)
     spent = (
@@ -64,7 +65,7 @@ def ticket_lines(db: Database, settings: Settings, period: Period) -> Iterator[d
             value_as_of("category", asof),
             value_as_of("kind", asof),
             value_as_of("level", asof),
-            BY["team"].expression(asof),
+            BY["team"].expression(asof, settings),
             status,
             T.c.created_at,
             T.c.taken_into_account_s,
@@ -82,9 +83,9 @@ def ticket_lines(db: Database, settings: Settings, period: Period) -> Iterator[d
         )
         .order_by(T.c.number)
     )
-    teams = BY["team"].renamed(settings) if BY["team"].renamed else None
     with db.engine.connect() as connection:
-        for row in _rows(connection, query):
+        result = connection.execution_options(stream_results=True, max_row_buffer=BATCH).execute(query)
+        for row in result:
             number, subject, organisation, application, category, kind, level, team, state, created = row[:10]
             taken, answer, resolution, seconds = row[10:]
             rate = rate_of(settings, organisation)
@@ -96,7 +97,7 @@ def ticket_lines(db: Database, settings: Settings, period: Period) -> Iterator[d
                 "category": category,
                 "kind": kind,
                 "level": int(level) if level is not None else None,
-                "team": teams.get(team, team) if teams and team is not None else team,
+                "team": team,
                 "status": state,
                 "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
                 "taken_into_account_s": taken,

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+import numpy as np
 
 from maildesk.config import Settings
 from maildesk.reports import stats
+from maildesk.reports.events import scan_days, scan_events, self_service_by_organisation, time_by_organisation
 from maildesk.reports.keys import BY, GroupKey
 from maildesk.reports.period import Period
-from maildesk.reports.scan import Scan, Tally, scan_period, self_service_by_organisation, time_by_organisation
+from maildesk.reports.scan import KeyAt, Scan, Tally, scan_tickets
 from maildesk.reports.types import DayVolume, Figures, LevelTargets, Report
 from maildesk.storage.db import Database
 
@@ -40,12 +43,21 @@ def build_report(
 ) -> Report:
     """The figures of ``period`` grouped ``by``; ``charts`` also gathers what the HTML page draws."""
     key = group_key(by)
+    at: KeyAt = lambda asof: key.expression(asof, settings)  # noqa: E731 - the key bound to the settings
+    scan = Scan()
+    day_starts = period.day_starts() if charts else []
+    scan.received_by_day, scan.closed_by_day = [0] * len(day_starts), [0] * len(day_starts)
     with db.engine.connect() as connection:
         if db.is_postgres:
-            # One transaction that only reads: a snapshot, and room to sort the few small aggregates.
+            # One snapshot that only reads; room to aggregate in memory; no compiling of a one-off plan.
             connection.exec_driver_sql("SET TRANSACTION READ ONLY")
-        scan = scan_period(connection, period, key, with_days=charts)
-        for group, organisation, seconds in time_by_organisation(connection, period, key):
+            connection.exec_driver_sql("SET LOCAL work_mem = '64MB'")
+            connection.exec_driver_sql("SET LOCAL jit = off")
+        scan_tickets(connection, scan, period, at, with_days=charts)
+        scan_events(connection, scan, period, at, day_starts)
+        if charts:
+            scan_days(connection, scan, period, day_starts)
+        for group, organisation, seconds in time_by_organisation(connection, period, at):
             _bill(scan.tally(group), organisation, seconds, settings)
         for organisation, count in self_service_by_organisation(connection, period):
             # A self-service mail opened no ticket: it has an organisation and nothing else to group by.
@@ -63,40 +75,49 @@ def _bill(tally: Tally, organisation: str | None, seconds: int, settings: Settin
 
 def rate_of(settings: Settings, organisation: str | None) -> float | None:
     """The hourly rate of an organisation of ``[[organisations]]`` (None: not billed)."""
-    for entry in getattr(settings, "organisations", ()) or ():
-        if entry.name == organisation:
-            return entry.rate
-    return None
+    return next((entry.rate for entry in settings.organisations if entry.name == organisation), None)
+
+
+@dataclass
+class _Sorted:
+    """A group's durations, each sorted once."""
+
+    taken: np.ndarray
+    first_response: np.ndarray
+    resolution: np.ndarray
+
+    @classmethod
+    def of(cls, tally: Tally) -> _Sorted:
+        return cls(
+            stats.joined(tally.taken), stats.joined(tally.first_response), stats.joined(tally.resolution)
+        )
 
 
 def _report(scan: Scan, settings: Settings, period: Period, key: GroupKey, *, charts: bool) -> Report:
-    renames = key.renamed(settings) if key.renamed else None
-    tallies: dict[str | None, Tally] = {}
-    for raw, tally in scan.groups.items():
-        name = renames.get(raw, raw) if renames and raw is not None else raw
-        tallies[name] = _merge(tallies.get(name), tally)
-    for tally in tallies.values():
-        for values in ("taken", "first_response", "resolution"):
-            setattr(tally, values, stats.sort_values(getattr(tally, values)))
+    tallies = scan.groups
+    durations = {name: _Sorted.of(tally) for name, tally in tallies.items()}
     ordered = key.order(list(tallies), settings)
-    groups = tuple(_figures(key.label(name), tallies.get(name) or Tally()) for name in ordered)
-    total = _total(tallies.values())
-    calendar = settings.calendars.get(None)
-    billing = getattr(settings, "billing", None)
+    groups = tuple(
+        _figures(key.label(name), tallies.get(name) or Tally(), durations.get(name)) for name in ordered
+    )
+    everything = _Sorted(
+        *(
+            stats.joined([getattr(d, n) for d in durations.values()])
+            for n in ("taken", "first_response", "resolution")
+        )
+    )
     report = Report(
         since=period.since,
         until=period.until,
         timezone=period.timezone,
         by=key.name,
-        calendar=calendar.name,
-        currency=getattr(billing, "currency", "EUR"),
+        calendar=settings.calendars.get(None).name,
+        currency=settings.billing.currency,
         groups=groups,
-        total=total,
+        total=_total(tallies.values(), everything),
     )
     if not charts:
         return report
-    from dataclasses import replace
-
     return replace(
         report,
         days=tuple(
@@ -106,31 +127,13 @@ def _report(scan: Scan, settings: Settings, period: Period, key: GroupKey, *, ch
             )
         ),
         levels=_level_targets(scan, settings),
-        first_response_spread=_spread([t.first_response for t in tallies.values()]),
+        first_response_spread=_spread(everything.first_response),
         escalations_by_timer=_sum_dicts(t.escalations_by_timer for t in tallies.values()),
     )
 
 
-def _merge(into: Tally | None, tally: Tally) -> Tally:
-    """Two raw keys shown under one name (renamed): add them up."""
-    if into is None:
-        return tally
-    for name in ("received", "closed", "open", "reopened", "self_care", "time_s"):
-        setattr(into, name, getattr(into, name) + getattr(tally, name))
-    for name in ("first_response_met", "first_response_decided", "resolve_met", "resolve_decided"):
-        setattr(into, name, getattr(into, name) + getattr(tally, name))
-    into.problems |= tally.problems
-    into.taken.extend(tally.taken)
-    into.first_response.extend(tally.first_response)
-    into.resolution.extend(tally.resolution)
-    into.escalations = _sum_dicts((into.escalations, tally.escalations))
-    into.escalations_by_timer = _sum_dicts((into.escalations_by_timer, tally.escalations_by_timer))
-    if tally.amount is not None:
-        into.amount = (into.amount or 0.0) + tally.amount
-    return into
-
-
-def _figures(key: str | int | None, t: Tally) -> Figures:
+def _figures(key: str | int | None, t: Tally, sorted_: _Sorted | None) -> Figures:
+    d = sorted_ or _Sorted(stats.EMPTY, stats.EMPTY, stats.EMPTY)
     return Figures(
         key=key,
         received=t.received,
@@ -138,9 +141,9 @@ def _figures(key: str | int | None, t: Tally) -> Figures:
         open=t.open,
         reopened=t.reopened,
         problems=len(t.problems),
-        taken_into_account=stats.describe(t.taken),
-        first_response=stats.describe(t.first_response),
-        resolution=stats.describe(t.resolution),
+        taken_into_account=stats.describe(d.taken),
+        first_response=stats.describe(d.first_response),
+        resolution=stats.describe(d.resolution),
         within_first_response=stats.share(t.first_response_met, t.first_response_decided),
         within_resolve=stats.share(t.resolve_met, t.resolve_decided),
         escalations=_sorted_levels(t.escalations),
@@ -150,7 +153,7 @@ def _figures(key: str | int | None, t: Tally) -> Figures:
     )
 
 
-def _total(tallies: Iterable[Tally]) -> Figures:
+def _total(tallies: Iterable[Tally], everything: _Sorted) -> Figures:
     parts = list(tallies)
     amounts = [t.amount for t in parts if t.amount is not None]
     return Figures(
@@ -160,9 +163,9 @@ def _total(tallies: Iterable[Tally]) -> Figures:
         open=sum(t.open for t in parts),
         reopened=sum(t.reopened for t in parts),
         problems=len(set().union(*(t.problems for t in parts))),
-        taken_into_account=stats.describe_all([t.taken for t in parts]),
-        first_response=stats.describe_all([t.first_response for t in parts]),
-        resolution=stats.describe_all([t.resolution for t in parts]),
+        taken_into_account=stats.describe(everything.taken),
+        first_response=stats.describe(everything.first_response),
+        resolution=stats.describe(everything.resolution),
         within_first_response=stats.share(
             sum(t.first_response_met for t in parts), sum(t.first_response_decided for t in parts)
         ),
@@ -198,11 +201,11 @@ def _level_targets(scan: Scan, settings: Settings) -> tuple[LevelTargets, ...]:
     return tuple(rows)
 
 
-def _spread(groups: list) -> tuple[tuple[str, int], ...]:  # noqa: ANN001 - sorted arrays
-    """How many first responses fall in each bucket of SPREAD (the groups are sorted)."""
+def _spread(first_responses: np.ndarray) -> tuple[tuple[str, int], ...]:
+    """How many first responses (sorted) fall in each bucket of SPREAD."""
     counts, below = [], 0
     for label, bound in SPREAD:
-        upto = sum(len(g) for g in groups) if bound is None else sum(bisect_left(g, bound) for g in groups)
+        upto = len(first_responses) if bound is None else stats.count_below(first_responses, bound)
         counts.append((label, upto - below))
         below = upto
     return tuple(counts)

@@ -48,11 +48,10 @@ class GroupKey:
     """One ``--by`` choice: its SQL per ticket, and the order (and always-listed keys) of its groups."""
 
     name: str
-    expression: Callable[[ColumnElement], ColumnElement]  # asof -> the key as text (NULL: none)
+    expression: Callable[[ColumnElement, Settings], ColumnElement]  # (asof, settings) -> key as text or NULL
     listed: Callable[[Settings], Sequence[str]]  # keys shown even without tickets, in this order
     numeric: bool = False  # level ids: shown as numbers
-    # Raw SQL keys renamed for display (teams of a desk without teams: the level id -> its name).
-    renamed: Callable[[Settings], dict[str, str] | None] | None = None
+    always_none: Callable[[Settings], bool] = lambda _settings: False  # list "(none)" even when empty
 
     def order(self, keys: Sequence[str | None], settings: Settings) -> list[str | None]:
         """Listed keys first in their order, then the others alphabetically, "(none)" last."""
@@ -62,7 +61,7 @@ class GroupKey:
             key=lambda k: (int(k) if self.numeric and k.lstrip("-").isdigit() else 0, str(k).casefold()),
         )
         ordered: list[str | None] = [*listed, *rest]
-        if None in keys or self.name == "application" and _catalogue(settings):
+        if None in keys or self.always_none(settings):
             ordered.append(None)
         return ordered
 
@@ -72,25 +71,33 @@ class GroupKey:
         return int(key) if self.numeric and key.lstrip("-").isdigit() else key
 
 
-def _column(field: str) -> Callable[[ColumnElement], ColumnElement]:
-    return lambda asof: value_as_of(field, asof)
+def _column(field: str) -> Callable[[ColumnElement, Settings], ColumnElement]:
+    return lambda asof, _settings: value_as_of(field, asof)
 
 
-def _current(field: str) -> Callable[[ColumnElement], ColumnElement]:
-    return lambda _asof: TICKETS.c[field]
+def _current(field: str) -> Callable[[ColumnElement, Settings], ColumnElement]:
+    return lambda _asof, _settings: TICKETS.c[field]
 
 
 def _catalogue(settings: Settings) -> tuple[str, ...]:
-    """Names of ``[[applications]]``, in the order written (none until the desk has a catalogue)."""
-    return tuple(application.name for application in getattr(settings, "applications", ()) or ())
+    """Names of ``[[applications]]``, in the order written."""
+    return tuple(application.name for application in settings.applications)
 
 
-def _team(asof: ColumnElement) -> ColumnElement:
-    """The team as it was: with ``tickets.team`` when the desk has teams, else the level's name
-    (a level without teams is one team named after it)."""
-    if "team" in TICKETS.c:
+def _team(asof: ColumnElement, settings: Settings) -> ColumnElement:
+    """The team as it was; a ticket without one (an upgrade run without the config) is in its level's
+    first team, as everywhere else in the desk."""
+    first_teams = [(str(level.id), level.teams[0].name) for level in settings.levels if level.teams]
+    if not first_teams:
         return value_as_of("team", asof)
-    return value_as_of("level", asof)
+    return func.coalesce(
+        value_as_of("team", asof),
+        case(*((value_as_of("level", asof) == lid, name) for lid, name in first_teams)),
+    )
+
+
+def _teams(settings: Settings) -> tuple[str, ...]:
+    return tuple(team.name for level in settings.levels for team in level.teams)
 
 
 def _none(_settings: Settings) -> tuple[str, ...]:
@@ -106,26 +113,17 @@ def _level_ids(settings: Settings) -> tuple[str, ...]:
 
 
 BY: dict[str, GroupKey] = {
-    "application": GroupKey("application", _column("application"), _catalogue),
+    # With a catalogue, every application is listed, and "(none)" for the tickets without one.
+    "application": GroupKey(
+        "application", _column("application"), _catalogue, always_none=lambda s: bool(s.applications)
+    ),
     "category": GroupKey("category", _column("category"), _fixed(CATEGORIES)),
     "kind": GroupKey("kind", _column("kind"), _fixed(KINDS)),
     "level": GroupKey("level", _column("level"), _level_ids, numeric=True),
-    "team": GroupKey("team", _team, lambda s: _team_listed(s), renamed=lambda s: _team_renames(s)),
+    "team": GroupKey("team", _team, _teams),
     "urgency": GroupKey("urgency", _column("urgency"), _fixed(URGENCIES)),
+    # Stored when the ticket is made: the [[organisations]] entry of the requester's domain, else the domain.
     "organisation": GroupKey("organisation", _current("organisation"), _none),
     "problem": GroupKey("problem", _column("problem"), _none),
     "technician": GroupKey("technician", _current("technician"), _none),
 }
-
-
-def _team_renames(settings: Settings) -> dict[str, str] | None:
-    """Until the desk has teams (``tickets.team``), a level's team is the level: its id -> its name."""
-    if "team" in TICKETS.c:
-        return None
-    return {str(level.id): level.name for level in settings.levels}
-
-
-def _team_listed(settings: Settings) -> tuple[str, ...]:
-    if "team" in TICKETS.c:
-        return ()
-    return tuple(level.name for level in settings.levels)

@@ -1,63 +1,58 @@
-"""The figure queries: SQL over indexed columns, read in one streamed pass.
+"""The figure queries: SQL over indexed columns, each group's durations handed over packed.
 
-One query reads the tickets a period concerns (received in it, closed in
-it, or open at its end) through the ``created_at`` and ``closed_at`` and
-status indexes, with each ticket's group key already resolved in SQL; the
-pass counts, collects the problem names and gathers the durations into
-compact arrays (see ``stats``). Small queries add what happened in the
-period to tickets of any age: closings that were undone after the period,
-reopenings, escalations, time entries, self-service mails.
-
-Why a streamed pass rather than GROUP BY: SQLite has no hash aggregation
-(its GROUP BY sorts every row) and no percentile function (a window
-function sorts again per figure), so a pass that only appends integers is
-several times faster there; PostgreSQL reads the same rows through a
-server-side cursor, so memory stays flat on both.
+The tickets a period concerns fall in disjoint parts, each read through its
+own index: received in the period (``created_at``), created before it and
+closed in it (``closed_at``), created before it and open at its end
+(``status``, and ``closed_at`` for those closed only later). One grouped
+query over their ``UNION ALL`` counts them and packs each group's durations
+into a string of numbers that numpy reads at C speed (``stats``): no row and
+no object per ticket in Python. The oldest and newest creation and closing
+(read from the indexes' ends) drop the comparisons that hold for every
+ticket, so a period that holds them all is one plain pass over the table.
+Small queries add what happened in the period to tickets of any age:
+closings undone after it, reopenings, escalations, time, self-service mail.
 """
 
 from __future__ import annotations
 
-import sys
-from array import array
-from bisect import bisect_right
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 
-from sqlalchemy import Integer, and_, case, cast, extract, func, literal, or_, select, union
+import numpy as np
+from sqlalchemy import Integer, Text, and_, case, cast, func, literal, null, select, union_all
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
+from maildesk.reports import stats
 from maildesk.reports.keys import TICKETS as T
-from maildesk.reports.keys import GroupKey, value_as_of
+from maildesk.reports.keys import value_as_of
 from maildesk.reports.period import Period
-from maildesk.storage.models import (
-    SelfServiceMail,
-    TicketClosing,
-    TicketEscalation,
-    TimeEntry,
-    UTCDateTime,
-)
+from maildesk.storage.models import SelfServiceMail, TicketClosing, TicketEscalation, TimeEntry, UTCDateTime
 
 CLOSINGS = TicketClosing.__table__
 ESCALATIONS = TicketEscalation.__table__
 TIME = TimeEntry.__table__
 SELF_SERVICE = SelfServiceMail.__table__
-BATCH = 5000
-QUARTER = 900  # seconds: volume per day is counted per quarter of an hour, then placed in local days
+OPEN_STATUSES = ("new", "open", "pending")
+
+#: A ``--by`` key bound to the settings: the group of a ticket row as it was at ``asof``.
+KeyAt = Callable[[ColumnElement], ColumnElement]
 
 
 @dataclass
 class Tally:
-    """One group's running figures."""
+    """One group's running figures; durations as the arrays read from each query."""
 
     received: int = 0
     closed: int = 0
     open: int = 0
     reopened: int = 0
     problems: set[str] = field(default_factory=set)
-    taken: array = field(default_factory=lambda: array("I"))
-    first_response: array = field(default_factory=lambda: array("I"))
-    resolution: array = field(default_factory=lambda: array("I"))
+    taken: list[np.ndarray] = field(default_factory=list)
+    first_response: list[np.ndarray] = field(default_factory=list)
+    resolution: list[np.ndarray] = field(default_factory=list)
     first_response_met: int = 0
     first_response_decided: int = 0
     resolve_met: int = 0
@@ -71,7 +66,7 @@ class Tally:
 
 @dataclass
 class Scan:
-    """Everything the pass gathered, by raw group key (None: no value)."""
+    """Everything the queries gathered, by raw group key (None: no value)."""
 
     groups: dict[str | None, Tally] = field(default_factory=dict)
     # Within target by level (as it was), for the chart: level -> [fr met, fr decided, res met, res decided].
@@ -92,144 +87,189 @@ class Scan:
         return found
 
 
-def _moment(value) -> ColumnElement:  # noqa: ANN001 - a datetime bound with the column's own type
+def moment(value: datetime) -> ColumnElement:
+    """A datetime bound with the column's own type (SQLite stores text, PostgreSQL timestamptz)."""
     return literal(value, UTCDateTime())
 
 
-def _flag(condition: ColumnElement) -> ColumnElement:
-    return case((condition, 1), else_=0)
+def scan_tickets(
+    connection: Connection, scan: Scan, period: Period, key: KeyAt, *, with_days: bool
+) -> TicketParts:
+    """The figures of the tickets ``period`` concerns, grouped by ``key`` (and by level for the charts)."""
+    parts = TicketParts(connection, period)
+    for row in connection.execute(parts.grouped(key)):
+        _add_tickets(scan, row, connection.dialect.name)
+    if with_days:
+        level = lambda asof: value_as_of("level", asof)  # noqa: E731 - a KeyAt like the others
+        for row in connection.execute(parts.grouped(level, durations=False)):
+            name, counts = row[0], row[7:11]
+            targets = scan.level(name)
+            for index, value in enumerate(counts):
+                targets[index] += value
+    return parts
 
 
-def scan_period(connection: Connection, period: Period, by: GroupKey, *, with_days: bool) -> Scan:
-    """Run every figure query of ``period`` grouped by ``by``."""
-    scan = Scan()
-    day_starts = period.day_starts() if with_days else []
-    scan.received_by_day = [0] * len(day_starts)
-    scan.closed_by_day = [0] * len(day_starts)
-    _scan_tickets(connection, scan, period, by, day_starts)
-    _scan_undone_closings(connection, scan, period, by, day_starts)
-    _scan_reopenings(connection, scan, period, by)
-    _scan_escalations(connection, scan, period, by)
-    return scan
+def _add_tickets(scan: Scan, row: tuple, dialect: str) -> None:
+    group_key, got, shut, pending, taken, answer, resolution = row[:7]
+    fr_met, fr_decided, res_met, res_decided, self_care, problems = row[7:]
+    group = scan.tally(group_key)
+    group.received += got or 0
+    group.closed += shut or 0
+    group.open += pending or 0
+    group.taken.append(stats.unpack(taken))
+    group.first_response.append(stats.unpack(answer))
+    group.resolution.append(stats.unpack(resolution))
+    group.first_response_met += fr_met
+    group.first_response_decided += fr_decided
+    group.resolve_met += res_met
+    group.resolve_decided += res_decided
+    group.self_care += self_care
+    group.problems.update(_names(problems, dialect))
 
 
-def _rows(connection: Connection, query) -> Iterator[tuple]:  # noqa: ANN001 - a Select
-    """Rows in batches through a server-side cursor (PostgreSQL) or SQLite's own stepping: flat memory."""
-    result = connection.execution_options(stream_results=True, max_row_buffer=BATCH).execute(query)
-    for partition in result.partitions(BATCH):
-        yield from partition
+class TicketParts:
+    """The tickets a period concerns, as disjoint parts each found through one index.
 
-
-def _scan_tickets(
-    connection: Connection, scan: Scan, period: Period, by: GroupKey, day_starts: list[float]
-) -> None:
-    """Received, closed and open tickets, grouped in SQL; their durations come back ``packed``."""
-    since, until = _moment(period.since), _moment(period.until)
-    closed_before_until = and_(T.c.status == "closed", T.c.closed_at < until)
-    asof = case((closed_before_until, T.c.closed_at), else_=until)
-    received = and_(T.c.created_at >= since, T.c.created_at < until)
-    closed = and_(T.c.status == "closed", T.c.closed_at >= since, T.c.closed_at < until)
-    # Open at the end: not closed now, or closed only after the end.
-    not_closed = and_(T.c.status.in_(("new", "open", "pending")), T.c.created_at < until)
-    closed_after = and_(T.c.closed_at >= until, T.c.created_at < until)
-    still_open = or_(not_closed, closed_after)
-    dialect = connection.dialect.name
-    key = by.expression(asof).label("key")
-    count = func.count()
-    query = select(
-        key,
-        count.filter(received),
-        count.filter(closed),
-        count.filter(still_open),
-        packed(dialect, T.c.taken_into_account_s, received),
-        packed(dialect, T.c.first_response_s, received),
-        packed(dialect, T.c.resolution_s, closed),
-        count.filter(and_(received, T.c.first_response_met.is_not(None))),
-        count.filter(and_(received, T.c.first_response_met.is_(True))),
-        count.filter(and_(closed, T.c.resolve_met.is_not(None))),
-        count.filter(and_(closed, T.c.resolve_met.is_(True))),
-        count.filter(and_(closed, T.c.self_care.is_(True))),
-        _distinct_names(dialect, T.c.problem, received),
-    ).group_by(key)
-    if not _covers_most(connection, period):
-        # Three index ranges (one UNION, so no planner reads the table instead); rows they bring that
-        # the period does not concern count nowhere.
-        concerned = union(
-            select(T.c.number).where(received),
-            select(T.c.number).where(T.c.closed_at >= since),
-            select(T.c.number).where(T.c.status.in_(("new", "open", "pending"))),
-        )
-        query = query.where(T.c.number.in_(concerned))
-    for row in connection.execute(query):
-        group_key, got, shut, pending, taken, answer, resolution = row[:7]
-        fr_decided, fr_met, res_decided, res_met, self_care, problems = row[7:]
-        if not (got or shut or pending):
-            continue  # tickets this period does not concern (the whole table was read)
-        group = scan.tally(group_key)
-        group.received += got
-        group.closed += shut
-        group.open += pending
-        group.taken.extend(unpack(taken))
-        group.first_response.extend(unpack(answer))
-        group.resolution.extend(unpack(resolution))
-        group.first_response_decided += fr_decided
-        group.first_response_met += fr_met
-        group.resolve_decided += res_decided
-        group.resolve_met += res_met
-        group.self_care += self_care
-        group.problems.update(_names(problems, dialect))
-    if day_starts:
-        _scan_levels(connection, scan, received, closed, asof)
-        _scan_days(connection, scan, period, received, closed, day_starts)
-
-
-def packed(dialect: str, column: ColumnElement, condition: ColumnElement) -> ColumnElement:
-    """The group's non-null values of ``column`` as one string of 8 hex digits each, built by the database.
-
-    The durations of a million tickets reach Python as a few strings that
-    ``unpack`` turns into an array at C speed: no row and no object per ticket.
+    Every part gives the same columns: whether the ticket was received in the
+    period, closed in it (its standing closing), open at its end, and the
+    values each of those counts.
     """
-    where = and_(condition, column.is_not(None))
+
+    def __init__(self, connection: Connection, period: Period) -> None:
+        self.dialect = connection.dialect.name
+        self.since, self.until = moment(period.since), moment(period.until)
+        first, last, last_closed = connection.execute(
+            select(
+                select(func.min(T.c.created_at)).scalar_subquery(),
+                select(func.max(T.c.created_at)).scalar_subquery(),
+                select(func.max(T.c.closed_at)).scalar_subquery(),
+            )
+        ).one()
+        # Which comparisons can fail for some ticket (the others are dropped).
+        self.older = first is not None and first < period.since  # tickets created before the period
+        self.newer = last is not None and last >= period.until  # tickets created after it
+        self.closed_later = last_closed is not None and last_closed >= period.until
+        self.scan_table = self.dialect == "sqlite" and self._covers_most(connection)
+
+    def _covers_most(self, connection: Connection) -> bool:
+        """On SQLite, whether most tickets were received in the period: then one pass over the table
+        beats visiting it through the ``created_at`` index (PostgreSQL's planner knows it from its
+        statistics)."""
+        received = connection.execute(
+            select(func.count()).select_from(T).where(*self._received_where(T.c.created_at))
+        ).scalar_one()
+        total = connection.execute(select(func.count()).select_from(T)).scalar_one()
+        return received * 3 > total
+
+    def _received_where(self, created: ColumnElement) -> list[ColumnElement]:
+        return [
+            c
+            for c, needed in ((created >= self.since, self.older), (created < self.until, self.newer))
+            if needed
+        ]
+
+    def parts(self, key: KeyAt, *, durations: bool = True) -> list[Select]:
+        until = self.until
+        closed_by_end: ColumnElement = T.c.status == "closed"
+        if self.closed_later:
+            closed_by_end = and_(closed_by_end, T.c.closed_at < until)
+        # SQLite: a function of the column, so the planner reads the table in order instead of the index.
+        created = func.coalesce(T.c.created_at, T.c.created_at) if self.scan_table else T.c.created_at
+        flag = case((closed_by_end, 1), else_=0)
+        received = _Part(key(case((closed_by_end, T.c.closed_at), else_=until)), True, flag, 1 - flag)
+        parts = [received.select(durations, closed_by_end).where(*self._received_where(created))]
+        if not self.older:
+            return parts
+        # Created before the period: never the index to search by here (that would be most of the table).
+        before = func.coalesce(T.c.created_at, T.c.created_at) < self.since
+        closed_in = [T.c.status == "closed", T.c.closed_at >= self.since]
+        if self.closed_later:
+            closed_in.append(T.c.closed_at < until)
+        closed = _Part(key(T.c.closed_at), False, literal(1), literal(0))
+        parts.append(closed.select(durations, True).where(*closed_in, before))
+        still_open = _Part(key(until), False, literal(0), literal(1))
+        parts.append(still_open.select(durations, False).where(T.c.status.in_(OPEN_STATUSES), before))
+        if self.closed_later:
+            closed_after = [T.c.status == "closed", T.c.closed_at >= until, before]
+            parts.append(still_open.select(durations, False).where(*closed_after))
+        return parts
+
+    def grouped(self, key: KeyAt, *, durations: bool = True) -> Select:
+        """Counts, packed durations and distinct problems of every group."""
+        parts = self.parts(key, durations=durations)
+        rows = (union_all(*parts) if len(parts) > 1 else parts[0]).subquery("concerned")
+        c = rows.c
+        return select(
+            c.key,
+            func.sum(c.r),
+            func.sum(c.c),
+            func.sum(c.o),
+            packed(self.dialect, c.taken),
+            packed(self.dialect, c.answer),
+            packed(self.dialect, c.resolution),
+            func.coalesce(func.sum(c.fr_met), 0),
+            func.count(c.fr_met),
+            func.coalesce(func.sum(c.res_met), 0),
+            func.count(c.res_met),
+            func.coalesce(func.sum(c.self_care), 0),
+            _distinct_names(self.dialect, c.problem),
+        ).group_by(c.key)
+
+
+@dataclass(frozen=True)
+class _Part:
+    """One part's group key and whether its rows count as received, closed and open."""
+
+    group: ColumnElement
+    received: bool
+    closed: ColumnElement
+    opened: ColumnElement
+
+    def select(self, durations: bool, closing: ColumnElement | bool) -> Select:
+        """The part's columns; ``closing`` says whether a row's closing counts (True, False or per row)."""
+
+        def if_closed(column: ColumnElement) -> ColumnElement:
+            if closing is True:
+                return column
+            return null() if closing is False else case((closing, column))
+
+        def if_received(column: ColumnElement) -> ColumnElement:
+            return column if self.received else null()
+
+        def duration(column: ColumnElement) -> ColumnElement:
+            return column if durations else null()
+
+        return select(
+            self.group.label("key"),
+            literal(1 if self.received else 0).label("r"),
+            self.closed.label("c"),
+            self.opened.label("o"),
+            duration(if_received(T.c.taken_into_account_s)).label("taken"),
+            duration(if_received(T.c.first_response_s)).label("answer"),
+            duration(if_closed(T.c.resolution_s)).label("resolution"),
+            if_received(cast(T.c.first_response_met, Integer)).label("fr_met"),
+            if_closed(cast(T.c.resolve_met, Integer)).label("res_met"),
+            if_closed(cast(T.c.self_care, Integer)).label("self_care"),
+            duration(if_received(T.c.problem)).label("problem"),
+        ).select_from(T)
+
+
+def packed(dialect: str, column: ColumnElement) -> ColumnElement:
+    """The group's non-null values of an integer column as one string of decimal numbers."""
     if dialect == "postgresql":
-        return func.string_agg(func.lpad(func.to_hex(column), 8, "0"), literal("")).filter(where)
-    return func.group_concat(func.printf("%08x", column), literal("")).filter(where)
-
-
-def unpack(text: str | None) -> array:
-    """The array of the values ``packed`` wrote."""
-    values = array("I")
-    if text:
-        values.frombytes(bytes.fromhex(text))
-        if sys.byteorder == "little":
-            values.byteswap()
-    return values
-
-
-def _covers_most(connection: Connection, period: Period) -> bool:
-    """On SQLite, whether the period holds most tickets: then one pass over the table beats the indexes.
-
-    PostgreSQL's planner knows this from its statistics.
-    """
-    if connection.dialect.name != "sqlite":
-        return False
-    received = connection.execute(
-        select(func.count()).where(
-            T.c.created_at >= _moment(period.since), T.c.created_at < _moment(period.until)
-        )
-    ).scalar_one()
-    total = connection.execute(select(func.count()).select_from(T)).scalar_one()
-    return received * 3 > total
+        return func.string_agg(cast(column, Text), literal(","))
+    return func.group_concat(column)  # its separator is a comma; NULLs are left out
 
 
 _SEPARATOR = "\x1f"
 
 
-def _distinct_names(dialect: str, column: ColumnElement, condition: ColumnElement) -> ColumnElement:
+def _distinct_names(dialect: str, column: ColumnElement) -> ColumnElement:
     """The group's distinct non-null values of a text column, joined by a control character."""
     if dialect == "postgresql":
-        return func.string_agg(column.distinct(), literal(_SEPARATOR)).filter(condition)
+        return func.string_agg(column.distinct(), literal(_SEPARATOR))
     # SQLite's group_concat takes no separator with DISTINCT: its commas are put back by _names.
-    return func.group_concat(func.replace(column, ",", _SEPARATOR).distinct()).filter(condition)
+    return func.group_concat(func.replace(column, ",", _SEPARATOR).distinct())
 
 
 def _names(joined: str | None, dialect: str) -> set[str]:
@@ -239,157 +279,3 @@ def _names(joined: str | None, dialect: str) -> set[str]:
     if dialect == "postgresql":
         return set(joined.split(_SEPARATOR))
     return {part.replace(_SEPARATOR, ",") for part in joined.split(",")}
-
-
-def _scan_levels(
-    connection: Connection, scan: Scan, received: ColumnElement, closed: ColumnElement, asof: ColumnElement
-) -> None:
-    """Within target by level (as it was), for the chart."""
-    level = value_as_of("level", asof).label("level")
-    count = func.count()
-    query = (
-        select(
-            level,
-            count.filter(and_(received, T.c.first_response_met.is_(True))),
-            count.filter(and_(received, T.c.first_response_met.is_not(None))),
-            count.filter(and_(closed, T.c.resolve_met.is_(True))),
-            count.filter(and_(closed, T.c.resolve_met.is_not(None))),
-        )
-        .where(or_(received, closed))
-        .group_by(level)
-    )
-    for name, *counts in connection.execute(query):
-        targets = scan.level(name)
-        for index, value in enumerate(counts):
-            targets[index] += value
-
-
-def _scan_days(
-    connection: Connection,
-    scan: Scan,
-    period: Period,
-    received: ColumnElement,
-    closed: ColumnElement,
-    day_starts: list[float],
-) -> None:
-    """Received and closed per local day: counted per quarter of an hour in SQL, placed in days here
-    (a day's UTC bounds move with daylight saving time, and some zones are half an hour off)."""
-    for moment, condition, days in (
-        (T.c.created_at, received, scan.received_by_day),
-        (T.c.closed_at, closed, scan.closed_by_day),
-    ):
-        bucket = (cast(extract("epoch", moment), Integer) // QUARTER).label("bucket")
-        query = select(bucket, func.count()).where(condition).group_by(bucket)
-        for quarter, count in connection.execute(query):
-            days[max(0, bisect_right(day_starts, int(quarter) * QUARTER) - 1)] += count
-
-
-def _count_closing(group: Tally, targets: list[int], resolution, met, self_care) -> None:  # noqa: ANN001
-    group.closed += 1
-    if resolution is not None:
-        group.resolution.append(resolution)
-    if met is not None:
-        group.resolve_decided += 1
-        targets[3] += 1
-        if met:
-            group.resolve_met += 1
-            targets[2] += 1
-    if self_care:
-        group.self_care += 1
-
-
-def _closing_joined(*where: ColumnElement):  # noqa: ANN202 - a Select builder
-    return CLOSINGS.join(T, T.c.number == CLOSINGS.c.ticket), and_(*where)
-
-
-def _scan_undone_closings(
-    connection: Connection, scan: Scan, period: Period, by: GroupKey, day_starts: list[float]
-) -> None:
-    """Tickets closed at the end of the period whose closing was undone later (reopened after it).
-
-    The ticket pass saw them as not closed: they count as closed in the period
-    (when the closing falls in it) and not as open at its end.
-    """
-    since, until = _moment(period.since), _moment(period.until)
-    c = CLOSINGS
-    joined, where = _closing_joined(c.c.reopened_at >= until, c.c.closed_at < until)
-    query = (
-        select(
-            by.expression(until),
-            by.expression(c.c.closed_at),
-            value_as_of("level", c.c.closed_at),
-            _flag(c.c.closed_at >= since),
-            extract("epoch", c.c.closed_at) if day_starts else literal(None),
-            c.c.resolution_s,
-            c.c.resolve_met,
-            c.c.self_care,
-        )
-        .select_from(joined)
-        .where(where)
-    )
-    for key_at_end, key_at_closing, level, in_period, ended, resolution, met, self_care in _rows(
-        connection, query
-    ):
-        scan.tally(key_at_end).open -= 1
-        if in_period:
-            _count_closing(scan.tally(key_at_closing), scan.level(level), resolution, met, self_care)
-            if day_starts:
-                scan.closed_by_day[bisect_right(day_starts, ended) - 1] += 1
-
-
-def _scan_reopenings(connection: Connection, scan: Scan, period: Period, by: GroupKey) -> None:
-    since, until = _moment(period.since), _moment(period.until)
-    reopened = (
-        select(CLOSINGS.c.ticket)
-        .where(CLOSINGS.c.reopened_at >= since, CLOSINGS.c.reopened_at < until)
-        .scalar_subquery()
-    )
-    key = by.expression(until).label("key")
-    query = select(key, func.count()).where(T.c.number.in_(reopened)).group_by(key)
-    for group_key, count in connection.execute(query):
-        scan.tally(group_key).reopened += count
-
-
-def _scan_escalations(connection: Connection, scan: Scan, period: Period, by: GroupKey) -> None:
-    since, until = _moment(period.since), _moment(period.until)
-    e = ESCALATIONS
-    key = by.expression(until).label("key")
-    query = (
-        select(key, e.c.to_level, e.c.by_timer, func.count())
-        .select_from(e.join(T, T.c.number == e.c.ticket))
-        .where(e.c.at >= since, e.c.at < until)
-        .group_by(key, e.c.to_level, e.c.by_timer)
-    )
-    for group_key, level, by_timer, count in connection.execute(query):
-        group = scan.tally(group_key)
-        level_key = str(level)
-        group.escalations[level_key] = group.escalations.get(level_key, 0) + count
-        if by_timer:
-            group.escalations_by_timer[level_key] = group.escalations_by_timer.get(level_key, 0) + count
-
-
-def time_by_organisation(
-    connection: Connection, period: Period, by: GroupKey
-) -> Iterator[tuple[str | None, str | None, int]]:
-    """Seconds of ``[time=...]`` recorded in the period: (group key, organisation, seconds)."""
-    since, until = _moment(period.since), _moment(period.until)
-    key = by.expression(until).label("key")
-    query = (
-        select(key, T.c.organisation, func.sum(TIME.c.seconds))
-        .select_from(TIME.join(T, T.c.number == TIME.c.ticket))
-        .where(TIME.c.at >= since, TIME.c.at < until)
-        .group_by(key, T.c.organisation)
-    )
-    for group_key, organisation, seconds in connection.execute(query):
-        yield group_key, organisation, int(seconds or 0)
-
-
-def self_service_by_organisation(connection: Connection, period: Period) -> Iterator[tuple[str | None, int]]:
-    """Self-service mails answered in the period that opened no ticket: (organisation, how many)."""
-    s = SELF_SERVICE
-    query = (
-        select(s.c.organisation, func.count())
-        .where(s.c.at >= _moment(period.since), s.c.at < _moment(period.until))
-        .group_by(s.c.organisation)
-    )
-    yield from connection.execute(query)

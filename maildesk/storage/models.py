@@ -305,7 +305,11 @@ class TicketEscalation(Base):
     """A move into a higher level, by the timer or by a technician."""
 
     __tablename__ = "ticket_escalations"
-    __table_args__ = (Index("ix_ticket_escalations_at", "at"), {"sqlite_autoincrement": True})
+    # In ticket order and covering: a report joins the tickets in the order they are stored.
+    __table_args__ = (
+        Index("ix_ticket_escalations_ticket", "ticket", "at", "to_level", "by_timer"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     ticket: Mapped[int] = mapped_column(BigInteger)
@@ -319,7 +323,10 @@ class TimeEntry(Base):
     """One ``[time=...]``: billed in the period it was recorded in."""
 
     __tablename__ = "time_entries"
-    __table_args__ = (Index("ix_time_entries_at", "at"), {"sqlite_autoincrement": True})
+    __table_args__ = (
+        Index("ix_time_entries_ticket", "ticket", "at", "seconds"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     ticket: Mapped[int] = mapped_column(BigInteger)

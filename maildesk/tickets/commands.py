@@ -302,9 +302,9 @@ def set_status(
 
 def move_to_level(ctx: CommandContext, level_id: int, team: str | None = None) -> None:
     """To level ``level_id``, in ``team`` or else the level's team that handles the ticket."""
-    previous = ctx.ticket.level
+    previous = ctx.ticket.level, ctx.ticket.team
     timers.enter_level(ctx.ticket, level_id, ctx.settings, ctx.now, team=team)
-    figures.note_level(ctx.store.figures, ctx.ticket, previous, ctx.settings, ctx.now, by_timer=False)
+    figures.note_move(ctx.store.figures, ctx.ticket, previous, ctx.settings, ctx.now, by_timer=False)
     ctx.outcome.level_reached = level_id
     ctx.outcome.team_reached = ctx.ticket.team
 

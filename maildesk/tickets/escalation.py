@@ -90,10 +90,10 @@ def escalate(store: TicketStore, ticket: Ticket, settings: Settings, now: dateti
     if not reasons:
         return None
     nxt = settings.next_level(ticket.level)
-    previous = ticket.level
+    previous, team = ticket.level, ticket.team
     if nxt is not None:
         timers.enter_level(ticket, nxt.id, settings, now)
-        figures.note_level(store.figures, ticket, previous, settings, now, by_timer=True)
+        figures.note_move(store.figures, ticket, (previous, team), settings, now, by_timer=True)
     reason = "; ".join(r.text for r in reasons)  # in English: events and logs
     store.add_event(
         ticket,

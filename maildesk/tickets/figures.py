@@ -218,30 +218,28 @@ def _resolve_met(ticket: Ticket, settings: Settings, now: datetime) -> bool | No
 # -- levels, attributes, time ------------------------------------------------------------------
 
 
-def note_level(
+def note_move(
     rows: FigureRows,
     ticket: Ticket,
-    previous: int,
+    previous: tuple[int, str | None],
     settings: Settings,
     now: datetime,
     *,
     by_timer: bool,
 ) -> None:
-    """The ticket moved from level ``previous`` to ``ticket.level``; a move up is an escalation."""
-    if ticket.level == previous:
+    """The ticket moved from ``previous`` (level, team) to its level and team; a move up is an escalation."""
+    level, team = previous
+    note_change(rows, ticket, "team", team, ticket.team, now)
+    if ticket.level == level:
         return
-    note_change(rows, ticket, "level", previous, ticket.level, now)
-    order = [level.id for level in settings.levels]
-    if (
-        previous not in order
-        or ticket.level not in order
-        or order.index(ticket.level) > order.index(previous)
-    ):
+    note_change(rows, ticket, "level", level, ticket.level, now)
+    order = [known.id for known in settings.levels]
+    if level not in order or ticket.level not in order or order.index(ticket.level) > order.index(level):
         rows.escalations.append(
             {
                 "ticket": ticket.number,
                 "at": now,
-                "from_level": previous,
+                "from_level": level,
                 "to_level": ticket.level,
                 "by_timer": by_timer,
             }

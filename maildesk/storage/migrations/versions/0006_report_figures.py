@@ -64,7 +64,10 @@ def upgrade() -> None:
         sa.Column("by_timer", sa.Boolean(), nullable=False),
         sqlite_autoincrement=True,
     )
-    op.create_index("ix_ticket_escalations_at", "ticket_escalations", ["at"])
+    # In ticket order and covering: a report joins the tickets in the order they are stored.
+    op.create_index(
+        "ix_ticket_escalations_ticket", "ticket_escalations", ["ticket", "at", "to_level", "by_timer"]
+    )
     op.create_table(
         "time_entries",
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
@@ -74,7 +77,7 @@ def upgrade() -> None:
         sa.Column("technician", sa.String(length=500), nullable=True),
         sqlite_autoincrement=True,
     )
-    op.create_index("ix_time_entries_at", "time_entries", ["at"])
+    op.create_index("ix_time_entries_ticket", "time_entries", ["ticket", "at", "seconds"])
     op.create_table(
         "ticket_changes",
         sa.Column("id", _ID, primary_key=True, autoincrement=True),

@@ -1,0 +1,181 @@
+"""The figure queries about what happened in a period to tickets of any age: closings undone after it,
+reopenings, escalations, time recorded, self-service mail; and the volume per day of the charts.
+
+Each is driven by an index on its own table (``at``, ``reopened_at``) and
+joins the few tickets it needs by number, so none reads the whole tickets table.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_right
+from collections.abc import Iterator
+
+from sqlalchemy import Integer, and_, cast, extract, func, literal, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from maildesk.reports.keys import TICKETS as T
+from maildesk.reports.keys import value_as_of
+from maildesk.reports.period import Period
+from maildesk.reports.scan import CLOSINGS, ESCALATIONS, SELF_SERVICE, TIME, KeyAt, Scan, Tally, moment
+
+QUARTER = 900  # seconds: volume per day is counted per quarter of an hour, then placed in local days
+
+
+def scan_events(
+    connection: Connection, scan: Scan, period: Period, key: KeyAt, day_starts: list[float]
+) -> None:
+    _undone_closings(connection, scan, period, key, day_starts)
+    _reopenings(connection, scan, period, key)
+    _escalations(connection, scan, period, key)
+
+
+def _count_closing(group: Tally, targets: list[int], resolution, met, self_care) -> None:  # noqa: ANN001
+    group.closed += 1
+    if resolution is not None:
+        group.resolution.append(_one(resolution))
+    if met is not None:
+        group.resolve_decided += 1
+        targets[3] += 1
+        if met:
+            group.resolve_met += 1
+            targets[2] += 1
+    if self_care:
+        group.self_care += 1
+
+
+def _one(value: int):  # noqa: ANN202 - a numpy array of one value
+    import numpy as np
+
+    return np.array([value], dtype=np.int64)
+
+
+def _undone_closings(
+    connection: Connection, scan: Scan, period: Period, key: KeyAt, day_starts: list[float]
+) -> None:
+    """Tickets closed at the end of the period whose closing was undone later (reopened after it).
+
+    The ticket parts saw them as not closed: they count as closed in the period
+    (when the closing falls in it) and not as open at its end.
+    """
+    since, until = moment(period.since), moment(period.until)
+    c = CLOSINGS
+    query = (
+        select(
+            key(until),
+            key(c.c.closed_at),
+            value_as_of("level", c.c.closed_at),
+            c.c.closed_at >= since,
+            extract("epoch", c.c.closed_at) if day_starts else literal(None),
+            c.c.resolution_s,
+            c.c.resolve_met,
+            c.c.self_care,
+        )
+        .select_from(c.join(T, T.c.number == c.c.ticket))
+        .where(c.c.reopened_at >= until, c.c.closed_at < until)
+    )
+    for key_at_end, key_at_closing, level, in_period, ended, resolution, met, self_care in connection.execute(
+        query
+    ):
+        scan.tally(key_at_end).open -= 1
+        if in_period:
+            _count_closing(scan.tally(key_at_closing), scan.level(level), resolution, met, self_care)
+            if day_starts:
+                scan.closed_by_day[bisect_right(day_starts, ended) - 1] += 1
+
+
+def _by_ticket(dialect: str, column: ColumnElement) -> ColumnElement:
+    """On SQLite, a condition the planner cannot search an index by: it then reads the event table's
+    index in ticket order, and the tickets joined to it come in the order they are stored, far faster
+    than looked up at random (PostgreSQL plans the join from its statistics)."""
+    return func.coalesce(column, column) if dialect == "sqlite" else column
+
+
+def _reopenings(connection: Connection, scan: Scan, period: Period, key: KeyAt) -> None:
+    """Tickets reopened in the period (once each, however many times)."""
+    c = CLOSINGS
+    reopened = _by_ticket(connection.dialect.name, c.c.reopened_at)
+    tickets = (
+        select(c.c.ticket)
+        .where(c.c.ticket > 0, reopened >= moment(period.since), reopened < moment(period.until))
+        .group_by(c.c.ticket)
+        .subquery()
+    )
+    group = key(moment(period.until)).label("key")
+    query = (
+        select(group, func.count())
+        .select_from(tickets.join(T, T.c.number == tickets.c.ticket))
+        .group_by(group)
+    )
+    for group_key, count in connection.execute(query):
+        scan.tally(group_key).reopened += count
+
+
+def _escalations(connection: Connection, scan: Scan, period: Period, key: KeyAt) -> None:
+    e = ESCALATIONS
+    moves = (
+        select(e.c.ticket, e.c.to_level, e.c.by_timer, func.count().label("n"))
+        .where(e.c.at >= moment(period.since), e.c.at < moment(period.until))
+        .group_by(e.c.ticket, e.c.to_level, e.c.by_timer)
+        .subquery()
+    )
+    group = key(moment(period.until)).label("key")
+    query = (
+        select(group, moves.c.to_level, moves.c.by_timer, func.sum(moves.c.n))
+        .select_from(moves.join(T, T.c.number == moves.c.ticket))
+        .group_by(group, moves.c.to_level, moves.c.by_timer)
+    )
+    for group_key, level, by_timer, count in connection.execute(query):
+        tally = scan.tally(group_key)
+        level_key = str(level)
+        tally.escalations[level_key] = tally.escalations.get(level_key, 0) + int(count)
+        if by_timer:
+            tally.escalations_by_timer[level_key] = tally.escalations_by_timer.get(level_key, 0) + int(count)
+
+
+def scan_days(connection: Connection, scan: Scan, period: Period, day_starts: list[float]) -> None:
+    """Received and closed per local day: counted per quarter of an hour in SQL, placed in days here
+    (a day's UTC bounds move with daylight saving time, and some zones are half an hour off)."""
+    since, until = moment(period.since), moment(period.until)
+    received = and_(T.c.created_at >= since, T.c.created_at < until)
+    closed = and_(T.c.status == "closed", T.c.closed_at >= since, T.c.closed_at < until)
+    for instant, condition, days in (
+        (T.c.created_at, received, scan.received_by_day),
+        (T.c.closed_at, closed, scan.closed_by_day),
+    ):
+        bucket = (cast(extract("epoch", instant), Integer) // QUARTER).label("bucket")
+        query = select(bucket, func.count()).where(condition).group_by(bucket)
+        for quarter, count in connection.execute(query):
+            days[max(0, bisect_right(day_starts, int(quarter) * QUARTER) - 1)] += count
+
+
+def time_by_organisation(
+    connection: Connection, period: Period, key: KeyAt
+) -> Iterator[tuple[str | None, str | None, int]]:
+    """Seconds of ``[time=...]`` recorded in the period: (group key, organisation, seconds)."""
+    spent = (
+        select(TIME.c.ticket, func.sum(TIME.c.seconds).label("seconds"))
+        .where(TIME.c.at >= moment(period.since), TIME.c.at < moment(period.until))
+        .group_by(TIME.c.ticket)
+        .subquery()
+    )
+    group = key(moment(period.until)).label("key")
+    query = (
+        select(group, T.c.organisation, func.sum(spent.c.seconds))
+        .select_from(spent.join(T, T.c.number == spent.c.ticket))
+        .group_by(group, T.c.organisation)
+    )
+    for group_key, organisation, seconds in connection.execute(query):
+        yield group_key, organisation, int(seconds or 0)
+
+
+def self_service_by_organisation(connection: Connection, period: Period) -> Iterator[tuple[str | None, int]]:
+    """Self-service mails answered in the period that opened no ticket: (organisation, how many)."""
+    s = SELF_SERVICE
+    query = (
+        select(s.c.organisation, func.count())
+        .where(s.c.at >= moment(period.since), s.c.at < moment(period.until))
+        .group_by(s.c.organisation)
+    )
+    for organisation, count in connection.execute(query):
+        yield organisation, int(count)
