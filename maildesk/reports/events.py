@@ -10,8 +10,9 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterator
 
-from sqlalchemy import Integer, and_, cast, extract, func, literal, select
+from sqlalchemy import Integer, and_, cast, extract, func, literal, null, select, union_all
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql import Select
 from sqlalchemy.sql.elements import ColumnElement
 
 from maildesk.reports.keys import TICKETS as T
@@ -24,10 +25,21 @@ QUARTER = 900  # seconds: volume per day is counted per quarter of an hour, then
 
 def scan_events(
     connection: Connection, scan: Scan, period: Period, key: KeyAt, day_starts: list[float]
-) -> None:
+) -> Iterator[tuple[str | None, str | None, int]]:
+    """Closings undone after the period, reopenings and escalations into ``scan``; yields the time
+    recorded, (group key, organisation, seconds), for the caller to bill."""
     _undone_closings(connection, scan, period, key, day_starts)
-    _reopenings(connection, scan, period, key)
-    _escalations(connection, scan, period, key)
+    for group_key, organisation, what, level, by_timer, amount in happenings(connection, period, key):
+        tally = scan.tally(group_key)
+        if what == TIME_SPENT:
+            yield group_key, organisation, amount
+        elif what == REOPENING:
+            tally.reopened += amount
+        else:
+            name = str(level)
+            tally.escalations[name] = tally.escalations.get(name, 0) + amount
+            if by_timer:
+                tally.escalations_by_timer[name] = tally.escalations_by_timer.get(name, 0) + amount
 
 
 def _count_closing(group: Tally, targets: list[int], resolution, met, self_care) -> None:  # noqa: ANN001
@@ -91,46 +103,42 @@ def _by_ticket(dialect: str, column: ColumnElement) -> ColumnElement:
     return func.coalesce(column, column) if dialect == "sqlite" else column
 
 
-def _reopenings(connection: Connection, scan: Scan, period: Period, key: KeyAt) -> None:
-    """Tickets reopened in the period (once each, however many times)."""
-    c = CLOSINGS
-    reopened = _by_ticket(connection.dialect.name, c.c.reopened_at)
-    tickets = (
-        select(c.c.ticket)
-        .where(c.c.ticket > 0, reopened >= moment(period.since), reopened < moment(period.until))
-        .group_by(c.c.ticket)
-        .subquery()
-    )
-    group = key(moment(period.until)).label("key")
-    query = (
-        select(group, func.count())
-        .select_from(tickets.join(T, T.c.number == tickets.c.ticket))
-        .group_by(group)
-    )
-    for group_key, count in connection.execute(query):
-        scan.tally(group_key).reopened += count
+TIME_SPENT, ESCALATION, REOPENING = "time", "escalation", "reopening"
 
 
-def _escalations(connection: Connection, scan: Scan, period: Period, key: KeyAt) -> None:
-    e = ESCALATIONS
-    moves = (
-        select(e.c.ticket, e.c.to_level, e.c.by_timer, func.count().label("n"))
-        .where(e.c.at >= moment(period.since), e.c.at < moment(period.until))
-        .group_by(e.c.ticket, e.c.to_level, e.c.by_timer)
-        .subquery()
+def _happenings(dialect: str, period: Period) -> Select:
+    """What happened in the period, per ticket: time recorded, escalations by level and how, reopenings."""
+    since, until = moment(period.since), moment(period.until)
+    e, c = ESCALATIONS, CLOSINGS
+    reopened = _by_ticket(dialect, c.c.reopened_at)
+    return union_all(
+        select(TIME.c.ticket, literal(TIME_SPENT), null(), null(), func.sum(TIME.c.seconds))
+        .where(TIME.c.at >= since, TIME.c.at < until)
+        .group_by(TIME.c.ticket),
+        select(e.c.ticket, literal(ESCALATION), e.c.to_level, cast(e.c.by_timer, Integer), func.count())
+        .where(e.c.at >= since, e.c.at < until)
+        .group_by(e.c.ticket, e.c.to_level, e.c.by_timer),
+        select(c.c.ticket, literal(REOPENING), null(), null(), literal(1))  # once, however many times
+        .where(c.c.ticket > 0, reopened >= since, reopened < until)
+        .group_by(c.c.ticket),
     )
+
+
+def happenings(
+    connection: Connection, period: Period, key: KeyAt
+) -> Iterator[tuple[str | None, str | None, str, int | None, bool, int]]:
+    """(group key, organisation, kind, level, by timer, how much) of what happened in the period, joined
+    to the tickets once: seconds of ``[time=...]``, escalations into a level, tickets reopened."""
+    rows = _happenings(connection.dialect.name, period).subquery("happened")
+    ticket, kind, level, by_timer, value = rows.c
     group = key(moment(period.until)).label("key")
     query = (
-        select(group, moves.c.to_level, moves.c.by_timer, func.sum(moves.c.n))
-        .select_from(moves.join(T, T.c.number == moves.c.ticket))
-        .group_by(group, moves.c.to_level, moves.c.by_timer)
+        select(group, T.c.organisation, kind, level, by_timer, func.sum(value))
+        .select_from(rows.join(T, T.c.number == ticket))
+        .group_by(group, T.c.organisation, kind, level, by_timer)
     )
-    for group_key, level, by_timer, count in connection.execute(query):
-        tally = scan.tally(group_key)
-        level_key = str(level)
-        tally.escalations[level_key] = tally.escalations.get(level_key, 0) + int(count)
-        if by_timer:
-            tally.escalations_by_timer[level_key] = tally.escalations_by_timer.get(level_key, 0) + int(count)
+    for group_key, organisation, what, to_level, timer, amount in connection.execute(query):
+        yield group_key, organisation, what, to_level, bool(timer), int(amount or 0)
 
 
 def scan_days(connection: Connection, scan: Scan, period: Period, day_starts: list[float]) -> None:
@@ -147,26 +155,6 @@ def scan_days(connection: Connection, scan: Scan, period: Period, day_starts: li
         query = select(bucket, func.count()).where(condition).group_by(bucket)
         for quarter, count in connection.execute(query):
             days[max(0, bisect_right(day_starts, int(quarter) * QUARTER) - 1)] += count
-
-
-def time_by_organisation(
-    connection: Connection, period: Period, key: KeyAt
-) -> Iterator[tuple[str | None, str | None, int]]:
-    """Seconds of ``[time=...]`` recorded in the period: (group key, organisation, seconds)."""
-    spent = (
-        select(TIME.c.ticket, func.sum(TIME.c.seconds).label("seconds"))
-        .where(TIME.c.at >= moment(period.since), TIME.c.at < moment(period.until))
-        .group_by(TIME.c.ticket)
-        .subquery()
-    )
-    group = key(moment(period.until)).label("key")
-    query = (
-        select(group, T.c.organisation, func.sum(spent.c.seconds))
-        .select_from(spent.join(T, T.c.number == spent.c.ticket))
-        .group_by(group, T.c.organisation)
-    )
-    for group_key, organisation, seconds in connection.execute(query):
-        yield group_key, organisation, int(seconds or 0)
 
 
 def self_service_by_organisation(connection: Connection, period: Period) -> Iterator[tuple[str | None, int]]:

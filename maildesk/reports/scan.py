@@ -63,6 +63,19 @@ class Tally:
     time_s: int = 0
     amount: float | None = None
 
+    def absorb(self, other: Tally) -> None:
+        for name in ("received", "closed", "open", "reopened", "self_care", "time_s"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        for name in ("first_response_met", "first_response_decided", "resolve_met", "resolve_decided"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.problems |= other.problems
+        for name in ("taken", "first_response", "resolution"):
+            getattr(self, name).extend(getattr(other, name))
+        for name in ("escalations", "escalations_by_timer"):
+            mine = getattr(self, name)
+            for level, count in getattr(other, name).items():
+                mine[level] = mine.get(level, 0) + count
+
 
 @dataclass
 class Scan:
@@ -73,6 +86,22 @@ class Scan:
     levels: dict[str | None, list[int]] = field(default_factory=dict)
     received_by_day: list[int] = field(default_factory=list)
     closed_by_day: list[int] = field(default_factory=list)
+
+    @classmethod
+    def for_days(cls, days: int) -> Scan:
+        return cls(received_by_day=[0] * days, closed_by_day=[0] * days)
+
+    def absorb(self, other: Scan) -> None:
+        """Add what another pass gathered (on another connection) to this one."""
+        for key, tally in other.groups.items():
+            self.tally(key).absorb(tally)
+        for key, counts in other.levels.items():
+            self.level(key)[:] = [a + b for a, b in zip(self.level(key), counts, strict=True)]
+        for mine, theirs in (
+            (self.received_by_day, other.received_by_day),
+            (self.closed_by_day, other.closed_by_day),
+        ):
+            mine[:] = [a + b for a, b in zip(mine, theirs, strict=True)]
 
     def tally(self, key: str | None) -> Tally:
         found = self.groups.get(key)
@@ -98,7 +127,9 @@ def scan_tickets(
     """The figures of the tickets ``period`` concerns, grouped by ``key`` (and by level for the charts)."""
     parts = TicketParts(connection, period)
     for row in connection.execute(parts.grouped(key)):
-        _add_tickets(scan, row, connection.dialect.name)
+        _add_tickets(scan, row)
+    for group_key, problem in connection.execute(parts.problems(key)):
+        scan.tally(group_key).problems.add(problem)
     if with_days:
         level = lambda asof: value_as_of("level", asof)  # noqa: E731 - a KeyAt like the others
         for row in connection.execute(parts.grouped(level, durations=False)):
@@ -109,9 +140,9 @@ def scan_tickets(
     return parts
 
 
-def _add_tickets(scan: Scan, row: tuple, dialect: str) -> None:
+def _add_tickets(scan: Scan, row: tuple) -> None:
     group_key, got, shut, pending, taken, answer, resolution = row[:7]
-    fr_met, fr_decided, res_met, res_decided, self_care, problems = row[7:]
+    fr_met, fr_decided, res_met, res_decided, self_care = row[7:]
     group = scan.tally(group_key)
     group.received += got or 0
     group.closed += shut or 0
@@ -124,7 +155,6 @@ def _add_tickets(scan: Scan, row: tuple, dialect: str) -> None:
     group.resolve_met += res_met
     group.resolve_decided += res_decided
     group.self_care += self_care
-    group.problems.update(_names(problems, dialect))
 
 
 class TicketParts:
@@ -168,11 +198,14 @@ class TicketParts:
             if needed
         ]
 
+    def _closed_by_end(self) -> ColumnElement:
+        """A ticket created in the period is closed at its end."""
+        closed: ColumnElement = T.c.status == "closed"
+        return and_(closed, T.c.closed_at < self.until) if self.closed_later else closed
+
     def parts(self, key: KeyAt, *, durations: bool = True) -> list[Select]:
         until = self.until
-        closed_by_end: ColumnElement = T.c.status == "closed"
-        if self.closed_later:
-            closed_by_end = and_(closed_by_end, T.c.closed_at < until)
+        closed_by_end = self._closed_by_end()
         # SQLite: a function of the column, so the planner reads the table in order instead of the index.
         created = func.coalesce(T.c.created_at, T.c.created_at) if self.scan_table else T.c.created_at
         flag = case((closed_by_end, 1), else_=0)
@@ -212,8 +245,18 @@ class TicketParts:
             func.coalesce(func.sum(c.res_met), 0),
             func.count(c.res_met),
             func.coalesce(func.sum(c.self_care), 0),
-            _distinct_names(self.dialect, c.problem),
         ).group_by(c.key)
+
+    def problems(self, key: KeyAt) -> Select:
+        """The distinct problems of each group's received tickets, through the partial index of the tickets
+        that have one (a DISTINCT in the main query would also make PostgreSQL sort instead of hash)."""
+        asof = case((self._closed_by_end(), T.c.closed_at), else_=self.until)
+        group = key(asof).label("key")
+        return (
+            select(group, T.c.problem)
+            .where(T.c.problem.is_not(None), *self._received_where(T.c.created_at))
+            .group_by(group, T.c.problem)
+        )
 
 
 @dataclass(frozen=True)
@@ -250,7 +293,6 @@ class _Part:
             if_received(cast(T.c.first_response_met, Integer)).label("fr_met"),
             if_closed(cast(T.c.resolve_met, Integer)).label("res_met"),
             if_closed(cast(T.c.self_care, Integer)).label("self_care"),
-            duration(if_received(T.c.problem)).label("problem"),
         ).select_from(T)
 
 
@@ -259,23 +301,3 @@ def packed(dialect: str, column: ColumnElement) -> ColumnElement:
     if dialect == "postgresql":
         return func.string_agg(cast(column, Text), literal(","))
     return func.group_concat(column)  # its separator is a comma; NULLs are left out
-
-
-_SEPARATOR = "\x1f"
-
-
-def _distinct_names(dialect: str, column: ColumnElement) -> ColumnElement:
-    """The group's distinct non-null values of a text column, joined by a control character."""
-    if dialect == "postgresql":
-        return func.string_agg(column.distinct(), literal(_SEPARATOR))
-    # SQLite's group_concat takes no separator with DISTINCT: its commas are put back by _names.
-    return func.group_concat(func.replace(column, ",", _SEPARATOR).distinct())
-
-
-def _names(joined: str | None, dialect: str) -> set[str]:
-    """The names :func:`_distinct_names` joined."""
-    if not joined:
-        return set()
-    if dialect == "postgresql":
-        return set(joined.split(_SEPARATOR))
-    return {part.replace(_SEPARATOR, ",") for part in joined.split(",")}

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from sqlalchemy import create_engine, event, inspect, text
-from sqlalchemy.engine import Engine, ExceptionContext
+from sqlalchemy.engine import Connection, Engine, ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
 from maildesk.storage.fsutil import create_private_file, make_private_dir, open_private
@@ -119,7 +119,10 @@ def create_db_engine(url: str) -> Engine:
 
         @event.listens_for(engine, "begin")
         def _on_begin(connection) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
+            # A reader (Database.reading) must not hold the write lock: in WAL mode it reads its snapshot
+            # while writers go on.
+            reader = connection.get_execution_options().get("maildesk_reader", False)
+            connection.exec_driver_sql("BEGIN" if reader else "BEGIN IMMEDIATE")
 
         event.listen(engine, "handle_error", _reopen_after)
         return engine
@@ -203,6 +206,36 @@ class Database:
         if is_storage_failure(error):
             _release_frames(error)
             self.engine.dispose()
+
+    @contextlib.contextmanager
+    def reading(self, count: int = 1) -> Iterator[list[Connection]]:
+        """``count`` connections that read one and the same snapshot, and never hold up a writer.
+
+        For reports that run queries side by side: on SQLite each is a
+        deferred (read) transaction in WAL mode, all begun while this process
+        holds the writers' turn, so no commit falls between them; on
+        PostgreSQL the first exports its snapshot and the others take it.
+        """
+        connections = [self.engine.connect().execution_options(maildesk_reader=True) for _ in range(count)]
+        try:
+            if self.is_postgres:
+                first, *others = connections
+                first.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                snapshot = first.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+                for connection in others:
+                    connection.exec_driver_sql("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    connection.exec_driver_sql(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+            else:
+                with self._writer:
+                    for connection in connections:
+                        connection.exec_driver_sql(
+                            "SELECT count(*) FROM sqlite_master"
+                        )  # the snapshot starts
+            yield connections
+        finally:
+            for connection in connections:
+                connection.rollback()
+                connection.close()
 
     def dispose(self) -> None:
         self.engine.dispose()

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -102,6 +103,13 @@ class Ticket(Base):
         # Reports select tickets by when they were created and when they were closed (maildesk.reports).
         Index("ix_tickets_created", "created_at"),
         Index("ix_tickets_closed", "closed_at"),
+        # Only the tickets linked to a problem: reports count the distinct problems.
+        Index(
+            "ix_tickets_problem",
+            "problem",
+            sqlite_where=text("problem IS NOT NULL"),
+            postgresql_where=text("problem IS NOT NULL"),
+        ),
         {"sqlite_autoincrement": True},
     )
 
@@ -307,7 +315,7 @@ class TicketEscalation(Base):
     __tablename__ = "ticket_escalations"
     # In ticket order and covering: a report joins the tickets in the order they are stored.
     __table_args__ = (
-        Index("ix_ticket_escalations_ticket", "ticket", "at", "to_level", "by_timer"),
+        Index("ix_ticket_escalations_ticket", "ticket", "to_level", "by_timer", "at"),
         {"sqlite_autoincrement": True},
     )
 

@@ -40,6 +40,13 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("suggestions", sa.Integer(), server_default="0", nullable=False))
         batch_op.create_index("ix_tickets_created", ["created_at"])
         batch_op.create_index("ix_tickets_closed", ["closed_at"])
+    op.create_index(
+        "ix_tickets_problem",
+        "tickets",
+        ["problem"],
+        sqlite_where=sa.text("problem IS NOT NULL"),
+        postgresql_where=sa.text("problem IS NOT NULL"),
+    )
     op.create_table(
         "ticket_closings",
         sa.Column("id", _ID, primary_key=True, autoincrement=True),
@@ -66,7 +73,7 @@ def upgrade() -> None:
     )
     # In ticket order and covering: a report joins the tickets in the order they are stored.
     op.create_index(
-        "ix_ticket_escalations_ticket", "ticket_escalations", ["ticket", "at", "to_level", "by_timer"]
+        "ix_ticket_escalations_ticket", "ticket_escalations", ["ticket", "to_level", "by_timer", "at"]
     )
     op.create_table(
         "time_entries",
@@ -130,6 +137,7 @@ def downgrade() -> None:
     ):
         op.drop_table(table)
     with op.batch_alter_table("tickets") as batch_op:
+        batch_op.drop_index("ix_tickets_problem")
         batch_op.drop_index("ix_tickets_closed")
         batch_op.drop_index("ix_tickets_created")
         for name in ("suggestions", "pending_s", *(name for name, _ in reversed(_TICKET_COLUMNS))):
