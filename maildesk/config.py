@@ -685,6 +685,7 @@ def load_settings(path: Path | str) -> Settings:
         dir=_resolve_path(base, kb_dir) if kb_dir else None,
     )
     rep = r.table(data.get("reports", {}), ("reports",), {"schedule", "recipients"})
+    billing = _billing(r, data)
     reports = ReportsSettings(
         schedule=_schedule(r, rep),
         recipients=r.addresses(rep, ("reports", "recipients")),
@@ -713,7 +714,7 @@ def load_settings(path: Path | str) -> Settings:
         urgency=urgency,
         kb=kb,
         reports=reports,
-        billing=_billing(r, data),
+        billing=billing,
         rule_files=rule_files,
         templates_dir=templates_dir,
         timers_check_every=check_every or timedelta(seconds=30),

@@ -159,6 +159,7 @@ class Desk:
         db_url: str | None = None,
         levels: str = DEFAULT_LEVELS,
         extra: str = "",
+        desk: str = "",
         rules: str | None = None,
         command_auth: str = "signed",
         check_every: str = "1s",
@@ -189,6 +190,7 @@ language = "en"
 timezone = "UTC"
 supervisors = ["lead@example.org"]
 reopen_within = "14d"
+{desk}
 
 [database]
 url = "{self.db_url}"

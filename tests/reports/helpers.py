@@ -47,8 +47,8 @@ resolve = "8h"
 class Timeline(Local):
     """The desk's pipeline applies each message at the moment the test says (``at``)."""
 
-    def __init__(self, directory: Path, *, extra: str = "", levels: str = LEVELS) -> None:
-        super().__init__(Desk(directory, levels=levels, rules=RULES, extra=TARGETS + extra))
+    def __init__(self, directory: Path, *, extra: str = "", levels: str = LEVELS, desk: str = "") -> None:
+        super().__init__(Desk(directory, levels=levels, rules=RULES, extra=TARGETS + extra, desk=desk))
         self.now = datetime.fromisoformat("2026-01-01T00:00:00+00:00")
         self.app.processor.clock = lambda: self.now
 
@@ -56,12 +56,24 @@ class Timeline(Local):
         self.now = datetime.fromisoformat(moment)
         return self
 
-    def opens(self, subject: str) -> int:
-        return self.new_ticket(subject)
+    def opens(self, subject: str, sender: str = REQUESTER, body: str | None = None) -> int:
+        if body is None:
+            return self.new_ticket(subject, sender=sender)
+        before = {ticket.number for ticket in self.tickets()}
+        self.deliver(requester_mail(None, subject, sender=sender, body=body), mail_from=sender)
+        (number,) = {ticket.number for ticket in self.tickets()} - before
+        return number
 
-    def requester(self, number: int, subject: str, commands: str = "", body: str = "Any news?\n") -> None:
+    def requester(
+        self,
+        number: int,
+        subject: str,
+        commands: str = "",
+        body: str = "Any news?\n",
+        sender: str = REQUESTER,
+    ) -> None:
         tagged = f"{subject} {commands}".strip()
-        self.deliver(requester_mail(number, tagged, body=body), mail_from=REQUESTER)
+        self.deliver(requester_mail(number, tagged, body=body, sender=sender), mail_from=sender)
 
     def tech(
         self, number: int, who: str, commands: str = "", body: str = "Please try again now.\n", **kw
