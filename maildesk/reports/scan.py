@@ -29,12 +29,12 @@ from maildesk.reports import stats
 from maildesk.reports.keys import TICKETS as T
 from maildesk.reports.keys import value_as_of
 from maildesk.reports.period import Period
-from maildesk.storage.models import SelfServiceMail, TicketClosing, TicketEscalation, TimeEntry, UTCDateTime
+from maildesk.storage.models import SelfCareMail, TicketClosing, TicketEscalation, TimeEntry, UTCDateTime
 
 CLOSINGS = TicketClosing.__table__
 ESCALATIONS = TicketEscalation.__table__
 TIME = TimeEntry.__table__
-SELF_SERVICE = SelfServiceMail.__table__
+SELF_SERVICE = SelfCareMail.__table__
 OPEN_STATUSES = ("new", "open", "pending")
 
 #: A ``--by`` key bound to the settings: the group of a ticket row as it was at ``asof``.

@@ -359,7 +359,7 @@ class AttributeChange(Base):
     old_value: Mapped[str | None] = mapped_column(String(500))
 
 
-class SelfServiceMail(Base):
+class SelfCareMail(Base):
     """A mail answered from the knowledge base that opened no ticket: self-care in reports."""
 
     __tablename__ = "self_service_mails"

@@ -269,10 +269,10 @@ def note_time(rows: FigureRows, ticket: Ticket, seconds: int, now: datetime, tec
 
 def note_self_service(connection: Connection, at: datetime, sender: str, organisation: str | None) -> None:
     """A mail to ``[kb] self_service`` was answered with articles and opened no ticket: self-care."""
-    from maildesk.storage.models import SelfServiceMail
+    from maildesk.storage.models import SelfCareMail
 
     connection.execute(
-        insert(SelfServiceMail).values(
+        insert(SelfCareMail).values(
             at=at, sender=sender[:500], organisation=organisation and organisation[:300]
         )
     )
