@@ -738,7 +738,7 @@ def _billing(r: _Reader, data: dict) -> BillingSettings:
     table = r.table(data.get("billing", {}), ("billing",), {"currency"})
     currency = r.get(table, ("billing", "currency"), str, "EUR")
     if not re.fullmatch(r"[A-Z]{3}", currency):
-        r.fail(("billing", "currency"), f'{currency!r} is not an ISO 4217 currency code such as "EUR" or "USD"')
+        r.fail(("billing", "currency"), f'{currency!r} is not an ISO 4217 currency code, such as "EUR"')
         return BillingSettings()
     return BillingSettings(currency=currency)
 
