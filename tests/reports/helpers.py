@@ -72,8 +72,10 @@ class Timeline(Local):
         body: str = "Any news?\n",
         sender: str = REQUESTER,
     ) -> None:
+        # To the signed Reply-To the desk's mail gave them, as a reply does (a [close] counts only there).
+        signed = self.desk.signed(number, sender)
         tagged = f"{subject} {commands}".strip()
-        self.deliver(requester_mail(number, tagged, body=body, sender=sender), mail_from=sender)
+        self.deliver(requester_mail(number, tagged, body=body, sender=sender, to=signed), (signed,), sender)
 
     def tech(
         self, number: int, who: str, commands: str = "", body: str = "Please try again now.\n", **kw

@@ -38,7 +38,7 @@ def test_db_upgrade_derives_the_figures_of_older_tickets_from_their_history(tmp_
     t.close()
 
     url = t.desk.db_url
-    command.downgrade(_alembic(url), "teams_organisations")  # the schema before the figures, the history kept
+    command.downgrade(_alembic(url), "ticket_participants")  # the schema before the figures, the history kept
     command.upgrade(_alembic(url), "head")  # the migration lists the tickets it cannot know yet
     assert db_rows(url, "SELECT up_to, done_up_to FROM figures_backfill") == [(3, 0)]
     code, out, err = run_cli(t.desk.config, "db", "upgrade")
