@@ -12,7 +12,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import Integer, and_, cast, extract, func, literal, null, select, union_all
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql import Select
+from sqlalchemy.sql import CompoundSelect
 from sqlalchemy.sql.elements import ColumnElement
 
 from maildesk.reports.keys import TICKETS as T
@@ -106,7 +106,7 @@ def _by_ticket(dialect: str, column: ColumnElement) -> ColumnElement:
 TIME_SPENT, ESCALATION, REOPENING = "time", "escalation", "reopening"
 
 
-def _happenings(dialect: str, period: Period) -> Select:
+def _happenings(dialect: str, period: Period) -> CompoundSelect:
     """What happened in the period, per ticket: time recorded, escalations by level and how, reopenings."""
     since, until = moment(period.since), moment(period.until)
     e, c = ESCALATIONS, CLOSINGS

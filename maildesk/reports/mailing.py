@@ -96,7 +96,7 @@ def _body(rendered: RenderedMail, page: str, table: str, name: str) -> bytes:
         part = MIMEText(content, subtype, "utf-8")
         part.add_header("Content-Disposition", "attachment", filename=f"{name}.{suffix}")
         mixed.attach(part)
-    for part in mixed.walk():
-        if part is not mixed:
-            del part["MIME-Version"]  # only the top level needs it
+    for inner in mixed.walk():
+        if inner is not mixed:
+            del inner["MIME-Version"]  # only the top level needs it
     return mixed.as_bytes(policy=POLICY)
