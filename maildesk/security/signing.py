@@ -30,9 +30,10 @@ class SecretFileError(ValueError):
 
 _SIGNED = re.compile(r"^(?P<local>[^@\s]+)\+(?P<ticket>[0-9]+)-(?P<sig>[a-z2-7]{10})@(?P<domain>[^@\s]+)$")
 # The signature part is loose on purpose: a bounce address with a mangled signature is still
-# recognised as one (and refused for its signature), never taken for an ordinary address.
+# recognised as one (and refused for its signature), never taken for an ordinary address. The desk's
+# own local part may hold a "+" (``help+desk@``): the greedy local part ends at the last "+bounce-".
 _BOUNCE = re.compile(
-    r"^(?P<local>[^@\s+]+)\+bounce-(?P<outbox>[0-9]{1,18})-(?P<sig>[^@\s]*)@(?P<domain>[^@\s]+)$"
+    r"^(?P<local>[^@\s]+)\+bounce-(?P<outbox>[0-9]{1,18})-(?P<sig>[^@\s]*)@(?P<domain>[^@\s]+)$"
 )
 
 

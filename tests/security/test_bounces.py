@@ -52,6 +52,15 @@ def test_bounce_address_is_signed_and_never_a_reply_address():
     assert parse_bounce("support+42-abcdefghij@example.org") is None
 
 
+def test_a_desk_address_with_a_plus_keeps_its_bounce_addresses_readable():
+    secret = b"s3cret"
+    address = bounce_address(secret, "help+desk@example.org", 7)
+    desk, outbox_id, signature = parse_bounce(address)
+    assert (desk, outbox_id) == ("help+desk@example.org", 7)
+    assert verify_bounce(secret, 7, signature)
+    assert parse_signed(address) is None
+
+
 def _three_tickets(app: App) -> tuple[int, object]:
     """Tickets 1 to 3, so that outbox ids and ticket numbers differ; returns ticket 3 and its ack."""
     for index in range(3):
