@@ -158,7 +158,10 @@ class UrgencyTarget:
 @dataclass(frozen=True)
 class KbSettings:
     auto_update: bool = True
+    review: bool = True  # drafts leave the desk only once a technician publishes them
+    redact: bool = True  # names, addresses, phone, IBAN, card and ID numbers masked in drafts
     suggest: int = 3
+    self_service: str = ""  # an address that answers with articles and opens no ticket ("": none)
     dir: Path | None = None  # Markdown articles ("# Title" then the body) loaded at start and reload
 
 
@@ -677,11 +680,16 @@ def load_settings(path: Path | str) -> Settings:
             calendar=check_calendar_name(r, t, ("urgency", name, "calendar"), calendars),
         )
 
-    k = r.table(data.get("kb", {}), ("kb",), {"auto_update", "suggest", "dir"})
+    k = r.table(
+        data.get("kb", {}), ("kb",), {"auto_update", "review", "redact", "suggest", "self_service", "dir"}
+    )
     kb_dir = r.get(k, ("kb", "dir"), str, None)
     kb = KbSettings(
         auto_update=r.get(k, ("kb", "auto_update"), bool, True),
+        review=r.get(k, ("kb", "review"), bool, True),
+        redact=r.get(k, ("kb", "redact"), bool, True),
         suggest=r.get(k, ("kb", "suggest"), int, 3),
+        self_service=r.get(k, ("kb", "self_service"), str, "").strip().lower(),
         dir=_resolve_path(base, kb_dir) if kb_dir else None,
     )
     rep = r.table(data.get("reports", {}), ("reports",), {"schedule", "recipients"})

@@ -7,11 +7,12 @@ from typing import TYPE_CHECKING
 
 from maildesk.cli.common import EX_DATAERR, EX_OK, CliError, open_database
 from maildesk.cli.output import dumps, iso, render_table
+from maildesk.types import ARTICLE_STATUSES
 
 if TYPE_CHECKING:
     from maildesk.storage.models import KbArticle
 
-COLUMNS = ("id", "slug", "title", "uses", "updated_at")
+COLUMNS = ("id", "slug", "title", "status", "uses", "updated_at")
 
 
 def article_json(article: KbArticle, *, body: bool = False) -> dict:
@@ -24,6 +25,7 @@ def article_json(article: KbArticle, *, body: bool = False) -> dict:
         "category": article.category,
         "source_ticket": article.source_ticket,
         "uses": article.uses,
+        "status": article.status,
         "updated_at": iso(article.updated_at),
     }
     if body:
@@ -51,7 +53,8 @@ def cmd_kb(args: argparse.Namespace) -> int:
             for h in search(db, args.query)
         ]
     else:
-        rows = [article_json(a) for a in list_articles(db)]
+        status = None if args.status == "all" else args.status
+        rows = [article_json(a) for a in list_articles(db, status)]
     if args.format == "json":
         print(dumps(rows))
     else:
@@ -65,6 +68,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ksearch = ksub.add_parser("search", parents=[common])
     ksearch.add_argument("query")
     klist = ksub.add_parser("list", parents=[common])
+    klist.add_argument("--status", choices=(*ARTICLE_STATUSES, "all"), default="published")
     kshow = ksub.add_parser("show", parents=[common])
     kshow.add_argument("id", metavar="ID")
     for p in (ksearch, klist, kshow):

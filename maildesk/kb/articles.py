@@ -142,8 +142,15 @@ def sync_articles(db, directory) -> int:
         for slug, title, body in read_article_files(directory):
             article = existing.get(slug)
             if article is None:
+                # An admin's file is published: it is the admins' own text, meant for everyone.
                 article = KbArticle(
-                    slug=slug, title=title, body=body, tags=[], uses=0, updated_at=datetime.now(UTC)
+                    slug=slug,
+                    title=title,
+                    body=body,
+                    tags=[],
+                    uses=0,
+                    updated_at=datetime.now(UTC),
+                    status="published",
                 )
                 session.add(article)
             elif (article.title, article.body) != (title, body):
@@ -170,12 +177,15 @@ def find_article(db: Database, key: str) -> KbArticle | None:
         return session.scalar(select(KbArticle).where(wanted))
 
 
-def list_articles(db: Database) -> list[KbArticle]:
-    """Every article, the most recently updated first."""
+def list_articles(db: Database, status: str | None = "published") -> list[KbArticle]:
+    """The articles of one status (``None``: all), the most recently updated first."""
+    query = select(KbArticle).order_by(KbArticle.updated_at.desc(), KbArticle.id.desc())
+    if status is not None:
+        query = query.where(KbArticle.status == status)
     with db.session() as session:
-        return list(session.scalars(select(KbArticle).order_by(KbArticle.updated_at.desc())))
+        return list(session.scalars(query))
 
 
 def search(db: Database, query: str) -> list[SearchHit]:
-    """The articles matching ``query``, best first (see :func:`rank`)."""
-    return rank(list_articles(db), query)
+    """The published articles matching ``query``, best first (see :func:`rank`); drafts never show."""
+    return rank(list_articles(db, "published"), query)

@@ -259,10 +259,16 @@ class ImapCheckpoint(Base):
 
 
 class KbArticle(Base):
-    """A knowledge-base article: seeded by admins or filed from a closed ticket."""
+    """A knowledge-base article: seeded by admins, added with ``kb add``, or filed from a closed ticket.
+
+    Only ``published`` articles leave the desk (suggestions, search, level-0
+    answers, ``[known]``): a draft filed from a closure holds one person's
+    ticket text until a technician has read it. ``updates`` is the published
+    article a draft proposes to replace (publishing it rewrites that one).
+    """
 
     __tablename__ = "kb_articles"
-    __table_args__ = {"sqlite_autoincrement": True}
+    __table_args__ = (Index("ix_kb_articles_status", "status", "id"), {"sqlite_autoincrement": True})
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     slug: Mapped[str] = mapped_column(String(200), unique=True)
@@ -274,6 +280,9 @@ class KbArticle(Base):
     source_ticket: Mapped[int | None] = mapped_column(BigInteger)
     uses: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(20), default="draft")
+    language: Mapped[str | None] = mapped_column(String(10))
+    updates: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class KbTerm(Base):

@@ -396,7 +396,7 @@ def _technician_message(
     if ticket.status == "new" and outcome.applied:
         set_status(store, ticket, "open", settings, ctx.now, by=parsed.from_addr)
     if outcome.file_in_kb and text.strip():
-        file_article(store, ticket, text, ctx.now)
+        file_article(store, ticket, text, ctx.now, publish=not settings.kb.review)
     if outcome.level_reached is not None:
         store.add_event(
             ticket,

@@ -309,14 +309,22 @@ def move_to_level(ctx: CommandContext, level_id: int, team: str | None = None) -
     ctx.outcome.team_reached = ctx.ticket.team
 
 
-def file_article(store: TicketStore, ticket: Ticket, text: str, now: datetime) -> KbArticle:
-    """File a resolution in the knowledge base, one article per ticket (updated when filed again)."""
+def file_article(
+    store: TicketStore, ticket: Ticket, text: str, now: datetime, *, publish: bool = False
+) -> KbArticle:
+    """File a resolution in the knowledge base, one article per ticket (updated when filed again).
+
+    A draft unless ``publish`` (``kb.review = false``): it holds one requester's
+    ticket, and nothing of it may reach anyone else before a technician has read it.
+    """
     from sqlalchemy import select
 
     slug = f"ticket-{ticket.number}"
     article = store.session.scalar(select(KbArticle).where(KbArticle.slug == slug))
     if article is None:
         article = KbArticle(
+            status="published" if publish else "draft",
+            language=ticket.language,
             slug=slug,
             title=ticket.subject[:300],
             body=text,
@@ -331,5 +339,7 @@ def file_article(store: TicketStore, ticket: Ticket, text: str, now: datetime) -
         store.session.flush()  # the term index needs the id
         index_article(store.session, article)
     else:
+        # New text is unread text: it goes back to review rather than out under the old approval.
         article.body, article.updated_at = text, now
+        article.status = "published" if publish else "draft"
     return article

@@ -32,9 +32,11 @@ _SENT_MAIL = select(Outbox.id, Outbox.ticket, Outbox.to_addr, Outbox.message_id)
     Outbox.status != "suppressed"  # a suppressed mail never left: no report can be about it
 )
 _SHARED = func.count().label("shared")
+# Only published articles: a draft filed from a closure holds one requester's text (SPEC section 10).
 _BEST_ARTICLES = (
     select(KbTerm.article_id, _SHARED)
-    .where(KbTerm.term.in_(bindparam("words", expanding=True)))
+    .join(KbArticle, KbArticle.id == KbTerm.article_id)
+    .where(KbTerm.term.in_(bindparam("words", expanding=True)), KbArticle.status == "published")
     .group_by(KbTerm.article_id)
     .order_by(_SHARED.desc(), KbTerm.article_id)
     .limit(bindparam("limit"))
@@ -189,7 +191,10 @@ class TicketStore:
     # -- knowledge base --------------------------------------------------------
 
     def find_article(self, slug: str) -> Article | None:
-        row = self.session.scalar(select(KbArticle).where(KbArticle.slug == slug))
+        """The published article ``slug`` (its use count grows); None for a draft, retired or unknown one."""
+        row = self.session.scalar(
+            select(KbArticle).where(KbArticle.slug == slug, KbArticle.status == "published")
+        )
         if row is None:
             return None
         row.uses += 1

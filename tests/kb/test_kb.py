@@ -12,7 +12,18 @@ from maildesk.tickets.store import TicketStore
 from maildesk.types import RawMessage
 from tests.support import Desk, make_message
 
-SHAPE = {"id", "slug", "title", "tags", "application", "category", "source_ticket", "uses", "updated_at"}
+SHAPE = {
+    "id",
+    "slug",
+    "title",
+    "tags",
+    "application",
+    "category",
+    "source_ticket",
+    "uses",
+    "status",
+    "updated_at",
+}
 
 
 def _deliver(app: App, data: bytes) -> None:
@@ -99,11 +110,14 @@ def test_closing_files_the_resolution_and_kb_commands_show_it(tmp_path):
         )
     finally:
         app.close()
-    listed = desk.json("kb", "list")
-    filed = [a for a in listed if a["slug"] == "ticket-1"]
+    assert "ticket-1" not in {a["slug"] for a in desk.json("kb", "list")}  # published only, by default
+    filed = [a for a in desk.json("kb", "list", "--status", "draft") if a["slug"] == "ticket-1"]
     assert filed and set(filed[0]) == SHAPE and filed[0]["source_ticket"] == 1
+    assert filed[0]["status"] == "draft"
     shown = desk.json("kb", "show", "ticket-1")
     assert set(shown) == SHAPE | {"body"} and "/safe" in shown["body"]
-    hits = desk.json("kb", "search", "outlook add-in")
-    assert hits[0]["slug"] == "ticket-1" and set(hits[0]) == SHAPE | {"score", "excerpt"}
+    assert "ticket-1" not in {hit["slug"] for hit in desk.json("kb", "search", "outlook add-in")}
+    hits = desk.json("kb", "search", "vpn")
+    assert hits and set(hits[0]) == SHAPE | {"score", "excerpt"} and hits[0]["status"] == "published"
+    assert {a["status"] for a in desk.json("kb", "list", "--status", "all")} == {"draft", "published"}
     assert desk.cli("kb", "show", "no-such-article", check=False).returncode == 65

@@ -104,7 +104,7 @@ def test_close_and_reopen_end_to_end(desk, sink):
         assert "VPN gateway was restarted" in body_text(closed)
         shown = desk.ticket(number)
         assert shown["status"] == "closed" and shown["closed_at"] is not None and shown["time_spent"] == "20m"
-        filed = [a for a in desk.json("kb", "list") if a["source_ticket"] == number]
+        filed = [a for a in desk.json("kb", "list", "--status", "draft") if a["source_ticket"] == number]
         assert len(filed) == 1
 
         desk.send(

@@ -440,7 +440,7 @@ def test_kb_files_the_answer_now_without_closing(local):
     assert local.ticket(number).status == "open"
     (article,) = [a for a in local.articles() if a.source_ticket == number]
     assert "import it again" in article.body
-    listed = local.desk.json("kb", "list")
+    listed = local.desk.json("kb", "list", "--status", "draft")  # filed as a draft, for review
     assert any(item["source_ticket"] == number for item in listed)
 
 
@@ -634,7 +634,7 @@ def test_every_command_end_to_end(desk, sink):
         assert RELAYED in first and "Alice Martin" not in first and "> Hello" not in first
         (error,) = received(BOB, "Commands not applied")
         assert "extreme" in body_text(error) and "[foo=bar]" in body_text(error)
-        assert any(a["source_ticket"] == vpn for a in desk.json("kb", "list"))
+        assert any(a["source_ticket"] == vpn for a in desk.json("kb", "list", "--status", "draft"))
 
         shown = desk.ticket(printer)
         assert shown["level"] == 1

@@ -88,3 +88,32 @@ def test_participants_are_filled_in_from_the_opening_request_of_existing_tickets
         assert rows[2] is None  # its message is no longer in the inbox: requester and technicians only
     finally:
         db.dispose()
+
+
+def test_existing_articles_keep_the_admins_files_published_and_make_filed_resolutions_drafts(db_url):
+    """kb_status: an article filed from a ticket holds its requester's text, unread: a draft, not public."""
+    from alembic import command
+    from sqlalchemy import text
+
+    db = Database(db_url)
+    try:
+        config = Config()
+        config.set_main_option("script_location", str(MIGRATIONS_DIR))
+        config.attributes["connection_engine"] = db.engine
+        command.upgrade(config, "report_figures")
+        with db.engine.begin() as conn:
+            for slug, source in (("vpn-reconnect", None), ("ticket-7", 7)):
+                conn.execute(
+                    text(
+                        "INSERT INTO kb_articles (slug, title, body, tags, source_ticket, uses, updated_at) "
+                        "VALUES (:slug, 'T', 'B', '[]', :source, 0, '2026-11-22 09:00:00')"
+                    ),
+                    {"slug": slug, "source": source},
+                )
+        db.ensure_schema(allow_upgrade=True)
+        assert db.current_revision() == HEAD_REVISION
+        with db.engine.connect() as conn:
+            rows = dict(conn.execute(text("SELECT slug, status FROM kb_articles")).all())
+        assert rows == {"vpn-reconnect": "published", "ticket-7": "draft"}
+    finally:
+        db.dispose()
