@@ -83,6 +83,12 @@ class ParsedMessage:
     limits: tuple[
         str, ...
     ] = ()  # what the parser's limits left out ("1,999 of 10,000 parts kept"), for the ticket
+    # Fallbacks that gave the sender, subject or text (a guessed charset, the requester from
+    # Reply-To, a mended header block), for the ticket: nothing is repaired silently.
+    repairs: tuple[str, ...] = ()
+    from_header: str = (
+        "from"  # the header from_addr came from: "from", or "reply-to", "sender", "return-path"
+    )
 
     def header(self, name: str) -> str | None:
         """The first header called ``name`` (case-insensitive), decoded, or None."""

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from functools import cache
 
-from maildesk.message.mime_helpers import decode_bytes
+from maildesk.message.charsets import decode_bytes
 from maildesk.types import DeliveryReport
 
 FLUFL_MAX_BYTES = 2_000_000  # flufl runs ~40 regexes over every line of every part

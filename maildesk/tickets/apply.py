@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from maildesk.config import Settings
+from maildesk.message.notes import said_on_ticket
 from maildesk.storage.models import Ticket
 from maildesk.teams.model import Team
 from maildesk.tickets import figures, timers
@@ -59,8 +60,7 @@ def _record_message(
     text: str,
     data: dict | None = None,
 ):
-    if parsed.limits:  # never silently: the ticket says what of the message was left out
-        data = {**(data or {}), "limits": list(parsed.limits)}
+    data = {**(data or {}), **said_on_ticket(parsed)} or None  # what parsing left out or mended
     event = store.add_event(
         ticket,
         type_,
@@ -229,7 +229,8 @@ def add_follow_up(
 ) -> TicketChange:
     """A message about an existing ticket: from a technician, the requester, a participant or an outsider."""
     settings = ctx.settings
-    if automation is None and parsed.from_addr in settings.technicians:
+    # Only a From names a technician (not a Reply-To or Sender taken for want of a From address).
+    if automation is None and parsed.from_header == "from" and parsed.from_addr in settings.technicians:
         return _technician_message(store, ticket, parsed, keys, ctx)
     text = parsed.reply_text or parsed.text
     outsider = not speaks_on(ticket, parsed.from_addr)
