@@ -63,15 +63,14 @@ def read_addresses(raw_headers: list[tuple[str, str]], name: str, notes: Notes) 
             notes.limits.append(f"{key} header: {kept} characters read for addresses")
             raw = raw[:MAX_ADDRESS_HEADER_CHARS]
             notes.defects.append(f"{key} header truncated for address parsing")
-        found = _parse_addresses(key, raw, notes)
+        found = [(display, _clean_address(addr)) for display, addr in _parse_addresses(key, raw, notes)]
         if "<" in raw and len(raw) <= POLICY_ADDRESS_CHARS:
             angled = {_clean_address(_bare(a)) for a in _ANGLE_RE.findall(raw)} - {""}
-            if not angled <= {_clean_address(addr) for _, addr in found}:
-                found = _item_addresses(raw)
+            if not angled <= {addr for _, addr in found}:
+                found = [(display, _clean_address(addr)) for display, addr in _item_addresses(raw)]
         for display, addr in found:
-            addr = _clean_address(addr)
             if addr and len(addr.split()) == 1:
-                pairs.append((decode_header_value(display).strip(), addr))
+                pairs.append((decode_header_value(display).strip() if display else "", addr))
     return pairs
 
 
@@ -92,12 +91,14 @@ def _parse_addresses(key: str, raw: str, notes: Notes) -> Pairs:
 
 def _clean_address(addr: str) -> str:
     """An address as the desk keys it: decoded, lower-case, no brackets, no trailing dot."""
-    return decode_header_value(addr).strip().strip("<>").strip().rstrip(".").lower()
+    if "=?" in addr or not addr.isascii():
+        addr = decode_header_value(addr)
+    return addr.strip().strip("<>").strip().rstrip(".").lower()
 
 
 def _bare(addr: str) -> str:
     """An addr-spec without the comments and spaces obsolete syntax allows in it."""
-    return "".join(_COMMENT_RE.sub("", addr).split())
+    return "".join(_COMMENT_RE.sub("", addr).split()) if "(" in addr or " " in addr else addr
 
 
 def _item_addresses(raw: str) -> Pairs:
