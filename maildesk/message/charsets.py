@@ -167,7 +167,7 @@ def decode_text(data: bytes, charset: str | None, hint: str | None = None) -> De
         return Decoded(data.decode("utf-8", errors="replace"), failed, None)
     if _garbled(text, data, known):
         better = _guess(data, charset, hint)
-        if better is not None and better.guessed != known and _mess(better.text) < _mess(text):
+        if better is not None and better.guessed != known and _badness(better.text) < _badness(text):
             return better
     return Decoded(text, None, None)
 
@@ -203,6 +203,11 @@ def _garbled(text: str, data: bytes, codec: str) -> bool:
     return _mess(text) > MOJIBAKE_RATIO
 
 
+def _badness(text: str) -> tuple[int, float]:
+    """How wrong a decoding looks: replacement characters first, then charset-normalizer's mess."""
+    return text.count("\ufffd"), _mess(text)
+
+
 def _mess(text: str) -> float:
     from charset_normalizer.md import mess_ratio  # imported on first doubt: 40 ms most messages never pay
 
@@ -223,7 +228,8 @@ def _guess(data: bytes, charset: str | None, hint: str | None) -> Decoded | None
     for candidate in (hint, None if runs else "cp1252"):
         text = _clean_decode(data, candidate)
         if text is not None and (not runs or _mess(text) <= MOJIBAKE_RATIO):
-            return Decoded(text, f"text {said} read as {candidate}", candidate)
+            name = codecs.lookup(candidate or "").name
+            return Decoded(text, f"text {said} read as {name}", name)
     from charset_normalizer import from_bytes
 
     best = from_bytes(data[:DETECT_BYTES], cp_isolation=list(DETECTABLE)).best()

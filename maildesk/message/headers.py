@@ -42,7 +42,12 @@ _LIST_ITEM_RE = re.compile(r'(?:"(?:[^"\\]|\\.)*"?|<[^<>]*>?|[^,"<])+')
 Pairs = list[tuple[str, str]]
 
 
-def read_addresses(raw_headers: list[tuple[str, str]], name: str, notes: Notes) -> Pairs:
+def read_addresses(
+    raw_headers: list[tuple[str, str]],
+    name: str,
+    notes: Notes,
+    charsets: tuple[str | None, str | None] = (None, None),
+) -> Pairs:
     """(display name, lower-case address) pairs from every ``name`` header.
 
     The policy's structured parser is tried first; it raises on some group
@@ -51,7 +56,8 @@ def read_addresses(raw_headers: list[tuple[str, str]], name: str, notes: Notes) 
     That one recurses once per group, so a header with thousands of colons
     leaves only a regex for bare addresses. Where an address in angle
     brackets is not among what the parser found, the field is read item by
-    item, the angle brackets giving the address.
+    item, the angle brackets giving the address. ``charsets`` (declared,
+    hint) read raw 8-bit names.
     """
     pairs: Pairs = []
     for key, raw in raw_headers:
@@ -70,7 +76,7 @@ def read_addresses(raw_headers: list[tuple[str, str]], name: str, notes: Notes) 
                 found = [(display, _clean_address(addr)) for display, addr in _item_addresses(raw)]
         for display, addr in found:
             if addr and len(addr.split()) == 1:
-                pairs.append((decode_header_value(display).strip() if display else "", addr))
+                pairs.append((decode_header_value(display, *charsets).strip() if display else "", addr))
     return pairs
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from maildesk.message import headers as fields
 from maildesk.message.body import BodyWalk
-from maildesk.message.charsets import decode_text
+from maildesk.message.charsets import decode_text, normalise_charset
 from maildesk.message.delivery_report import find_delivery_report
 from maildesk.message.encoded_words import decode_header_value
 from maildesk.message.headers import MAX_ID_CHARS
@@ -76,7 +76,11 @@ class _Parse:
         else:
             walk = BodyWalk(self.msg, notes, self.declared_charset).walk()
             plains, htmls, attachments = walk.plains, walk.htmls, walk.attachments
-            self.header_hint = walk.guessed or self._guess_header_charset()
+            # Short header values tell a detector little: the charset the body turned out to be in,
+            # else what all raw header text together reads as, else the declared one, goes first.
+            self.header_hint = (
+                walk.guessed or self._guess_header_charset() or normalise_charset(self.declared_charset)
+            )
         headers = self._decoded_headers()
         decoded = {}
         for name, value in reversed(headers):
@@ -129,7 +133,9 @@ class _Parse:
         return None
 
     def _addresses(self, name: str) -> list[tuple[str, str]]:
-        return fields.read_addresses(self.raw_headers, name, self.notes)
+        return fields.read_addresses(
+            self.raw_headers, name, self.notes, (self.declared_charset, self.header_hint)
+        )
 
     def _subject(self, value: str) -> str:
         subject = _SUBJECT_SPACE_RE.sub(" ", value).strip()
