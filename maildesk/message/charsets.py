@@ -196,6 +196,8 @@ def _without_label(data: bytes, charset: str | None, codec: str | None, hint: st
 
 def _garbled(text: str, data: bytes, codec: str) -> bool:
     """Whether ``text``, ``data`` read as ``codec``, shows the signs of the wrong charset."""
+    if data.isascii():  # ISO-2022, UTF-7: a detector has no 8-bit bytes to go on
+        return False
     if "\ufffd" in text:
         return True
     if codec in _MULTIBYTE or not _HIGH_RUN_RE.search(data):

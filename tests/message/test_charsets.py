@@ -1,4 +1,4 @@
-"""Raw 8-bit text with no charset or a wrong one, in bodies and headers: read in the charset it is in (issue 10)."""
+"""Raw 8-bit text with no charset or a wrong one, bodies and headers alike: read in its own (issue 10)."""
 
 from __future__ import annotations
 
