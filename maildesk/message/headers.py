@@ -135,7 +135,7 @@ def _fallback_addresses(raw: str) -> Pairs:
 def requester(read: Callable[[str], Pairs], notes: Notes) -> tuple[str, str, str]:
     """(name, address, the header it came from) of the message's writer: From, unless From has no address."""
     from_pairs = read("from")
-    if from_pairs:
+    if from_pairs and "@" in from_pairs[0][1]:
         return from_pairs[0][0], from_pairs[0][1], "from"
     for header in SENDER_HEADERS[1:]:
         found = [(name, addr) for name, addr in read(header) if "@" in addr]
@@ -143,6 +143,8 @@ def requester(read: Callable[[str], Pairs], notes: Notes) -> tuple[str, str, str
             name, addr = found[0]
             notes.repaired(f"requester taken from {header.title()}: From has no address")
             return name, addr, header
+    if from_pairs:  # "undisclosed", a local name: what there is
+        return from_pairs[0][0], from_pairs[0][1], "from"
     return "", "", "from"
 
 

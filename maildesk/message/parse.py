@@ -57,7 +57,7 @@ class _Parse:
         if any(isinstance(d, errors.MissingHeaderBodySeparatorDefect) for d in self.msg.defects):
             mended, said = fields.repair_header_block(data)
             repaired = parse_bytes(mended)
-            if len(repaired) > len(self.msg):
+            if len(repaired) > len(self.msg) or (said and len(repaired) == len(self.msg)):
                 self.msg = repaired
                 self.notes.defects.append("malformed header block repaired")
                 for what in said:
