@@ -1,4 +1,4 @@
-"""Header blocks and address fields mailers get wrong: read as mail clients and help desks read them (issue 10)."""
+"""Header blocks and address fields mailers get wrong, read as mail clients and help desks read them."""
 
 from __future__ import annotations
 
