@@ -1,11 +1,13 @@
 """Sender, subject and text of every corpus message as a parser reads them (issue 10's before/after table).
 
-    .venv/bin/python -m tests.message.corpus_snapshot > tests/message/fixtures/corpus_before.json
+    cd /tmp && PYTHONPATH=OLD:REPO REPO/.venv/bin/python -m tests.message.corpus_snapshot > BEFORE
 
-``corpus_before.json`` was written this way by main's parser (commit c187472)
-before the parsing-fidelity work; ``test_corpus_fidelity.py`` compares today's
-parser with it. Text is kept as a digest and its first characters: enough to
-tell what changed, small enough to keep in the repository.
+``fixtures/corpus_before.json`` (BEFORE) was written this way by main's parser
+(commit c187472, its ``maildesk`` package extracted into OLD with ``git archive
+c187472 maildesk | tar -x -C OLD``) before the parsing-fidelity work;
+``test_corpus_fidelity.py`` compares today's parser with it. Text is kept as
+digests and its first and last characters: enough to tell what changed,
+small enough to keep in the repository.
 """
 
 from __future__ import annotations
@@ -26,10 +28,16 @@ def snapshot_of(data: bytes) -> dict[str, object]:
         "from": parsed.from_addr,
         "name": parsed.from_name,
         "subject": parsed.subject,
-        "text_sha1": hashlib.sha1(parsed.text.encode("utf-8", "surrogatepass")).hexdigest(),
+        "text_sha1": _digest(parsed.text),
+        "words_sha1": _digest(" ".join(parsed.text.split())),  # the same words, whatever the layout
         "text_head": " ".join(parsed.text.split())[:TEXT_HEAD],
+        "text_tail": " ".join(parsed.text.split())[-TEXT_HEAD:],
         "text_len": len(parsed.text),
     }
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def corpus_paths() -> list[str]:
