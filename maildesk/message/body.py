@@ -11,10 +11,10 @@ from __future__ import annotations
 import binascii
 import contextlib
 import re
+from collections.abc import Callable
 from email.message import Message
 
 from maildesk.message.charsets import decode_text
-from maildesk.message.encoded_words import decode_header_value
 from maildesk.message.html_text import enriched_to_text
 from maildesk.message.mime_helpers import PARSER, message_bytes, safe_filename
 from maildesk.message.notes import Notes
@@ -45,10 +45,10 @@ _EXTENSIONS = {
 class BodyWalk:
     """One walk over ``msg``: its ``plains``, ``htmls`` and ``attachments``, and its text's charset."""
 
-    def __init__(self, msg: Message, notes: Notes, header_charset: str | None) -> None:
+    def __init__(self, msg: Message, notes: Notes, decode_header: Callable[[str], str]) -> None:
         self.msg = msg
         self.notes = notes
-        self.header_charset = header_charset  # for raw 8-bit file names
+        self.decode_header = decode_header  # for file names written raw or as encoded-words
         self.plains: list[str] = []
         self.htmls: list[str] = []
         self.attachments: list[Attachment] = []
@@ -161,7 +161,7 @@ class BodyWalk:
                 found = _NAME_PARAM_RE.search(value)
                 if found:
                     raw = found.group(1) if found.group(1) is not None else found.group(2)
-                    return decode_header_value(raw, self.header_charset if not raw.isascii() else None)
+                    return self.decode_header(raw)
         return name
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import re
+from collections.abc import Callable
 from typing import NamedTuple
 
 # Labels seen in real mail mapped to the Python codec that decodes what the
@@ -101,6 +102,10 @@ _UTF8_SEQUENCE_RE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{
 _MULTIBYTE = frozenset({"gb18030", "cp950", "cp932", "cp949", "euc_jp", "big5", "gbk", "shift_jis", "euc_kr"})
 
 
+# The charset to try first when the label fails: a name, or a function that works it out only then.
+Hint = str | Callable[[], str | None] | None
+
+
 class Decoded(NamedTuple):
     text: str
     defect: str | None  # what was wrong with the bytes or their label, for ``defects``
@@ -133,7 +138,7 @@ def decode_bytes(data: bytes, charset: str | None) -> tuple[str, str | None]:
     return decoded.text, decoded.defect
 
 
-def decode_text(data: bytes, charset: str | None, hint: str | None = None) -> Decoded:
+def decode_text(data: bytes, charset: str | None, hint: Hint = None) -> Decoded:
     """Decode ``data`` declared as ``charset``; never raises.
 
     Mislabelled text is common, so: 8-bit text that is valid UTF-8 is read as
@@ -172,7 +177,7 @@ def decode_text(data: bytes, charset: str | None, hint: str | None = None) -> De
     return Decoded(text, None, None)
 
 
-def _without_label(data: bytes, charset: str | None, codec: str | None, hint: str | None) -> Decoded:
+def _without_label(data: bytes, charset: str | None, codec: str | None, hint: Hint) -> Decoded:
     """8-bit text labelled UTF-8, ASCII, nothing, or a charset Python does not know, that is not UTF-8.
 
     Mostly valid UTF-8 with a few bad bytes stays UTF-8, and so does text
@@ -216,7 +221,7 @@ def _mess(text: str) -> float:
     return mess_ratio(text[:DETECT_BYTES], maximum_threshold=1.0)
 
 
-def _guess(data: bytes, charset: str | None, hint: str | None) -> Decoded | None:
+def _guess(data: bytes, charset: str | None, hint: Hint) -> Decoded | None:
     """``data`` in the charset that reads best, or None when the detector finds none.
 
     ``hint`` first, when it reads cleanly. Text with no run of 8-bit bytes is
@@ -226,6 +231,7 @@ def _guess(data: bytes, charset: str | None, hint: str | None) -> Decoded | None
     as cleanly.
     """
     said = f"labelled {charset!r}" if charset else "with no charset"
+    hint = hint() if callable(hint) else hint
     runs = _HIGH_RUN_RE.search(data) is not None
     for candidate in (hint, None if runs else "cp1252"):
         text = _clean_decode(data, candidate)
@@ -260,7 +266,7 @@ def repair_surrogates(value: str, charset: str | None = None) -> str:
     return decode_raw_header(value, charset).text
 
 
-def decode_raw_header(value: str, charset: str | None = None, hint: str | None = None) -> Decoded:
+def decode_raw_header(value: str, charset: str | None = None, hint: Hint = None) -> Decoded:
     """``repair_surrogates``, saying which charset had to be guessed."""
     if value.isascii() and not _ISO2022_RE.search(value):
         return Decoded(value, None, None)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import binascii
 import re
 
-from maildesk.message.charsets import decode_raw_header, decode_text
+from maildesk.message.charsets import Hint, decode_raw_header, decode_text
 
 _FOLD_RE = re.compile(r"\r?\n(?=[ \t])|\r(?=[ \t])")
 _NEWLINE_RE = re.compile(r"[\r\n]")
@@ -26,7 +26,7 @@ _SPACE_RE = re.compile(r"\s+")
 
 
 def decode_header_value(
-    value: str, charset: str | None = None, hint: str | None = None, guesses: list[str] | None = None
+    value: str, charset: str | None = None, hint: Hint = None, guesses: list[str] | None = None
 ) -> str:
     """Decode one raw header value: unfold, repair raw 8-bit bytes, decode RFC 2047 words.
 
@@ -46,7 +46,7 @@ def decode_header_value(
     return _NEWLINE_RE.sub(" ", value)
 
 
-def _repair(value: str, charset: str | None, hint: str | None, guesses: list[str] | None) -> str:
+def _repair(value: str, charset: str | None, hint: Hint, guesses: list[str] | None) -> str:
     decoded = decode_raw_header(value, charset, hint)
     if decoded.guessed and guesses is not None:
         guesses.append(decoded.guessed)
@@ -58,7 +58,7 @@ def _unfold_word(word: re.Match[str]) -> str:
     return _WORD_FOLD_RE.sub("", word.group(0))
 
 
-def _decode_encoded_words(value: str, hint: str | None = None, guesses: list[str] | None = None) -> str:
+def _decode_encoded_words(value: str, hint: Hint = None, guesses: list[str] | None = None) -> str:
     """Decode RFC 2047 encoded-words in ``value``, in linear time.
 
     ``email.header.decode_header`` is not used: its pattern is quadratic on

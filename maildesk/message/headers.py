@@ -46,7 +46,7 @@ def read_addresses(
     raw_headers: list[tuple[str, str]],
     name: str,
     notes: Notes,
-    charsets: tuple[str | None, str | None] = (None, None),
+    decode: Callable[[str], str] = decode_header_value,
 ) -> Pairs:
     """(display name, lower-case address) pairs from every ``name`` header.
 
@@ -56,8 +56,7 @@ def read_addresses(
     That one recurses once per group, so a header with thousands of colons
     leaves only a regex for bare addresses. Where an address in angle
     brackets is not among what the parser found, the field is read item by
-    item, the angle brackets giving the address. ``charsets`` (declared,
-    hint) read raw 8-bit names.
+    item, the angle brackets giving the address. ``decode`` reads names.
     """
     pairs: Pairs = []
     for key, raw in raw_headers:
@@ -76,7 +75,7 @@ def read_addresses(
                 found = [(display, _clean_address(addr)) for display, addr in _item_addresses(raw)]
         for display, addr in found:
             if addr and len(addr.split()) == 1:
-                pairs.append((decode_header_value(display, *charsets).strip() if display else "", addr))
+                pairs.append((decode(display).strip() if display else "", addr))
     return pairs
 
 

@@ -63,7 +63,7 @@ class _Parse:
                 for what in said:
                     self.notes.repaired(f"header block repaired: {what}")
         self.raw_headers: list[tuple[str, str]] = list(self.msg.raw_items())
-        self.header_hint: str | None = None
+        self.body_guess: str | None = None  # the charset a body part turned out to be in
 
     def result(self) -> ParsedMessage:
         notes = self.notes
@@ -74,13 +74,9 @@ class _Parse:
             htmls: list[str] = []
             attachments = [Attachment("message.bin", "application/octet-stream", self.data)]
         else:
-            walk = BodyWalk(self.msg, notes, self.declared_charset).walk()
+            walk = BodyWalk(self.msg, notes, self._decode_header).walk()
             plains, htmls, attachments = walk.plains, walk.htmls, walk.attachments
-            # Short header values tell a detector little: the charset the body turned out to be in,
-            # else what all raw header text together reads as, else the declared one, goes first.
-            self.header_hint = (
-                walk.guessed or self._guess_header_charset() or normalise_charset(self.declared_charset)
-            )
+            self.body_guess = walk.guessed
         headers = self._decoded_headers()
         decoded = {}
         for name, value in reversed(headers):
@@ -133,9 +129,7 @@ class _Parse:
         return None
 
     def _addresses(self, name: str) -> list[tuple[str, str]]:
-        return fields.read_addresses(
-            self.raw_headers, name, self.notes, (self.declared_charset, self.header_hint)
-        )
+        return fields.read_addresses(self.raw_headers, name, self.notes, self._decode_header)
 
     def _subject(self, value: str) -> str:
         subject = _SUBJECT_SPACE_RE.sub(" ", value).strip()
@@ -154,7 +148,24 @@ class _Parse:
                 return charset
         return None
 
-    def _guess_header_charset(self) -> str | None:
+    def _header_hint(self) -> str | None:
+        """The charset to try first for header text that its label (or none) does not read.
+
+        Short header values tell a detector little: the charset the body
+        turned out to be in, else what all raw header text together reads as,
+        else the declared one.
+        """
+        return self.body_guess or self._header_guess or normalise_charset(self.declared_charset)
+
+    def _decode_header(self, value: str, guesses: list[str] | None = None) -> str:
+        """A header value (or a name or file name in one) as text; most are ASCII without encoded-words."""
+        if value.isascii() and "=?" not in value:
+            return decode_header_value(value)
+        charset = self.declared_charset if not value.isascii() else None
+        return decode_header_value(value, charset, self._header_hint, guesses)
+
+    @cached_property
+    def _header_guess(self) -> str | None:
         """The charset of the raw 8-bit header text, read all together, when the declared one does not fit.
 
         One subject or name is too short for a detector; every raw header
@@ -173,15 +184,7 @@ class _Parse:
 
     def _decoded_headers(self) -> tuple[tuple[str, str], ...]:
         guesses: list[str] = []
-        decoded = tuple(
-            (
-                name,
-                decode_header_value(
-                    value, self.declared_charset if not value.isascii() else None, self.header_hint, guesses
-                ),
-            )
-            for name, value in self.raw_headers
-        )
+        decoded = tuple((name, self._decode_header(value, guesses)) for name, value in self.raw_headers)
         for codec in dict.fromkeys(guesses):
             self.notes.repaired(f"charset guessed: header text read as {codec}")
         return decoded
