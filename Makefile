@@ -22,6 +22,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/rules.py
+	$(BIN)/python bench/parse.py
 	$(BIN)/python bench/timers.py
 	$(BIN)/python bench/calendars.py
 	$(BIN)/python bench/imap.py --count 2000
