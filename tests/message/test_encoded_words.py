@@ -64,3 +64,21 @@ def test_corpus_subject_mixing_plain_text_and_encoded_words():
         (CORPUS / "mikel-mail/plain_emails/raw_email_with_partially_quoted_subject.eml").read_bytes()
     )
     assert parsed.subject == 'Re: Test: "漢字" mid "漢字" tail'
+
+
+def test_folded_encoded_from_header_parses_without_a_defect():
+    parsed = parse_message(
+        b"From: =?utf-8?b?Q8OpbGluZSBMZW1hw650cmU=?=\n <c.lemaitre@example.fr>\n\nHello.\n"
+    )
+    assert parsed.from_addr == "c.lemaitre@example.fr"
+    assert parsed.from_name == "Céline Lemaître"
+    assert parsed.defects == ()
+
+
+def test_display_name_split_over_several_encoded_words_is_joined():
+    parsed = parse_message(
+        b"From: =?UTF-8?B?TXlTdXJ2ZXk=?=\n =?UTF-8?B?LmNvbSAmIEM=?=\n =?UTF-8?B?YXJvbCBBZGE=?="
+        b" <carol@example.com>\n\nHello.\n"
+    )
+    assert parsed.from_name == "MySurvey.com & Carol Ada"
+    assert parsed.from_addr == "carol@example.com"
