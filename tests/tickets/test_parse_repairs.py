@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import Desk, make_message
+from tests.support import Desk, make_message, wait_until
 
 CHINESE = "您好，我的打印机坏了，从昨天开始就不能打印了。请尽快帮忙处理，谢谢！"
 
@@ -17,6 +17,13 @@ def running(tmp_path_factory, shared_sink):
     assert desk.stop() == 0, desk.log()
 
 
+def ticket_of(desk: Desk, requester: str) -> dict:
+    (listed,) = wait_until(
+        lambda: [t for t in desk.tickets() if t["requester"] == requester], what=f"{requester}'s ticket"
+    )
+    return desk.ticket(listed["number"])
+
+
 def test_guessed_charset_and_requester_from_reply_to_are_said_on_the_ticket(running, shared_sink):
     message = (
         b'From: "Ann" <>\r\nReply-To: Ann Li <ann.li@client.cn>\r\nTo: support@example.org\r\n'
@@ -24,8 +31,7 @@ def test_guessed_charset_and_requester_from_reply_to_are_said_on_the_ticket(runn
         b"Content-Type: text/plain\r\n\r\n" + CHINESE.encode("gbk") + b"\r\n"
     )
     running.send(message, mail_from="ann.li@client.cn")
-    (listed,) = [t for t in running.wait_for_tickets(1) if t["requester"] == "ann.li@client.cn"]
-    ticket = running.ticket(listed["number"])
+    ticket = ticket_of(running, "ann.li@client.cn")
     assert ticket["subject"] == "打印机坏了"
     first = ticket["events"][0]
     assert first["text"].strip() == CHINESE
@@ -41,6 +47,24 @@ def test_guessed_charset_and_requester_from_reply_to_are_said_on_the_ticket(runn
 
 def test_a_well_formed_message_says_nothing_of_repairs(running):
     running.send(make_message(subject="Plain request", sender="ben@client.com"), mail_from="ben@client.com")
-    (listed,) = [t for t in running.wait_for_tickets(2) if t["requester"] == "ben@client.com"]
-    data = running.ticket(listed["number"])["events"][0].get("data") or {}
+    data = ticket_of(running, "ben@client.com")["events"][0].get("data") or {}
     assert "repairs" not in data and "requester_header" not in data
+
+
+def test_a_technician_address_in_sender_is_no_technician_without_a_from(running):
+    """Only a From names a technician: a From-less mail whose Sender is one is a plain correspondent's."""
+    running.send(make_message(subject="VPN down", sender="cid@client.com"), mail_from="cid@client.com")
+    number = ticket_of(running, "cid@client.com")["number"]
+    reply = (
+        f"Sender: Alice <alice@example.org>\r\nTo: support@example.org\r\n"
+        f"Subject: [Support #{number}] VPN down [close]\r\nMessage-ID: <no-from@example.org>\r\n"
+        "\r\nClosing.\r\n"
+    ).encode()
+    running.send(reply, mail_from="alice@example.org")
+    (event,) = wait_until(
+        lambda: [e for e in running.ticket(number)["events"] if e.get("from") == "alice@example.org"],
+        what="the From-less message",
+    )
+    assert event["type"] == "message"
+    assert event["data"]["requester_header"] == "sender" and event["data"]["outsider"] is True
+    assert running.ticket(number)["status"] != "closed"
