@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable
 from email.message import Message
 
-from maildesk.message.charsets import decode_text
+from maildesk.message.charsets import decode_text, normalise_charset
 from maildesk.message.html_text import enriched_to_text
 from maildesk.message.mime_helpers import PARSER, message_bytes, safe_filename
 from maildesk.message.notes import Notes
@@ -27,6 +27,8 @@ LARGE_PAYLOAD_CHARS = 1_000_000  # a base64 payload this long is decoded without
 _MIME_TYPE_RE = re.compile(r"[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*")
 _BOUNDARY_LINE_RE = re.compile(r"^--([^\s]{1,200}?)(?:--)?[ \t]*\r?$", re.MULTILINE)
 _NAME_PARAM_RE = re.compile(r"\b(?:file)?name\s*=\s*(?:\"([^\"]*)\"|([^;\s]+))", re.IGNORECASE)
+_META_CHARSET_RE = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?([A-Za-z0-9_.:-]{1,40})", re.IGNORECASE)
+META_SCAN_BYTES = 4096  # where an HTML part without a MIME charset may say its own
 _BODY_TYPES = ("text/plain", "text/html", "text/enriched", "text/richtext")
 _EXTENSIONS = {
     "message/rfc822": ".eml",
@@ -118,7 +120,11 @@ class BodyWalk:
         """
         data = self.notes.safe(part_bytes, b"", "text payload", part)
         charset = self.notes.safe(part.get_content_charset, None, "charset")
-        decoded = decode_text(data, charset, self.guessed)
+        hint = self.guessed
+        if ctype == "text/html" and not charset and not data.isascii():
+            meta = _META_CHARSET_RE.search(data[:META_SCAN_BYTES])  # what a browser would go by
+            hint = normalise_charset(meta.group(1).decode("ascii")) if meta else hint
+        decoded = decode_text(data, charset, hint)
         if decoded.guessed:
             self.guessed = self.guessed or decoded.guessed
             said = (decoded.defect or "").removeprefix("text ")

@@ -155,3 +155,13 @@ def test_detection_is_not_asked_when_the_label_reads_cleanly(monkeypatch):
     assert decode_text(FRENCH.encode("cp1252"), "iso-8859-1").text == FRENCH
     assert decode_text(RUSSIAN.encode("koi8-r"), "koi8-r").text == RUSSIAN
     assert decode_text(CHINESE.encode(), None).text == CHINESE
+
+
+def test_html_without_a_mime_charset_goes_by_its_meta_tag():
+    html = '<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312"></head>'
+    data = b"Subject: x\nContent-Type: text/html\n\n" + (
+        html + "<body><p>打印机坏了</p></body></html>"
+    ).encode("gbk")
+    parsed = parse_message(data)
+    assert parsed.text.strip() == "打印机坏了"
+    assert parsed.repairs == ("charset guessed: text/html part with no charset read as gb18030",)
