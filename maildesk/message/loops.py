@@ -61,7 +61,10 @@ def detect_automation(
     # The envelope sender, and the Return-Path an MTA recorded it as (IMAP, pipe and file intake know
     # no envelope; a "Return-Path: <>" that came through SMTP was written by an earlier hop for a robot).
     return_path = parsed.header("Return-Path")
-    if _is_empty(raw.mail_from) or _is_empty(return_path) or not parsed.from_addr:
+    # An empty or missing From is a robot's sign (SPEC section 5), even where Reply-To, Sender or
+    # Return-Path gave the ticket a requester.
+    no_from = not parsed.from_addr or parsed.from_header != "from"
+    if _is_empty(raw.mail_from) or _is_empty(return_path) or no_from:
         return Automation.EMPTY_SENDER
     envelope = raw.mail_from if raw.mail_from is not None else return_path
     if _is_daemon(envelope) or _is_daemon(parsed.from_addr):

@@ -24,7 +24,7 @@ def ticket_of(desk: Desk, requester: str) -> dict:
     return desk.ticket(listed["number"])
 
 
-def test_guessed_charset_and_requester_from_reply_to_are_said_on_the_ticket(running, shared_sink):
+def test_guessed_charset_and_requester_from_reply_to_are_said_on_the_ticket(running):
     message = (
         b'From: "Ann" <>\r\nReply-To: Ann Li <ann.li@client.cn>\r\nTo: support@example.org\r\n'
         b"Subject: " + "打印机坏了".encode("gbk") + b"\r\nMessage-ID: <gbk-1@client.cn>\r\n"
@@ -41,14 +41,15 @@ def test_guessed_charset_and_requester_from_reply_to_are_said_on_the_ticket(runn
         "charset guessed: header text read as gb18030",
         "requester taken from Reply-To: From has no address",
     ]
-    # The acknowledgement goes to the requester the Reply-To gave.
-    shared_sink.wait_for(lambda m: "ann.li@client.cn" in str(m["To"]), what="the acknowledgement")
+    # An empty From is a robot's sign (SPEC section 5): the ticket is made, but nothing answers it.
+    assert first["data"]["automatic"] == "empty-sender"
 
 
-def test_a_well_formed_message_says_nothing_of_repairs(running):
+def test_a_well_formed_message_says_nothing_of_repairs(running, shared_sink):
     running.send(make_message(subject="Plain request", sender="ben@client.com"), mail_from="ben@client.com")
     data = ticket_of(running, "ben@client.com")["events"][0].get("data") or {}
     assert "repairs" not in data and "requester_header" not in data
+    shared_sink.wait_for(lambda m: "ben@client.com" in str(m["To"]), what="the acknowledgement")
 
 
 def test_a_technician_address_in_sender_is_no_technician_without_a_from(running):
@@ -67,4 +68,5 @@ def test_a_technician_address_in_sender_is_no_technician_without_a_from(running)
     )
     assert event["type"] == "message"
     assert event["data"]["requester_header"] == "sender" and event["data"]["outsider"] is True
+    assert event["data"]["automatic"] == "empty-sender"
     assert running.ticket(number)["status"] != "closed"
