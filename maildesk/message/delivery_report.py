@@ -231,7 +231,8 @@ def _recipients(text: str) -> list[_Recipient]:
         name, value = match.group(1).lower(), match.group(2).strip()
         if name in _RECIPIENT_FIELDS:
             attribute = "original" if name == "original-recipient" else "final"
-            # A recipient field after that recipient's Action/Status starts the next block even without a blank line.
+            # A recipient field after that recipient's Action/Status starts the next block,
+            # even without a blank line.
             if current is None or getattr(current, attribute) or current.action or current.status:
                 current = _Recipient()
                 recipients.append(current)
@@ -311,7 +312,7 @@ def _from_text(text: str, headers: Mapping[str, str], original_id: str | None) -
     end = _RETURNED_RE.search(head)
     lines = [line for line in head[: end.start() if end else None].splitlines() if line.strip()]
     addresses = _RCPT_RE.findall("\n".join(lines))
-    for previous, line in zip([""] + lines, lines):
+    for previous, line in zip([""] + lines, lines, strict=False):  # each line with the one before it
         cue = previous.rstrip().endswith(":") and _FAILURE_RE.search(previous)
         if cue or _FAILURE_RE.search(line) or _SMTP_CODE_RE.search(line):
             addresses.extend(_EMAIL_RE.findall(line))
