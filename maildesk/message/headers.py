@@ -193,8 +193,9 @@ def repair_header_block(data: bytes) -> tuple[bytes, list[str]]:
     Up to MAX_JUNK_LINES lines before the first field are dropped when
     common fields follow them. Obsolete "Name :" fields lose the space before
     the colon; a line that is not a field but is followed by common fields
-    (an unindented fold, "quite Delivered-To:"), or that follows a field
-    ending in a comma, becomes a continuation of the field before it. Also
+    (an unindented fold, "quite Delivered-To:"), that follows a field
+    ending in a comma, or that starts with an encoded-word, becomes a
+    continuation of the field before it. Also
     returns what was mended, for the ticket.
     """
     blank = re.search(rb"\r?\n\r?\n", data)
@@ -209,7 +210,9 @@ def repair_header_block(data: bytes) -> tuple[bytes, list[str]]:
             out.append(fixed)
         elif not out and index < MAX_JUNK_LINES and index < last_common:
             junk += 1
-        elif out and (index < last_common or out[-1].rstrip().endswith((b",", b";"))):
+        elif out and (
+            index < last_common or out[-1].rstrip().endswith((b",", b";")) or line.startswith(b"=?")
+        ):
             out.append(b" " + line)
             joined += 1
         else:

@@ -34,6 +34,14 @@ def test_unindented_continuation_of_the_last_field_after_a_comma():
     assert parsed.text == "Hello.\n"
 
 
+def test_an_unindented_encoded_word_continues_the_last_field():
+    parsed = parse(
+        "From: ann@client.com", "Subject: =?UTF-8?Q?Personal=C3=A4nderung?=", "=?UTF-8?Q?_ab_Mai?="
+    )
+    assert parsed.subject == "Personaländerung ab Mai"
+    assert parsed.text == "Hello.\n"
+
+
 def test_a_body_without_blank_line_is_not_taken_for_headers():
     parsed = parse_message(b"From: ann@client.com\nSubject: Printer\nIt is on fire.\nPlease help.\n")
     assert parsed.subject == "Printer"
