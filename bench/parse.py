@@ -1,7 +1,8 @@
 """Parse benchmark (issue 10): per-message cost of ``parse_message``, before and after, in the same run.
 
     .venv/bin/python bench/parse.py                  # 1,000 generated messages, 5 rounds, before = main
-    .venv/bin/python bench/parse.py --before HEAD~3  # any git revision as "before"
+    .venv/bin/python bench/parse.py --before e70677e # any git revision as "before" (e70677e: the
+                                                     # parser before issue 10, once main has it)
     .venv/bin/python bench/parse.py --quick          # 300 messages, 3 rounds
 
 The messages come from ../shared/tools/gen_corpus.py (the realistic support
