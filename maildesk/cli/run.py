@@ -105,22 +105,43 @@ def _backlog_verdict(done: BacklogImport, kind: str, limit: int) -> int:
 
 
 def _hand_to_daemon(settings: Settings, messages: list[tuple[bytes, str]], args: argparse.Namespace) -> bool:
-    """The fast path: durably store for a running daemon without loading the pipeline."""
-    import sqlite3
+    """The light path: store with a light driver; the daemon, or a drainer started now, processes.
 
-    from maildesk.ingest.pipe import store_for_daemon
+    A message piped by an MTA always goes this way; FILEs only when a daemon
+    runs (without one they are processed here, and the command says how it went).
+    """
+    from maildesk.cli.common import config_path
+    from maildesk.ingest.drain_lock import start_drainer
+    from maildesk.ingest.handoff import daemon_running, send_wake, sqlite_file
+    from maildesk.ingest.pipe import StoreFailed, open_store
 
+    database = sqlite_file(settings.database_url)
+    piped = [source for _data, source in messages] == ["pipe"]
+    if not piped and (database is None or not database.exists() or not daemon_running(database)):
+        return False
     try:
-        return all(
-            [
-                store_for_daemon(
-                    settings, data, mail_from=args.mail_from, rcpt_tos=list(args.rcpt or ()), source=source
+        store = open_store(settings.database_url)
+        if store is None:
+            return False
+        try:
+            if not store.current():
+                return False  # the full path creates the schema, or refuses an old one (78)
+            for data, source in messages:
+                store.store(data, args.mail_from, list(args.rcpt or ()), source)
+            if database is not None and daemon_running(database):
+                send_wake(database)
+            else:
+                start_drainer(
+                    settings.database_url,
+                    config_path(args).resolve(),
+                    args.log_level,
+                    getattr(store, "connection", None),
                 )
-                for data, source in messages
-            ]
-        )
-    except sqlite3.Error as exc:
+        finally:
+            store.close()
+    except StoreFailed as exc:
         raise CliError(f"could not store the message, the MTA should retry: {exc}", EX_TEMPFAIL) from None
+    return True
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -1,54 +1,137 @@
-"""The pipe fast path: store one message with the stdlib sqlite3 driver and hand it to the daemon.
+"""The pipe path: store one message with a light driver, without SQLAlchemy or the pipeline.
 
-An MTA runs ``maildesk ingest`` once per message, and importing SQLAlchemy
-alone costs more than the whole budget. When a daemon is running on the
-same SQLite database, the message only has to be made durable: one INSERT
-into the inbox ledger, committed with a full sync, then a nudge. Anything
-unusual (PostgreSQL, no daemon, an unexpected schema) returns None and the
-caller takes the full in-process path instead.
+An MTA runs ``maildesk ingest`` once per message, and importing SQLAlchemy,
+Jinja2 and the pipeline costs several times the whole budget of a pipe
+delivery. Storing needs none of them: one INSERT into the inbox ledger,
+committed (fully synced on SQLite), with the stdlib ``sqlite3`` driver or
+``psycopg``. Whatever processes the message afterwards (the daemon, or a
+drainer started on demand, see ``drain_lock``) runs in another process.
+
+``open_store`` returns None for anything unusual (a database that does not
+exist yet, another driver); the caller then takes the full in-process path,
+which also creates or refuses the schema with its usual messages.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
-import sqlite3
+import os
 from datetime import UTC, datetime
+from pathlib import Path
 
-from maildesk.config import Settings
-from maildesk.ingest.handoff import daemon_running, send_wake, sqlite_file
+from maildesk.ingest.handoff import sqlite_file
 from maildesk.message.ledger import message_key
+from maildesk.storage.fsutil import open_private
 from maildesk.storage.revision import HEAD_REVISION
 
+COLUMNS = "message_key, received_at, source, mail_from, rcpt_tos, raw, state"
+PG_PREFIXES = ("postgresql+psycopg://", "postgresql://", "postgres://")
 
-def store_for_daemon(
-    settings: Settings, data: bytes, *, mail_from: str | None, rcpt_tos: list[str], source: str = "pipe"
-) -> bool:
-    """True when the message is durably stored for a running daemon; False: take the full path.
 
-    Raises sqlite3.Error when the database itself fails (the caller answers 75).
-    """
-    database = sqlite_file(settings.database_url)
-    if database is None or not database.exists() or not daemon_running(database):
-        return False
-    connection = sqlite3.connect(database, timeout=60, isolation_level=None)
-    try:
-        connection.execute("PRAGMA busy_timeout=60000")
-        connection.execute("PRAGMA synchronous=FULL")
+class StoreFailed(Exception):
+    """The database failed while storing: the MTA must retry (75). ``str()`` is the driver's message."""
+
+
+class SqliteStore:
+    """One INSERT with the stdlib driver, in the writers' turn the desk's processes take (``<db>.writer``)."""
+
+    kind = "sqlite"
+
+    def __init__(self, database: Path) -> None:
+        import sqlite3
+
+        self.database = database
+        self._errors = sqlite3.Error
         try:
-            revision = connection.execute("SELECT version_num FROM alembic_version").fetchone()
-        except sqlite3.OperationalError:
+            self._connection = sqlite3.connect(database, timeout=60, isolation_level=None)
+            self._connection.execute("PRAGMA busy_timeout=60000")
+            self._connection.execute("PRAGMA synchronous=FULL")
+        except sqlite3.Error as exc:
+            raise StoreFailed(str(exc)) from None
+
+    def current(self) -> bool:
+        """Whether the schema is the one this code writes; else the full path says what to do."""
+        try:
+            row = self._connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        except self._errors:
             return False
-        if revision is None or revision[0] != HEAD_REVISION:
-            return False
+        return row is not None and row[0] == HEAD_REVISION
+
+    def store(self, data: bytes, mail_from: str | None, rcpt_tos: list[str], source: str) -> None:
         received = datetime.now(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
-        connection.execute("BEGIN IMMEDIATE")
-        connection.execute(
-            "INSERT INTO inbox (message_key, received_at, source, mail_from, rcpt_tos, raw, state) "
-            "VALUES (?, ?, ?, ?, ?, ?, 'pending') ON CONFLICT (message_key) DO NOTHING",
-            (message_key(data), received, source, mail_from, json.dumps(rcpt_tos), data),
+        turn = open_private(
+            self.database.with_name(self.database.name + ".writer"), os.O_WRONLY | os.O_APPEND
         )
-        connection.execute("COMMIT")
-    finally:
-        connection.close()
-    send_wake(database)
-    return True
+        try:
+            fcntl.flock(turn, fcntl.LOCK_EX)  # the kernel hands the turn over at once: no busy-handler sleeps
+            self._connection.execute("BEGIN IMMEDIATE")
+            self._connection.execute(
+                f"INSERT INTO inbox ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'pending') "
+                "ON CONFLICT (message_key) DO NOTHING",
+                (message_key(data), received, source, mail_from, json.dumps(rcpt_tos), data),
+            )
+            self._connection.execute("COMMIT")
+        except self._errors as exc:
+            with contextlib.suppress(self._errors):
+                self._connection.execute("ROLLBACK")
+            raise StoreFailed(str(exc)) from None
+        finally:
+            os.close(turn)  # releases the turn
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class PostgresStore:
+    """One INSERT with psycopg, committed by itself (the server's synchronous commit)."""
+
+    kind = "postgresql"
+
+    def __init__(self, url: str) -> None:
+        import psycopg
+
+        self._errors = psycopg.Error
+        try:
+            self.connection = psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=30)
+        except psycopg.Error as exc:
+            raise StoreFailed(str(exc)) from None
+
+    def current(self) -> bool:
+        try:
+            row = self.connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        except self._errors:
+            return False
+        return row is not None and row[0] == HEAD_REVISION
+
+    def store(self, data: bytes, mail_from: str | None, rcpt_tos: list[str], source: str) -> None:
+        try:
+            self.connection.execute(
+                f"INSERT INTO inbox ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, 'pending') "
+                "ON CONFLICT (message_key) DO NOTHING",
+                (message_key(data), datetime.now(UTC), source, mail_from, json.dumps(rcpt_tos), data),
+            )
+        except self._errors as exc:
+            raise StoreFailed(str(exc)) from None
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def libpq_url(url: str) -> str:
+    """The SQLAlchemy URL of the desk as a libpq connection URI (``postgresql+psycopg://`` -> ``postgresql://``)."""
+    return "postgresql://" + url.split("://", 1)[1]
+
+
+def open_store(url: str) -> SqliteStore | PostgresStore | None:
+    """A light store for the desk's database, or None: take the full path (no database yet, another driver).
+
+    Raises StoreFailed when the database is there but cannot be opened (the MTA retries).
+    """
+    database = sqlite_file(url)
+    if database is not None:
+        return SqliteStore(database) if database.exists() else None
+    if url.startswith(PG_PREFIXES):
+        return PostgresStore(url)
+    return None
