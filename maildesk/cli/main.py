@@ -9,10 +9,10 @@ an MTA and must start fast.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 
-from maildesk.cli import db, kb, outbox, quarantine, report, rules, run, tickets
 from maildesk.cli.common import (
     EX_OK,
     EX_SOFTWARE,
@@ -25,19 +25,26 @@ from maildesk.cli.common import (
     storage_failure,
 )
 
-GROUPS = (
-    run,
-    tickets,
-    rules,
-    kb,
-    quarantine,
-    outbox,
-    report,
-    db,
-)  # in the order ``maildesk --help`` lists them
+GROUPS = ("run", "tickets", "rules", "kb", "quarantine", "outbox", "report", "db")  # as ``--help`` lists them
+GROUP_OF = {"ingest": "run"}  # a command registered by a group of another name
+GLOBAL_WITH_VALUE = ("--config", "--log-level")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def command_of(argv: list[str]) -> str | None:
+    """The command word of ``argv`` (None if there is none): the first word that is not a global option."""
+    words = iter(argv)
+    for word in words:
+        if word in GLOBAL_WITH_VALUE:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser of every group, or of ``command``'s group alone (``ingest`` under an MTA loads one)."""
+    group = GROUP_OF.get(command or "", command)
+    names = (group,) if group in GROUPS else GROUPS
     common = Parser(add_help=False)
     common.add_argument(
         "--config", default=argparse.SUPPRESS, help="config file (default: $MAILDESK_CONFIG or ./config.toml)"
@@ -47,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser = Parser(prog="maildesk", parents=[common], description="An email-driven help desk.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for group in GROUPS:
-        group.register(sub, common)
+    for name in names:
+        importlib.import_module(f"maildesk.cli.{name}").register(sub, common)
     return parser
 
 
@@ -61,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
 
 
 def _main(argv: list[str] | None) -> None:
-    parser = build_parser()
+    parser = build_parser(command_of(sys.argv[1:] if argv is None else argv))
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

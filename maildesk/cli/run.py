@@ -19,6 +19,7 @@ from maildesk.cli.common import (
 
 if TYPE_CHECKING:
     from maildesk.config import Settings
+    from maildesk.ingest.pipe_config import PipeSettings
     from maildesk.runtime.backlog import BacklogImport
 
 
@@ -37,13 +38,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Exit 0 once every message is durably stored (as a ticket, a follow-up or in quarantine), 75 when
     one could not be, so that the MTA keeps it and retries; 65/66 for input that will never do."""
-    from maildesk.ingest.read import (
-        InputRefused,
-        check_backlog,
-        check_message_file,
-        max_message_size,
-        read_message,
-    )
+    from maildesk.ingest.read import InputRefused, check_backlog, check_message_file, read_message
 
     sources = [args.mbox is not None, args.maildir is not None, bool(args.files)]
     if sum(sources) > 1:
@@ -53,8 +48,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             check_message_file(path)
         if args.mbox or args.maildir:
             check_backlog(args.mbox or args.maildir, "mbox" if args.mbox else "maildir")
-        settings = load_settings(args)
-        limit = max_message_size(settings)
+        settings, light = _ingest_settings(args)
+        limit = light.max_message_size
         messages: list[tuple[bytes, str]] = []
         if not args.mbox and not args.maildir:
             messages = (
@@ -64,8 +59,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             )
     except InputRefused as exc:  # missing or unreadable input (66), too large or empty (65)
         raise CliError(str(exc), exc.code) from None
-    if messages and _hand_to_daemon(settings, messages, args):
+    if messages and _hand_to_daemon(light, messages, args):
         return EX_OK
+    settings = settings or load_settings(args)
     from maildesk.runtime.backlog import deliver_messages, import_backlog
     from maildesk.runtime.logs import configure_logging
 
@@ -104,7 +100,25 @@ def _backlog_verdict(done: BacklogImport, kind: str, limit: int) -> int:
     return EX_OK
 
 
-def _hand_to_daemon(settings: Settings, messages: list[tuple[bytes, str]], args: argparse.Namespace) -> bool:
+def _ingest_settings(args: argparse.Namespace) -> tuple[Settings | None, PipeSettings]:
+    """What storing needs, and the full settings (None when config.toml is unchanged since it was noted)."""
+    from maildesk.cli.common import config_path
+    from maildesk.ingest import pipe_config
+    from maildesk.ingest.read import max_message_size
+
+    path = config_path(args)
+    light = pipe_config.remembered(path) if path.exists() else None
+    if light is not None:
+        args.database_url = light.database_url  # named by a database error
+        return None, light
+    before = pipe_config.identity(path) if path.exists() else []
+    settings = load_settings(args)
+    return settings, pipe_config.remember(path, before, settings, max_message_size(settings))
+
+
+def _hand_to_daemon(
+    settings: PipeSettings, messages: list[tuple[bytes, str]], args: argparse.Namespace
+) -> bool:
     """The light path: store with a light driver; the daemon, or a drainer started now, processes.
 
     A message piped by an MTA always goes this way; FILEs only when a daemon

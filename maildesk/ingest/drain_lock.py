@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import fcntl
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -106,6 +105,8 @@ def start_drainer(url: str, config: Path, log_level: str, connection=None) -> bo
 
 
 def _spawn(config: Path, log_level: str, fd: int | None) -> None:
+    import subprocess  # only when a drainer is started
+
     command = [
         sys.executable,
         "-m",

@@ -13,9 +13,10 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from maildesk.config import Settings, SmtpIntake
+if TYPE_CHECKING:
+    from maildesk.config import Settings
 
 EX_DATAERR, EX_NOINPUT = 65, 66
 
@@ -30,6 +31,8 @@ class InputRefused(Exception):
 
 def max_message_size(settings: Settings) -> int:
     """The largest message the desk takes: the largest ``[intake.smtp] max_message_size``."""
+    from maildesk.config import SmtpIntake  # not on the pipe path: its figures come from pipe_config
+
     sizes = [intake.max_message_size for intake in settings.smtp]
     return max(sizes) if sizes else SmtpIntake().max_message_size
 

@@ -109,3 +109,23 @@ def test_two_concurrent_pipes_start_at_most_one_drainer(desk):
     else:
         assert len(seen) <= 2  # of two started at the same instant, one leaves before it processes anything
     assert db_rows(desk.db_url, "SELECT count(*) FROM inbox WHERE state = 'pending'") == [(0,)]
+
+
+def test_a_config_mistake_made_after_a_delivery_still_exits_78_naming_file_and_line(tmp_path):
+    desk = Desk(tmp_path / "desk")
+    desk.cli("db", "upgrade")
+    good = desk.config.read_text()
+    assert desk.cli("ingest", stdin=make_message(subject="Before the edit")).returncode == 0
+    desk.config.write_text(good.replace('reopen_within = "14d"', 'reopen_within = "fortnight"'))
+    refused = desk.cli("ingest", stdin=make_message(subject="After the edit"), check=False)
+    assert refused.returncode == 78, refused.stderr.decode()
+    line = desk.config.read_text().splitlines().index('reopen_within = "fortnight"') + 1
+    assert f"{desk.config}:{line}: desk.reopen_within" in refused.stderr.decode()
+    # Whatever was stored waits (a drainer that met the broken file left it pending) until the file is fixed.
+    desk.config.write_text(good)
+    assert desk.cli("ingest", stdin=make_message(subject="After the fix")).returncode == 0
+    wait_until(lambda: db_rows(desk.db_url, "SELECT count(*) FROM tickets") == [(2,)], what="two tickets")
+    assert sorted(db_rows(desk.db_url, "SELECT subject FROM tickets")) == [
+        ("After the fix",),
+        ("Before the edit",),
+    ]
