@@ -178,10 +178,15 @@ def db_counts(desk: Desk) -> tuple[int, int]:
     return pending, queued
 
 
-def bench_smtp(messages: list[bytes], work: Path) -> tuple[float, int, int, int]:
+def bench_smtp(messages: list[bytes], work: Path, workers: str | None = None) -> tuple[float, int, int, int]:
     sink = SmtpSink()
     sink.start()
-    desk = Desk(work / "smtp", sink=sink)
+    extra = (
+        ""
+        if workers is None
+        else f"\n[processing]\nworkers = {workers if workers.isdigit() else repr(workers)}\n"
+    )
+    desk = Desk(work / "smtp", sink=sink, extra=extra)
     desk.config.write_text(
         desk.config.read_text().replace('max_message_size = "1MB"', 'max_message_size = "25MB"')
     )
@@ -356,6 +361,7 @@ def main() -> None:
     )
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", choices=("smtp", "mbox", "pipe", "rss", "scale"), action="append")
+    parser.add_argument("--workers", help="[processing] workers of the smtp section (default: as shipped)")
     args = parser.parse_args()
     quick = args.quick
     sections = set(args.only or ("smtp", "mbox", "pipe", "rss", "scale"))
@@ -368,7 +374,7 @@ def main() -> None:
         print(f"corpus: {len(messages)} generated messages, {average:.1f} KB average")
         if "smtp" in sections:
             baseline = bench_baseline(messages[:smtp_n])
-            rate, rss, delivered, tree = bench_smtp(messages[:smtp_n], work)
+            rate, rss, delivered, tree = bench_smtp(messages[:smtp_n], work, args.workers)
             print(f"smtp  baseline (aiosmtpd + stdlib parse, 4 clients): {baseline:7.1f} msg/s")
             print(
                 f"smtp  maildesk end to end (stored, ticketed, mail delivered to sink): {rate:7.1f} msg/s "

@@ -26,9 +26,10 @@ if TYPE_CHECKING:
 def cmd_run(args: argparse.Namespace) -> int:
     from maildesk.runtime.daemon import run_daemon
     from maildesk.runtime.logs import configure_logging
+    from maildesk.runtime.pool import daemon_settings
 
     configure_logging(args.log_level)
-    app = open_app(args)
+    app = open_app(args, daemon_settings(load_settings(args)))
     try:
         return run_daemon(app, watch=args.watch)
     except OSError as exc:

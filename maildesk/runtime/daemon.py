@@ -43,7 +43,7 @@ class Daemon:
         self._scheduled_every = None
         self._scheduled_report = ""  # the [reports] schedule the report job follows ("" when none)
         self.ports: list[int] = []
-        self._processing = None  # the processing process, when [processing] workers > 0
+        self._processing = None  # the processing process, when runtime.pool says so
         self._sweep_backoff = Backoff("timer_sweep")  # its schedule is the wait; this logs and reconnects
 
     def _stored(self) -> None:
@@ -109,8 +109,10 @@ class Daemon:
         self._scheduled_report = schedule
 
     def _start_processing(self) -> None:
-        """The processor and sender: in a process of their own when there are workers, else threads here."""
-        if self.settings.workers > 0:
+        """The processor and sender: in a process of their own (see ``runtime.pool``), else threads here."""
+        from maildesk.runtime.pool import separate_processing
+
+        if separate_processing(self.settings):
             self._processing = ProcessingProcess(self.settings.path.resolve())
             self._processing.start()
         else:

@@ -27,6 +27,7 @@ from maildesk.config import load_settings
 from maildesk.runtime.app import App, Wakeup
 from maildesk.runtime.backoff import Backoff
 from maildesk.runtime.logs import configure_logging, logging_settings
+from maildesk.runtime.pool import daemon_settings
 from maildesk.runtime.workers import watch_owner
 
 log = structlog.get_logger("maildesk.processing")
@@ -171,7 +172,7 @@ def run_processing(
         signal.signal(signum, signal.SIG_IGN)
     configure_logging(log_level, json=json_logs)
     watch_owner(owner)
-    app = App.from_settings(load_settings(config_path))
+    app = App.from_settings(daemon_settings(load_settings(config_path)))
     wake = _ChildWake(wake)
     stop = _StopFlag(stop, wake)
     inbox, outbox = Wakeup(wake), Wakeup()

@@ -68,7 +68,9 @@ def with_intake(desk: Desk, **settings: str) -> None:
 
 @pytest.mark.slow
 def test_twenty_concurrent_large_messages_stay_within_a_memory_bound_and_all_arrive(tmp_path, sink):
-    desk = Desk(tmp_path / "desk", sink=sink)
+    desk = Desk(
+        tmp_path / "desk", sink=sink, extra="[processing]\nworkers = 2\n"
+    )  # with a processing process
     with_intake(desk, max_message_size='"25MB"')
     desk.start()
     try:

@@ -178,3 +178,31 @@ def test_workers_leave_when_the_daemon_is_killed(tmp_path):
     while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in helpers):
         time.sleep(0.2)
     assert not [pid for pid in helpers if Path(f"/proc/{pid}").exists()]
+
+
+def test_the_daemon_sizes_auto_workers_for_its_memory_and_keeps_a_written_number(tmp_path):
+    from maildesk.config import load_settings
+    from maildesk.runtime.pool import (
+        MEMORY_FLOOR,
+        auto_daemon_workers,
+        auto_processing_process,
+        daemon_settings,
+        separate_processing,
+    )
+
+    assert auto_daemon_workers(cores=1, available=8 * MEMORY_FLOOR) == 0
+    assert (
+        auto_daemon_workers(cores=2, available=8 * MEMORY_FLOOR) == 0
+    )  # the daemon and processing: two cores
+    assert auto_daemon_workers(cores=4, available=8 * MEMORY_FLOOR) == 2
+    assert auto_daemon_workers(cores=16, available=8 * MEMORY_FLOOR) == 4
+    assert auto_daemon_workers(cores=16, available=MEMORY_FLOOR // 2) == 0  # memory is short
+    assert auto_processing_process(cores=2, available=8 * MEMORY_FLOOR)
+    assert not auto_processing_process(cores=1, available=8 * MEMORY_FLOOR)
+    assert not auto_processing_process(cores=2, available=MEMORY_FLOOR // 2)
+    written = Desk(tmp_path / "written", extra="\n[processing]\nworkers = 3\n")
+    assert daemon_settings(load_settings(written.config)).workers == 3
+    none = Desk(tmp_path / "none", extra="\n[processing]\nworkers = 0\n")
+    assert not separate_processing(daemon_settings(load_settings(none.config)))  # everything in the daemon
+    auto = Desk(tmp_path / "auto")
+    assert daemon_settings(load_settings(auto.config)).workers == auto_daemon_workers()
