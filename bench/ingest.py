@@ -155,15 +155,18 @@ def tree_rss_kb(pid: int) -> int:
     each, so the modules the workers share with the forkserver count once; a
     sum of RSS would count them in every process.
     """
-    total = 0
-    for member in descendants(pid):
-        try:
-            for line in Path(f"/proc/{member}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
+    return sum(pss_kb(member) for member in descendants(pid))
+
+
+def pss_kb(pid: int) -> int:
+    """The PSS of one process in KB (0 once it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
 
 
 def db_counts(desk: Desk) -> tuple[int, int]:

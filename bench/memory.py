@@ -3,8 +3,9 @@
     .venv/bin/python bench/memory.py [--count 300] [--rounds 2]
 
 Starts ``maildesk run`` as shipped (``[processing] workers = "auto"``), then
-with ``workers = 0`` and with ``workers = 2`` (what "auto" gave on two cores before), sends a burst of generated mail over SMTP with 4
-clients (every acknowledgement to an aiosmtpd sink), and samples every
+with ``workers = 0`` and with ``workers = 2`` (what "auto" gave on two cores
+before), sends a burst of generated mail over SMTP with 4 clients (every
+acknowledgement to an aiosmtpd sink), and samples every
 process of the desk (daemon, processing process, forkservers, workers) five
 times a second until the burst is processed. PSS counts a page shared by n
 processes as 1/n in each, so the sum is what the desk takes; the peak of the
@@ -26,19 +27,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
-from ingest import db_counts, descendants, generate, send_all  # noqa: E402
+from ingest import db_counts, descendants, generate, pss_kb, send_all  # noqa: E402
 
 from tests.support import Desk, SmtpSink  # noqa: E402
-
-
-def pss_kb(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
 
 
 def name_of(pid: int) -> str:

@@ -26,7 +26,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
 PY = sys.executable
+
+from ingest import maildesk_args  # noqa: E402
 
 from tests.support import Desk, db_rows, make_message, postgres_available, postgres_url  # noqa: E402
 
@@ -41,14 +44,7 @@ def timed(command: list[str], cwd: Path, stdin: bytes | None = None) -> float:
 
 
 def ingest(desk: Desk) -> list[str]:
-    return [
-        str(Path(PY).with_name("maildesk")),
-        "--config",
-        str(desk.config),
-        "--log-level",
-        "warning",
-        "ingest",
-    ]
+    return maildesk_args(desk, "ingest")
 
 
 def tickets(desk: Desk) -> int:

@@ -34,7 +34,23 @@ class StoreFailed(Exception):
     """The database failed while storing: the MTA must retry (75). ``str()`` is the driver's message."""
 
 
-class SqliteStore:
+class _Store:
+    _connection = None  # the driver's connection
+    _errors: type[Exception] = Exception  # the driver's error class
+
+    def current(self) -> bool:
+        """Whether the schema is the one this code writes; else the full path says what to do."""
+        try:
+            row = self._connection.execute("SELECT version_num FROM alembic_version").fetchone()
+        except self._errors:
+            return False
+        return row is not None and row[0] == HEAD_REVISION
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+class SqliteStore(_Store):
     """One INSERT with the stdlib driver, in the writers' turn the desk's processes take (``<db>.writer``)."""
 
     kind = "sqlite"
@@ -50,14 +66,6 @@ class SqliteStore:
             self._connection.execute("PRAGMA synchronous=FULL")
         except sqlite3.Error as exc:
             raise StoreFailed(str(exc)) from None
-
-    def current(self) -> bool:
-        """Whether the schema is the one this code writes; else the full path says what to do."""
-        try:
-            row = self._connection.execute("SELECT version_num FROM alembic_version").fetchone()
-        except self._errors:
-            return False
-        return row is not None and row[0] == HEAD_REVISION
 
     def store(self, data: bytes, mail_from: str | None, rcpt_tos: list[str], source: str) -> None:
         received = datetime.now(UTC).replace(tzinfo=None).strftime("%Y-%m-%d %H:%M:%S.%f")
@@ -80,11 +88,8 @@ class SqliteStore:
         finally:
             os.close(turn)  # releases the turn
 
-    def close(self) -> None:
-        self._connection.close()
 
-
-class PostgresStore:
+class PostgresStore(_Store):
     """One INSERT with psycopg, committed by itself (the server's synchronous commit)."""
 
     kind = "postgresql"
@@ -94,29 +99,23 @@ class PostgresStore:
 
         self._errors = psycopg.Error
         try:
-            self.connection = psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=30)
+            self._connection = psycopg.connect(libpq_url(url), autocommit=True, connect_timeout=30)
         except psycopg.Error as exc:
             raise StoreFailed(str(exc)) from None
 
-    def current(self) -> bool:
-        try:
-            row = self.connection.execute("SELECT version_num FROM alembic_version").fetchone()
-        except self._errors:
-            return False
-        return row is not None and row[0] == HEAD_REVISION
+    @property
+    def connection(self):  # noqa: ANN201 - the psycopg connection, for the drainer probe on it
+        return self._connection
 
     def store(self, data: bytes, mail_from: str | None, rcpt_tos: list[str], source: str) -> None:
         try:
-            self.connection.execute(
+            self._connection.execute(
                 f"INSERT INTO inbox ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, 'pending') "
                 "ON CONFLICT (message_key) DO NOTHING",
                 (message_key(data), datetime.now(UTC), source, mail_from, json.dumps(rcpt_tos), data),
             )
         except self._errors as exc:
             raise StoreFailed(str(exc)) from None
-
-    def close(self) -> None:
-        self.connection.close()
 
 
 def libpq_url(url: str) -> str:

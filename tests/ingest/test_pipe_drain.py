@@ -12,15 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import Desk, SmtpSink, db_rows, make_message, postgres_url, wait_until
-
-
-@pytest.fixture
-def sink():
-    server = SmtpSink()
-    server.start()
-    yield server
-    server.stop()
+from tests.support import Desk, db_rows, make_message, postgres_url, wait_until
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
