@@ -21,6 +21,9 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/pipe.py --postgres
+	$(BIN)/python bench/cli.py
+	$(BIN)/python bench/memory.py
 	$(BIN)/python bench/rules.py
 	$(BIN)/python bench/parse.py
 	$(BIN)/python bench/timers.py
