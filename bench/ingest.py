@@ -283,6 +283,11 @@ def bench_mbox(
     )
     if code != 0:
         print(f"  ingest exited {code}")
+    print(
+        f"  mbox workers = {workers}: CPU {last_cpu[0]:.1f} s for {count} messages = "
+        f"{count / last_cpu[0]:.0f} msg/s of CPU time (load average {os.getloadavg()[0]:.2f}; "
+        f"the wall clock gave {count / seconds:.1f})"
+    )
     return count / seconds, rss, tree
 
 
