@@ -243,6 +243,8 @@ REASON_TEXTS: dict[str, str] = {
     "too_long": "[time={value}]: more than a week in one mail looks like a mistake",
     "no_such_article": "[known={slug}]: no knowledge-base article has that slug",
     "nothing_to_file": "[kb]: the mail has no text to file",
+    "not_published": "[known={slug}]: that article is {status}, not published",
+    "no_draft": "[publish]: ticket #{ticket} has no draft article waiting to be published",
     # authentication refusals (command_error)
     "not_signed": (
         "commands and answers for ticket #{ticket} are only accepted when you reply to the "
@@ -359,6 +361,18 @@ class Article:
 
 
 @dataclass(frozen=True)
+class KbDraft:
+    """The article a closure (or ``[kb]``) filed: the closing technician is mailed it to publish."""
+
+    slug: str
+    title: str
+    body: str
+    status: str  # "draft", or "published" with kb.review = false
+    updates_slug: str | None = None  # the published article it proposes to update
+    updates_title: str | None = None
+
+
+@dataclass(frozen=True)
 class TicketChange:
     """What applying one message did to one ticket; ``plan`` turns it into mail."""
 
@@ -382,6 +396,7 @@ class TicketChange:
     forward: tuple[str, ...] = ()
     articles: tuple[Article, ...] = ()  # suggestions for the acknowledgement
     answered_with: Article | None = None  # a knowledge-base article sent as the answer
+    kb_draft: KbDraft | None = None  # the draft filed from this message (mailed to its author to publish)
     notify_exclude: tuple[str, ...] = ()  # level members not to notify (e.g. the technician who escalated)
     requester_replied: bool = False  # tell the assignee (else the level) that the requester wrote
     outsider_wrote: bool = False  # someone who does not speak on the ticket wrote: tell, change nothing

@@ -169,6 +169,7 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
                 automatic=True,
             )
         )
+    mails.extend(_kb_draft_mail(change, settings, secret, context, level_address))
     for address in change.forward:
         mails.append(
             Notification(
@@ -183,6 +184,29 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
             )
         )
     return mails
+
+
+def _kb_draft_mail(
+    change: TicketChange, settings: Settings, secret: bytes, context: dict, level_address: str
+) -> list[Notification]:
+    """The draft filed from a technician's closing answer, to that technician: ``[publish]`` in the reply."""
+    draft = change.kb_draft
+    if draft is None or draft.status != "draft" or not change.author:
+        return []
+    article = {"slug": draft.slug, "title": draft.title, "body": draft.body}
+    updates = {"slug": draft.updates_slug, "title": draft.updates_title} if draft.updates_slug else None
+    return [
+        Notification(
+            template="kb_draft",
+            to=change.author,
+            ticket=change.ticket.number,
+            language=settings.desk.language,
+            context={**context, "article": article, "updates": updates},
+            references=(change.message_id,),
+            reply_to=signed_address(secret, level_address, change.ticket.number, change.author),
+            automatic=False,
+        )
+    ]
 
 
 def _tell_watchers(

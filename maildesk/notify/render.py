@@ -17,7 +17,18 @@ from maildesk.config import ConfigError
 from maildesk.types import REASON_TEXTS, Reason, reason_parameters
 
 #: Every mail the desk sends; each needs NAME.subject.j2 and NAME.txt.j2 per language.
-NAMES = ("ack", "closed", "reply", "notify_level", "escalated", "command_error", "forward", "report", "storm")
+NAMES = (
+    "ack",
+    "closed",
+    "reply",
+    "notify_level",
+    "escalated",
+    "command_error",
+    "forward",
+    "report",
+    "storm",
+    "kb_draft",
+)
 PARTS = ("subject", "txt", "html")
 REQUIRED_PARTS = ("subject", "txt")
 SUBJECT_MAX = 200
@@ -35,6 +46,7 @@ CONTEXT_DEFAULTS: dict[str, Any] = {
     "reason": None,  # why the ticket moved or the level is told, in English
     "reasons": [],  # the same, each {"code", "params", "text"}: the ``reason`` macro of _common.j2 says it
     "report": None,
+    "updates": None,  # kb_draft: the published article the draft proposes to update ({"slug", "title"})
 }
 
 # Keys of the nested dictionaries; missing ones are filled with None so that a
@@ -62,6 +74,7 @@ TICKET_KEYS = (
 MESSAGE_KEYS = ("from_addr", "from_name", "text", "subject")
 ARTICLE_KEYS = ("slug", "title", "excerpt")
 ANSWER_KEYS = ("slug", "title", "body")
+UPDATES_KEYS = ("slug", "title")
 LEVEL_KEYS = ("id", "name", "address", "team")  # team: None for a level without [[levels.teams]]
 REASON_KEYS = ("code", "params", "text")
 
@@ -174,6 +187,7 @@ def complete_context(context: Mapping[str, Any]) -> dict[str, Any]:
     full["message"] = _complete(full["message"], MESSAGE_KEYS)
     full["article"] = _complete(full["article"], ANSWER_KEYS)
     full["level"] = _complete(full["level"], LEVEL_KEYS)
+    full["updates"] = _complete(full["updates"], UPDATES_KEYS)
     full["articles"] = [_complete(item, ARTICLE_KEYS) for item in full["articles"] or []]
     full["errors"] = list(full["errors"] or [])
     full["reasons"] = [_complete_reason(item) for item in full["reasons"] or []]
@@ -210,6 +224,7 @@ _SAMPLE_PARAMS: dict[str, Any] = {
     "urgency": "high",
     "requester": "user@example.com",
     "cap": 20,
+    "status": "draft",
 }
 #: A code no template knows: it must still render (its English text, or the code).
 _SAMPLE_UNKNOWN = {
@@ -343,6 +358,7 @@ def sample_context(name: str, *, sparse: bool = False) -> dict[str, Any]:
         "reason": "; ".join(reason["text"] for reason in sample_reasons()),
         "reasons": sample_reasons(),
         "report": None,
+        "updates": {"slug": "vpn-reset", "title": "Resetting your VPN password"},
     }
     if name == "report":
         context.update(
@@ -369,7 +385,7 @@ def sample_context(name: str, *, sparse: bool = False) -> dict[str, Any]:
             closed_at=None,
             time_spent="0m",
         )
-        context.update(articles=[], article=None, reason=None, reasons=[])
+        context.update(articles=[], article=None, reason=None, reasons=[], updates=None)
         if name not in ("ack", "reply", "forward"):
             context["message"] = None
         if name not in ("notify_level", "escalated", "storm"):

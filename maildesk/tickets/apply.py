@@ -19,11 +19,11 @@ from maildesk.tickets.commands import (
     CommandContext,
     CommandRefused,
     Outcome,
-    file_article,
     move_to_level,
     parse_commands,
     set_status,
 )
+from maildesk.tickets.resolution import file_resolution
 from maildesk.tickets.store import TicketStore
 from maildesk.types import Automation, Command, Decision, ParsedMessage, Reason, TicketChange, TicketKeys
 
@@ -396,8 +396,9 @@ def _technician_message(
     )
     if ticket.status == "new" and outcome.applied:
         set_status(store, ticket, "open", settings, ctx.now, by=parsed.from_addr)
+    kb_draft = None
     if outcome.file_in_kb and text.strip():
-        file_article(store, ticket, text, ctx.now, publish=not settings.kb.review)
+        kb_draft = file_resolution(store, ticket, parsed, text, settings, ctx.now)
     if outcome.level_reached is not None:
         store.add_event(
             ticket,
@@ -425,6 +426,7 @@ def _technician_message(
         team_reached=outcome.team_reached,
         command_errors=tuple(outcome.errors),
         answered_with=outcome.answered_with,
+        kb_draft=kb_draft,
         notify_exclude=(parsed.from_addr,),
     )
 
@@ -442,7 +444,7 @@ def _answered(
 
 
 # Commands that decide what the requester gets; when one is refused, the text is not relayed.
-_DECIDES_THE_ANSWER = frozenset({"known", "comment", "spam"})
+_DECIDES_THE_ANSWER = frozenset({"known", "comment", "spam", "publish"})
 
 
 def _record_refusal(

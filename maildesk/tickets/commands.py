@@ -17,9 +17,9 @@ from typing import Any
 
 from maildesk.config import CATEGORIES, KINDS, URGENCIES, Settings
 from maildesk.durations import parse_duration
-from maildesk.kb.articles import index_article
-from maildesk.storage.models import KbArticle, Ticket
+from maildesk.storage.models import Ticket
 from maildesk.tickets import figures, timers
+from maildesk.tickets.resolution import publish_ticket_draft
 from maildesk.tickets.store import TicketStore
 from maildesk.types import Article, Command, Reason
 
@@ -44,6 +44,7 @@ class Outcome:
     silent: bool = False
     file_in_kb: bool = False
     answered_with: Article | None = None
+    published: str | None = None  # the slug of the article a [publish] put in use
     level_reached: int | None = None
     team_reached: str | None = None  # the team the ticket moved to (its members are told)
     past_last_level: bool = False
@@ -230,6 +231,9 @@ def _known(ctx: CommandContext, command: Command) -> None:
     slug = _needs_value(command)
     article = ctx.store.find_article(slug)
     if article is None:
+        status = ctx.store.article_status(slug)
+        if status is not None:  # a draft holds a requester's text; a retired article is out of use
+            raise CommandRefused("not_published", slug=slug, status=status)
         raise CommandRefused("no_such_article", slug=slug)
     ctx.outcome.answered_with = article
     _set_status(ctx, "closed")
@@ -241,6 +245,16 @@ def _kb(ctx: CommandContext, command: Command) -> None:
     if not ctx.text.strip():
         raise CommandRefused("nothing_to_file")
     ctx.outcome.file_in_kb = True
+
+
+def _publish(ctx: CommandContext, command: Command) -> None:
+    """In a reply to the ``kb_draft`` mail: the draft goes live; the mail's text (if any) is the article."""
+    _no_value(command)
+    article = publish_ticket_draft(ctx.store, ctx.ticket, ctx.text, ctx.settings, ctx.now)
+    if article is None:
+        raise CommandRefused("no_draft", ticket=ctx.ticket.number)
+    ctx.outcome.comment = True  # the text was written for the article, never for the requester
+    ctx.outcome.published = article.slug
 
 
 COMMANDS: dict[str, Callable[[CommandContext, Command], None]] = {
@@ -262,6 +276,7 @@ COMMANDS: dict[str, Callable[[CommandContext, Command], None]] = {
     "problem": _problem,
     "known": _known,
     "kb": _kb,
+    "publish": _publish,
     "spam": _spam,
 }
 
@@ -307,39 +322,3 @@ def move_to_level(ctx: CommandContext, level_id: int, team: str | None = None) -
     figures.note_move(ctx.store.figures, ctx.ticket, previous, ctx.settings, ctx.now, by_timer=False)
     ctx.outcome.level_reached = level_id
     ctx.outcome.team_reached = ctx.ticket.team
-
-
-def file_article(
-    store: TicketStore, ticket: Ticket, text: str, now: datetime, *, publish: bool = False
-) -> KbArticle:
-    """File a resolution in the knowledge base, one article per ticket (updated when filed again).
-
-    A draft unless ``publish`` (``kb.review = false``): it holds one requester's
-    ticket, and nothing of it may reach anyone else before a technician has read it.
-    """
-    from sqlalchemy import select
-
-    slug = f"ticket-{ticket.number}"
-    article = store.session.scalar(select(KbArticle).where(KbArticle.slug == slug))
-    if article is None:
-        article = KbArticle(
-            status="published" if publish else "draft",
-            language=ticket.language,
-            slug=slug,
-            title=ticket.subject[:300],
-            body=text,
-            tags=list(ticket.tags or []),
-            application=ticket.application,
-            category=ticket.category,
-            source_ticket=ticket.number,
-            uses=0,
-            updated_at=now,
-        )
-        store.session.add(article)
-        store.session.flush()  # the term index needs the id
-        index_article(store.session, article)
-    else:
-        # New text is unread text: it goes back to review rather than out under the old approval.
-        article.body, article.updated_at = text, now
-        article.status = "published" if publish else "draft"
-    return article

@@ -200,6 +200,10 @@ class TicketStore:
         row.uses += 1
         return Article(slug=row.slug, title=row.title, body=row.body, excerpt=_excerpt(row.body))
 
+    def article_status(self, slug: str) -> str | None:
+        """The status of article ``slug`` (draft, published, retired), None when there is none."""
+        return self.session.scalar(select(KbArticle.status).where(KbArticle.slug == slug))
+
     def suggest_articles(self, text: str, limit: int) -> tuple[Article, ...]:
         """Articles whose title shares the most significant words with ``text``, best first.
 

@@ -43,6 +43,7 @@ def test_every_spec_command_is_registered():
         "known",
         "kb",
         "spam",
+        "publish",
     }
 
 
