@@ -1,11 +1,11 @@
-"""``maildesk kb search|list|show``: the knowledge base, and the article JSON shape."""
+"""``maildesk kb search|list|show|add|publish|retire``: the knowledge base, and the article JSON shape."""
 
 from __future__ import annotations
 
 import argparse
 from typing import TYPE_CHECKING
 
-from maildesk.cli.common import EX_DATAERR, EX_OK, CliError, open_database
+from maildesk.cli.common import EX_DATAERR, EX_NOINPUT, EX_OK, CliError, open_database
 from maildesk.cli.output import dumps, iso, render_table
 from maildesk.types import ARTICLE_STATUSES
 
@@ -33,10 +33,20 @@ def article_json(article: KbArticle, *, body: bool = False) -> dict:
     return shape
 
 
+def _open(args: argparse.Namespace):
+    """The database, with the admins' article files loaded: ``kb retire`` may name one the daemon has not."""
+    from maildesk.kb.articles import sync_articles
+
+    settings, db = open_database(args)
+    if settings.kb.dir is not None and settings.kb.dir.is_dir():
+        sync_articles(db, settings.kb.dir)
+    return db
+
+
 def cmd_kb(args: argparse.Namespace) -> int:
     from maildesk.kb.articles import find_article, list_articles, search
 
-    _settings, db = open_database(args)
+    db = _open(args)
     if args.action == "show":
         article = find_article(db, args.id)
         if article is None:
@@ -62,6 +72,110 @@ def cmd_kb(args: argparse.Namespace) -> int:
     return EX_OK
 
 
+def _article_key(key: str):
+    """The WHERE clause for an article named by number (all digits) or slug."""
+    from maildesk.storage.models import KbArticle
+
+    if key.isascii() and key.isdigit():
+        # A number past any id names nothing (and would overflow the column's type).
+        return KbArticle.id == int(key) if 0 < int(key) < 2**63 else KbArticle.id.is_(None)
+    return KbArticle.slug == key
+
+
+def _print_article(article: KbArticle, fmt: str, said: str) -> None:
+    if fmt == "json":
+        print(dumps(article_json(article, body=True)))
+    else:
+        print(f"{said} {article.slug} (#{article.id}): {article.status}")
+
+
+def _read_article_file(name: str):
+    from pathlib import Path
+
+    from maildesk.kb.markdown import ArticleFileError, parse_article, slug_for
+
+    path = Path(name)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise CliError(f"kb add {name}: no such file", EX_NOINPUT) from None
+    except IsADirectoryError:
+        raise CliError(f"kb add {name}: is a directory, not an article file", EX_NOINPUT) from None
+    except UnicodeDecodeError:
+        raise CliError(f"kb add {name}: not UTF-8 text", EX_DATAERR) from None
+    except OSError as exc:
+        raise CliError(f"kb add {name}: cannot read: {exc.strerror}", EX_NOINPUT) from None
+    try:
+        parsed = parse_article(text, name)
+    except ArticleFileError as exc:
+        raise CliError(f"kb add {exc}", EX_DATAERR) from None
+    slug = slug_for(path.stem)
+    if not slug:
+        raise CliError(f"kb add {name}: the file name gives no slug (use letters or digits)", EX_DATAERR)
+    return slug, parsed
+
+
+def cmd_kb_add(args: argparse.Namespace) -> int:
+    """``kb add FILE.md [--publish]``: an article written by hand, a draft unless ``--publish``."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from maildesk.kb.articles import index_article
+    from maildesk.storage.models import KbArticle
+
+    slug, parsed = _read_article_file(args.file)
+    db = _open(args)
+    with db.session() as session:
+        taken = session.scalar(select(KbArticle).where(KbArticle.slug == slug))
+        if taken is not None:
+            exists = f"an article with slug {slug!r} already exists (#{taken.id}, {taken.status})"
+            raise CliError(f"kb add {args.file}: {exists}", EX_DATAERR)
+        article = KbArticle(
+            slug=slug,
+            title=parsed.title,
+            body=parsed.body,
+            tags=list(parsed.tags),
+            application=parsed.application,
+            category=parsed.category,
+            uses=0,
+            updated_at=datetime.now(UTC),
+            status="published" if args.publish else "draft",
+        )
+        session.add(article)
+        session.flush()
+        index_article(session, article)
+        _print_article(article, args.format, "added")
+    return EX_OK
+
+
+def cmd_kb_change(args: argparse.Namespace) -> int:
+    """``kb publish ID|SLUG`` and ``kb retire ID|SLUG``."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy import select
+
+    from maildesk.kb.drafts import publish_article, retire_article
+    from maildesk.storage.models import KbArticle
+
+    db = _open(args)
+    now = datetime.now(UTC)
+    with db.session() as session:
+        article = session.scalar(select(KbArticle).where(_article_key(args.id)))
+        if article is None:
+            raise CliError(f"kb {args.action} {args.id}: no such article", EX_DATAERR)
+        if args.action == "retire":
+            retire_article(article, now)
+            _print_article(article, args.format, "retired")
+        elif article.status == "published":
+            _print_article(article, args.format, "already published:")
+        else:
+            live = publish_article(session, article, now)
+            said = "published" if live is article else f"published {article.slug} as an update of"
+            _print_article(live, args.format, said)
+    return EX_OK
+
+
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:
     kb = sub.add_parser("kb", parents=[common], help="the knowledge base")
     ksub = kb.add_subparsers(dest="action", required=True, metavar="ACTION")
@@ -74,3 +188,14 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     for p in (ksearch, klist, kshow):
         p.add_argument("--format", choices=("table", "text", "json"), default="table")
         p.set_defaults(func=cmd_kb)
+    kadd = ksub.add_parser("add", parents=[common], help="add an article from a Markdown file")
+    kadd.add_argument("file", metavar="FILE.md")
+    kadd.add_argument("--publish", action="store_true", help="publish it at once (default: a draft)")
+    kadd.set_defaults(func=cmd_kb_add)
+    kpublish = ksub.add_parser("publish", parents=[common], help="publish a draft")
+    kretire = ksub.add_parser("retire", parents=[common], help="take an article out of use")
+    for p in (kpublish, kretire):
+        p.add_argument("id", metavar="ID|SLUG")
+        p.set_defaults(func=cmd_kb_change)
+    for p in (kadd, kpublish, kretire):
+        p.add_argument("--format", choices=("text", "json"), default="text")

@@ -163,6 +163,12 @@ def sync_articles(db, directory) -> int:
     return changed
 
 
+def article_statuses(db: Database) -> dict[str, str]:
+    """The status of each stored article, by slug."""
+    with db.session() as session:
+        return {slug: status for slug, status in session.execute(select(KbArticle.slug, KbArticle.status))}
+
+
 def known_articles(db: Database) -> set[str]:
     """The slugs of the articles stored in the knowledge base."""
     with db.session() as session:

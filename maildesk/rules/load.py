@@ -31,6 +31,7 @@ def load_ruleset(
     articles_unverified: str | None = None,
     teams: Mapping[str, tuple[str, int]] | None = None,
     applications: Collection[str] | None = None,
+    unpublished_articles: Mapping[str, str] | None = None,
 ) -> RuleSet:
     """Load and compile the rules of ``files`` (TOML files, or directories of ``*.toml``) in order.
 
@@ -41,6 +42,8 @@ def load_ruleset(
     desk would mail itself), each None to skip that check. When
     ``articles`` is known to be incomplete, ``articles_unverified`` says
     why, and a slug missing from it is reported as unverified rather than unknown.
+    ``unpublished_articles`` maps the slug of each draft or retired article
+    to its status: an ``answer`` naming one is a problem (it would answer nothing).
     ``teams`` maps each team's case-folded name to (its name, its level) for
     ``set.team``; ``applications`` is the catalogue: a ``set.application``
     outside a non-empty one is a warning (``RuleSet.warnings``), not an error.
@@ -68,6 +71,7 @@ def load_ruleset(
             members=None if members is None else frozenset(a.lower() for a in members),
             own_addresses=None if own_addresses is None else frozenset(a.lower() for a in own_addresses),
             articles_unverified=articles_unverified,
+            unpublished_articles=unpublished_articles,
             teams=teams,
             applications=None if not applications else {name.casefold(): name for name in applications},
             warnings=warnings,
@@ -111,6 +115,7 @@ class _FileReader:
         members: frozenset[str] | None = None,
         own_addresses: frozenset[str] | None = None,
         articles_unverified: str | None = None,
+        unpublished_articles: Mapping[str, str] | None = None,
         teams: Mapping[str, tuple[str, int]] | None = None,
         applications: Mapping[str, str] | None = None,
         warnings: list[str] | None = None,
@@ -127,6 +132,7 @@ class _FileReader:
         self.members = members
         self.own_addresses = own_addresses
         self.articles_unverified = articles_unverified
+        self.unpublished_articles = unpublished_articles or {}
 
     def read(self, data: dict) -> Iterator[Rule]:
         for key in data:
@@ -339,6 +345,11 @@ class _RuleReader:
                 )
             else:
                 self.fail(("answer",), f"no knowledge-base article with slug {show(value)}")
+        elif value in self.file.unpublished_articles:
+            status = self.file.unpublished_articles[value]
+            self.fail(
+                ("answer",), f"article {show(value)} is {status}, not published: it would answer nothing"
+            )
         return value
 
     def _bool(self, table: dict, name: str) -> bool | None:

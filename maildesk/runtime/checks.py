@@ -8,12 +8,13 @@ from maildesk.config import ConfigError, Settings
 from maildesk.types import Automation, Decision, RawMessage
 
 
-def _articles(settings: Settings) -> tuple[set[str], str | None]:
-    """Known knowledge-base slugs (database and article files), and why the database could not add its own.
+def _articles(settings: Settings) -> tuple[set[str], str | None, dict[str, str]]:
+    """Known knowledge-base slugs (database and article files), why the database could not add its own,
+    and the status of each stored article that is not published (a draft or retired one answers nothing).
 
     The reason is None when the database was read; else the slugs are those of the article files only.
     """
-    from maildesk.kb.articles import article_file_slugs, known_articles
+    from maildesk.kb.articles import article_file_slugs, article_statuses
 
     from_files = article_file_slugs(settings.kb.dir)
     try:
@@ -22,11 +23,13 @@ def _articles(settings: Settings) -> tuple[set[str], str | None]:
         db = Database(settings.database_url)
         try:
             db.ensure_schema()
-            return known_articles(db) | from_files, None
+            statuses = article_statuses(db)
         finally:
             db.dispose()
     except Exception as exc:  # noqa: BLE001 - a check must still run without a database
-        return from_files, _why_unreadable(settings.database_url, exc)
+        return from_files, _why_unreadable(settings.database_url, exc), {}
+    unpublished = {slug: status for slug, status in statuses.items() if status != "published"}
+    return set(statuses) | from_files, None, unpublished
 
 
 def _why_unreadable(url: str, exc: Exception) -> str:
@@ -49,8 +52,13 @@ def _why_unreadable(url: str, exc: Exception) -> str:
     return " ".join((reason + (f": {detail}" if detail else "")).split())
 
 
-def load_rules(settings: Settings, articles: set[str] | None, articles_unverified: str | None = None):
-    """The rule set, checked against everything the daemon checks it against."""
+def load_rules(
+    settings: Settings,
+    articles: set[str] | None,
+    articles_unverified: str | None = None,
+    unpublished: dict[str, str] | None = None,
+):
+    """The rule set, checked against everything the daemon checks it against (and ``unpublished`` answers)."""
     from maildesk.rules import load_ruleset
 
     return load_ruleset(
@@ -60,6 +68,7 @@ def load_rules(settings: Settings, articles: set[str] | None, articles_unverifie
         members=settings.technicians,
         own_addresses=settings.desk_addresses,
         articles_unverified=articles_unverified,
+        unpublished_articles=unpublished,
         teams=settings.team_index,
         applications=[app.name for app in settings.applications],
     )
@@ -75,7 +84,7 @@ def check_everything(settings: Settings, warn=None) -> list[str]:
     from maildesk.notify.render import Renderer
 
     problems: list[str] = []
-    articles, unreadable = _articles(settings)
+    articles, unreadable, unpublished = _articles(settings)
     if unreadable is not None and warn is not None:
         warn(f"warning: {unreadable}; rule answers were checked against the article files only")
     try:
@@ -83,6 +92,7 @@ def check_everything(settings: Settings, warn=None) -> list[str]:
             settings,
             articles,
             None if unreadable is None else "no such article file, and the database cannot be read",
+            unpublished,
         )
     except ConfigError as exc:
         problems.extend(exc.problems)

@@ -7,6 +7,7 @@ in the headers of every message on the ticket, which the draft must not show.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from email.parser import BytesHeaderParser
 from email.policy import compat32
@@ -24,6 +25,7 @@ from maildesk.types import KbDraft, ParsedMessage
 HEADER_BYTES = 16_384  # names and addresses sit in the header block
 MAX_MESSAGES = 200  # a long ticket's correspondents are all in its first couple of hundred messages
 _PEOPLE_HEADERS = ("from", "to", "cc", "reply-to", "sender")
+_ATTRIBUTION = re.compile(r"(wrote|a écrit|schrieb)\s*:\s*$", re.IGNORECASE)
 
 
 def ticket_people(
@@ -107,6 +109,19 @@ def publish_ticket_draft(
     draft = find_draft_for_ticket(store.session, ticket.number)
     if draft is None:
         return None
+    text = own_text(text)
     if text.strip() and settings.kb.redact:
         text = redact(text, ticket_people(store, ticket, settings, None))
     return publish_article(store.session, draft, now, text or None)
+
+
+def own_text(text: str) -> str:
+    """What the technician wrote in a reply, without the quoted mail (and its "... wrote:" line).
+
+    The reply parser leaves a reply that is all quote as it is; a ``[publish]``
+    reply that only quotes the draft means "publish it as it stands".
+    """
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith(">")]
+    while lines and (not lines[-1].strip() or _ATTRIBUTION.search(lines[-1])):
+        lines.pop()
+    return "\n".join(lines).strip()
