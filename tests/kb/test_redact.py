@@ -1,4 +1,4 @@
-"""Redaction of drafts: what names or reaches a person is masked; numbers only when their check digits hold."""
+"""Redaction of drafts: what names or reaches a person is masked; numbers only when check digits hold."""
 
 from __future__ import annotations
 
