@@ -138,3 +138,34 @@ def test_rules_check_flags_an_answer_naming_a_draft_or_retired_article(desk):
         f'{rules}:9: rule "reset": answer: article "password-reset" is retired, not published: '
         "it would answer nothing",
     ]
+
+
+def test_without_review_a_closure_is_published_at_once_redacted_all_the_same(desk):
+    desk.config.write_text(
+        desk.config.read_text().replace('[kb]\ndir = "kb"', '[kb]\ndir = "kb"\nreview = false')
+    )
+    local = Local(desk)
+    try:
+        number = local.new_ticket("VPN down")
+        local.technician(
+            number, ALICE, "[close]", body="Call me at 06 12 34 56 78; restart the VPN client.\n"
+        )
+        (article,) = [a for a in local.articles() if a.source_ticket == number]
+        assert article.status == "published" and "06 12" not in article.body and "[redacted]" in article.body
+        assert local.outbox("kb_draft") == []  # nothing to review
+    finally:
+        local.close()
+
+
+def test_a_rule_answer_naming_a_draft_answers_nothing_and_the_request_is_acknowledged(desk):
+    desk.cli("kb", "add", _write(desk, "vpn-profile.md", PROFILE))  # a draft
+    (desk.dir / "rules.toml").write_text(
+        '[[rule]]\nname = "draft"\nif.subject = "profile"\nanswer = "vpn-profile"\n'
+    )
+    local = Local(desk)
+    try:
+        number = local.new_ticket("My VPN profile is gone")
+        assert local.ticket(number).status == "new"
+        assert len(local.outbox("ack", REQUESTER)) == 1 and local.outbox("closed") == []
+    finally:
+        local.close()
