@@ -194,3 +194,18 @@ def test_processing_workers_defaults_to_one_per_core(tmp_path, monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert load_settings(write(tmp_path, BASE)).workers == 0  # one core: nothing to gain from a pool
     assert load_settings(write(tmp_path, BASE + "\n[processing]\nworkers = 3\n")).workers == 3
+
+
+def test_kb_review_redact_and_self_service_are_read_and_checked(tmp_path):
+    settings = load_settings(write(tmp_path, BASE))
+    assert (settings.kb.review, settings.kb.redact, settings.kb.self_service) == (True, True, "")
+    settings = load_settings(
+        write(tmp_path, BASE + '\n[kb]\nreview = false\nredact = false\nself_service = "Help@Example.org"\n')
+    )
+    assert (settings.kb.review, settings.kb.redact, settings.kb.self_service) == (
+        False,
+        False,
+        "help@example.org",
+    )
+    with pytest.raises(ConfigError, match=r"kb\.review: must be a boolean"):
+        load_settings(write(tmp_path, BASE + '\n[kb]\nreview = "yes"\n'))
