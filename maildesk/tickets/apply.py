@@ -359,6 +359,8 @@ def _technician_message(
             text=label,
             data={"command": command.name, "value": command.value},
         )
+    if store.answers_template(parsed.in_reply_to, "kb_draft"):
+        outcome.comment = True  # a reply to the draft is about the article, never an answer to the requester
     routed = _route_by_address(command_ctx, keys)
     if routed:
         # A hand-off to another level is between technicians: never relay it (a forwarded

@@ -87,6 +87,14 @@ class TicketStore:
         row = self._connection.execute(_SENT_MAIL.where(Outbox.message_id == message_id).limit(1)).first()
         return SentMail(*row) if row is not None else None
 
+    def answers_template(self, message_ids: Iterable[str], template: str) -> bool:
+        """Whether one of ``message_ids`` (a mail's In-Reply-To) is a mail the desk sent with ``template``."""
+        ids = list(message_ids)[:20]
+        if not ids:
+            return False
+        found = select(Outbox.id).where(Outbox.message_id.in_(ids), Outbox.template == template).limit(1)
+        return self._connection.execute(found).first() is not None
+
     # -- tickets -------------------------------------------------------------
 
     def get_ticket(self, number: int, *, lock: bool = True) -> Ticket:

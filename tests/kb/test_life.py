@@ -169,3 +169,19 @@ def test_a_rule_answer_naming_a_draft_answers_nothing_and_the_request_is_acknowl
         assert len(local.outbox("ack", REQUESTER)) == 1 and local.outbox("closed") == []
     finally:
         local.close()
+
+
+def test_a_reply_to_the_draft_mail_is_a_note_never_an_answer_to_the_requester(local):
+    number = local.new_ticket("VPN down")
+    local.technician(number, ALICE, "[close]", body="Restart the VPN client.\n")
+    (draft_mail,) = local.outbox("kb_draft", ALICE)
+    mark = local.last_outbox_id()
+    local.technician(
+        number,
+        ALICE,
+        body="Looks right, but let me check the wording first.\n",
+        headers={"In-Reply-To": draft_mail.message_id},
+    )
+    assert local.outbox(to=REQUESTER, since=mark) == []
+    assert local.ticket(number).status == "closed"
+    assert local.events(number, "comment")[-1].text.startswith("Looks right")
