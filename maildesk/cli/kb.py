@@ -33,20 +33,41 @@ def article_json(article: KbArticle, *, body: bool = False) -> dict:
     return shape
 
 
-def _open(args: argparse.Namespace):
-    """The database, with the admins' article files loaded: ``kb retire`` may name one the daemon has not."""
-    from maildesk.kb.articles import sync_articles
+def _load_file_article(session, settings, key: str):
+    """The admins' article file ``key`` (a slug) the daemon has not loaded yet, stored as it would store it.
 
-    settings, db = open_database(args)
-    if settings.kb.dir is not None and settings.kb.dir.is_dir():
-        sync_articles(db, settings.kb.dir)
-    return db
+    Only that file: the others are loaded by the daemon once its rules and
+    templates have passed validation (a refused reload changes nothing).
+    """
+    from datetime import UTC, datetime
+
+    from maildesk.kb.articles import index_article, read_article_files
+    from maildesk.storage.models import KbArticle
+
+    if settings.kb.dir is None or not settings.kb.dir.is_dir():
+        return None
+    for slug, title, body in read_article_files(settings.kb.dir):
+        if slug == key:
+            article = KbArticle(
+                slug=slug,
+                title=title,
+                body=body,
+                tags=[],
+                uses=0,
+                updated_at=datetime.now(UTC),
+                status="published",
+            )
+            session.add(article)
+            session.flush()
+            index_article(session, article)
+            return article
+    return None
 
 
 def cmd_kb(args: argparse.Namespace) -> int:
     from maildesk.kb.articles import find_article, list_articles, search
 
-    db = _open(args)
+    _settings, db = open_database(args)
     if args.action == "show":
         article = find_article(db, args.id)
         if article is None:
@@ -121,11 +142,15 @@ def cmd_kb_add(args: argparse.Namespace) -> int:
 
     from sqlalchemy import select
 
-    from maildesk.kb.articles import index_article
+    from maildesk.kb.articles import article_file_slugs, index_article
     from maildesk.storage.models import KbArticle
 
     slug, parsed = _read_article_file(args.file)
-    db = _open(args)
+    settings, db = open_database(args)
+    if slug in article_file_slugs(settings.kb.dir):
+        raise CliError(
+            f"kb add {args.file}: the article file {slug}.md in {settings.kb.dir} has that slug", EX_DATAERR
+        )
     with db.session() as session:
         taken = session.scalar(select(KbArticle).where(KbArticle.slug == slug))
         if taken is not None:
@@ -158,10 +183,12 @@ def cmd_kb_change(args: argparse.Namespace) -> int:
     from maildesk.kb.drafts import publish_article, retire_article
     from maildesk.storage.models import KbArticle
 
-    db = _open(args)
+    settings, db = open_database(args)
     now = datetime.now(UTC)
     with db.session() as session:
         article = session.scalar(select(KbArticle).where(_article_key(args.id)))
+        if article is None:
+            article = _load_file_article(session, settings, args.id)
         if article is None:
             raise CliError(f"kb {args.action} {args.id}: no such article", EX_DATAERR)
         if args.action == "retire":
