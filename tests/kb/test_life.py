@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.levels.helpers import ALICE, REQUESTER, Local, body_text, parse
-from tests.support import Desk, run_cli
+from tests.support import Desk, postgres_url, run_cli
 
 PROFILE = """# Reimport the VPN profile
 Tags: vpn, profile
@@ -185,3 +185,29 @@ def test_a_reply_to_the_draft_mail_is_a_note_never_an_answer_to_the_requester(lo
     assert local.outbox(to=REQUESTER, since=mark) == []
     assert local.ticket(number).status == "closed"
     assert local.events(number, "comment")[-1].text.startswith("Looks right")
+
+
+@pytest.mark.postgres
+def test_on_postgresql_a_closure_is_a_redacted_draft_proposed_as_an_update_and_published_by_reply(
+    tmp_path, sink
+):
+    with postgres_url() as url:
+        desk = Desk(tmp_path / "desk", sink=sink, db_url=url)
+        desk.cli("kb", "add", _write(desk, "vpn-profile.md", PROFILE), "--publish")
+        local = Local(desk)
+        try:
+            number = local.new_ticket("VPN down", headers={"Cc": "Bob Durand <bob.durand@client.com>"})
+            local.technician(
+                number,
+                ALICE,
+                "[close]",
+                body="Bob Durand: delete the VPN profile and import it again from the portal, "
+                "then restart the VPN client.\n",
+            )
+            (draft,) = [a for a in local.articles() if a.source_ticket == number]
+            assert draft.status == "draft" and "Durand" not in draft.body and "[redacted]" in draft.body
+            local.technician(number, ALICE, "[publish]", body="")
+            articles = {a.slug: a for a in local.articles()}
+            assert articles["vpn-profile"].body == draft.body and articles[draft.slug].status == "retired"
+        finally:
+            local.close()
