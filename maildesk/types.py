@@ -12,9 +12,6 @@ from enum import StrEnum
 from string import Formatter
 from typing import Any
 
-# The life of a knowledge-base article (SPEC section 11): only "published" ever leaves the desk.
-ARTICLE_STATUSES = ("draft", "published", "retired")
-
 
 @dataclass(frozen=True)
 class RawMessage:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 from maildesk.cli.common import EX_DATAERR, EX_NOINPUT, EX_OK, CliError, open_database
 from maildesk.cli.output import dumps, iso, render_table
-from maildesk.types import ARTICLE_STATUSES
+from maildesk.kb import ARTICLE_STATUSES
 
 if TYPE_CHECKING:
     from maildesk.storage.models import KbArticle
