@@ -39,24 +39,13 @@ def _load_file_article(session, settings, key: str):
     Only that file: the others are loaded by the daemon once its rules and
     templates have passed validation (a refused reload changes nothing).
     """
-    from datetime import UTC, datetime
-
-    from maildesk.kb.articles import index_article, read_article_files
-    from maildesk.storage.models import KbArticle
+    from maildesk.kb.articles import file_article_row, index_article, read_article_files
 
     if settings.kb.dir is None or not settings.kb.dir.is_dir():
         return None
     for slug, title, body in read_article_files(settings.kb.dir):
         if slug == key:
-            article = KbArticle(
-                slug=slug,
-                title=title,
-                body=body,
-                tags=[],
-                uses=0,
-                updated_at=datetime.now(UTC),
-                status="published",
-            )
+            article = file_article_row(slug, title, body)
             session.add(article)
             session.flush()
             index_article(session, article)

@@ -128,6 +128,15 @@ def article_file_slugs(directory) -> set[str]:
     return {slug for slug, _title, _body in read_article_files(directory)}
 
 
+def file_article_row(slug: str, title: str, body: str) -> KbArticle:
+    """A new article from an admin's file: published, it is the admins' own text, meant for everyone."""
+    from datetime import datetime
+
+    return KbArticle(
+        slug=slug, title=title, body=body, tags=[], uses=0, updated_at=datetime.now(UTC), status="published"
+    )
+
+
 def sync_articles(db, directory) -> int:
     """Load the admins' article files into the knowledge base (insert new, update changed)."""
     from datetime import datetime
@@ -142,16 +151,7 @@ def sync_articles(db, directory) -> int:
         for slug, title, body in read_article_files(directory):
             article = existing.get(slug)
             if article is None:
-                # An admin's file is published: it is the admins' own text, meant for everyone.
-                article = KbArticle(
-                    slug=slug,
-                    title=title,
-                    body=body,
-                    tags=[],
-                    uses=0,
-                    updated_at=datetime.now(UTC),
-                    status="published",
-                )
+                article = file_article_row(slug, title, body)
                 session.add(article)
             elif (article.title, article.body) != (title, body):
                 article.title, article.body, article.updated_at = title, body, datetime.now(UTC)

@@ -323,7 +323,11 @@ def _technician_message(
         _record_message(store, ticket, parsed, ctx, "comment", text, {"refused": refusal.text})
         return _change(ticket, parsed, text, command_errors=(refusal,))
     figures.note_action(ticket, settings, ctx.now)  # any authenticated mail: reply, note, command, routing
-    outcome = Outcome(errors=[Reason.of("unknown_command", tag=tag) for tag in unknown])
+    outcome = Outcome(
+        errors=[Reason.of("unknown_command", tag=tag) for tag in unknown],
+        # A reply to the kb_draft mail is about the article, never an answer to the requester.
+        comment=store.answers_template(parsed.in_reply_to, "kb_draft"),
+    )
     for tag, reason in zip(unknown, outcome.errors, strict=True):
         _record_refusal(store, ticket, parsed, ctx, tag, None, reason)
     command_ctx = CommandContext(
@@ -359,8 +363,6 @@ def _technician_message(
             text=label,
             data={"command": command.name, "value": command.value},
         )
-    if store.answers_template(parsed.in_reply_to, "kb_draft"):
-        outcome.comment = True  # a reply to the draft is about the article, never an answer to the requester
     routed = _route_by_address(command_ctx, keys)
     if routed:
         # A hand-off to another level is between technicians: never relay it (a forwarded
