@@ -1,0 +1,145 @@
+"""Full-text search over the published articles: ranked, title above body, with an excerpt.
+
+Each article is indexed in its language's group (:data:`maildesk.kb.text.GROUPS`),
+and a query is asked of every group in that group's own terms: stemmed in
+French for French articles, in English for English ones, both for an article
+of no known language. So ``kb search`` needs no query language, and a
+suggestion for a French ticket asks only the French (and unknown) articles.
+
+``every_word`` (``kb search``): an article must hold every word of the
+query, stop words aside. Otherwise (suggestions from a whole request) any
+word counts and the ranking sorts them out.
+
+SQLite ranks with FTS5's ``bm25`` (title weighted 10, body 1); PostgreSQL
+with ``ts_rank`` over a vector whose title has weight A (1.0) and body D
+(0.1). The scores differ in scale between the two, not in what they put
+first; ties go to the most used article, then the oldest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Float, select, text
+from sqlalchemy.engine import Connection
+
+from maildesk.kb.text import GROUPS, configurations, lexeme, query_words, words
+from maildesk.storage.models import KbArticle
+
+MAX_WORDS = 32  # a query longer than this is cut: ranking is settled well before
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One article matching a search: how well (higher is better), and its text around the first match."""
+
+    article: KbArticle
+    score: float
+    excerpt: str
+
+
+def search(
+    connection: Connection,
+    query: str,
+    *,
+    limit: int = 20,
+    every_word: bool = True,
+    language: str | None = None,
+    max_words: int = MAX_WORDS,
+) -> list[SearchHit]:
+    """The published articles matching ``query``, best first.
+
+    ``language``: only articles in that language (or of no known language),
+    as suggestions for a ticket in that language.
+    """
+    terms = query_words(query, max_words)
+    groups = _groups(language)
+    if not terms or limit <= 0 or not groups:
+        return []
+    if connection.dialect.name == "postgresql":
+        statement, params = _postgres(terms, groups, every_word)
+    else:
+        statement, params = _sqlite(terms, groups, every_word)
+        if not params:
+            return []
+    wanted = KbArticle.status == "published"
+    if language is not None:
+        wanted &= (KbArticle.language == language) | KbArticle.language.is_(None)
+    ranked = statement.subquery("ranked")
+    rows = connection.execute(
+        select(KbArticle, ranked.c.score)
+        .join(ranked, ranked.c.id == KbArticle.id)
+        .where(wanted)
+        .order_by(ranked.c.score.desc(), KbArticle.uses.desc(), KbArticle.id)
+        .limit(limit),
+        params,
+    ).all()
+    return [SearchHit(article, round(float(score), 6), excerpt(article, terms)) for article, score in rows]
+
+
+def _groups(language: str | None) -> tuple[str, ...]:
+    if language is None:
+        return GROUPS
+    return tuple(dict.fromkeys(["+".join(configurations(language)), "+".join(configurations(None))]))
+
+
+def _word_forms(word: str, group: str) -> list[str]:
+    return list(dict.fromkeys(form for config in group.split("+") if (form := lexeme(word, config))))
+
+
+def _sqlite(terms: list[str], groups: tuple[str, ...], every_word: bool):  # noqa: ANN202 - (TextClause, dict)
+    """FTS5: one MATCH per group, its words quoted (they are letters and digits only)."""
+    parts, params = [], {}
+    for n, group in enumerate(groups):
+        alternatives = [forms for word in terms if (forms := _word_forms(word, group))]
+        if not alternatives:
+            continue  # stop words only, in this group's language
+        joined = (" AND " if every_word else " OR ").join(
+            "(" + " OR ".join(f'"{form}"' for form in forms) + ")" for forms in alternatives
+        )
+        parts.append(
+            f"SELECT rowid AS id, -bm25(kb_search, 10.0, 1.0) AS score FROM kb_search "
+            f"WHERE kb_search MATCH :q{n} AND grp = :g{n}"
+        )
+        params |= {f"q{n}": joined, f"g{n}": group}
+    statement = text(" UNION ALL ".join(parts) or "SELECT 0 AS id, 0.0 AS score WHERE 0")
+    return statement.columns(id=KbArticle.id.type, score=Float()), params
+
+
+def _postgres(terms: list[str], groups: tuple[str, ...], every_word: bool):  # noqa: ANN202 - (TextClause, dict)
+    """``search_vector @@ query`` per group (the GIN index), the query built word by word on the server."""
+    operator = " && " if every_word else " || "
+    params: dict = {f"w{i}": word for i, word in enumerate(terms)}
+    queries, matches = [], []
+    for n, group in enumerate(groups):
+        params[f"g{n}"] = group
+        query = "(" + operator.join(f"maildesk_kb_word(:g{n}, :w{i})" for i in range(len(terms))) + ")"
+        queries.append(f"WHEN :g{n} THEN {query}")
+        matches.append(f"(search_vector @@ {query} AND maildesk_kb_group(language) = :g{n})")
+    statement = text(
+        "SELECT id, ts_rank(search_vector, CASE maildesk_kb_group(language) "
+        + " ".join(queries)
+        + " END) AS score FROM kb_articles WHERE "
+        + " OR ".join(matches)
+    )
+    return statement.columns(id=KbArticle.id.type, score=Float()), params
+
+
+def excerpt(article: KbArticle, terms: list[str], width: int = 160) -> str:
+    """About ``width`` characters of the body around its first word that matches, on word boundaries."""
+    configs = configurations(article.language)
+    wanted = {form for word in terms for config in configs if (form := lexeme(word, config))}
+    flat = " ".join((article.body or "").split())
+    start = 0
+    for match in words(flat):
+        if any(lexeme(match.group(), config) in wanted for config in configs):
+            start = max(0, match.start() - width // 4)
+            break
+    if start:
+        space = flat.find(" ", start)
+        start = space + 1 if 0 <= space < match.start() else start
+    end = start + width
+    if end < len(flat):
+        space = flat.rfind(" ", start, end)
+        end = space if space > start else end
+    return ("…" if start else "") + flat[start:end] + ("…" if end < len(flat) else "")

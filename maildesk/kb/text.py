@@ -1,0 +1,99 @@
+"""Words of a text as the search index keeps them: lower-case, stemmed in their language, then unaccented.
+
+The order matters: the Snowball stemmers read accents (French ``-ée``,
+``-é``), so a word is stemmed first and loses its accents after. A query
+goes through the same steps, which is why ``reinitialiser`` finds
+``réinitialiser`` and ``imprimantes`` finds ``Imprimante``.
+
+PostgreSQL does the same with its ``french``/``english`` text search
+configurations followed by ``unaccent``; the stop words below are the
+Snowball lists it ships (``tsearch_data/*.stop``, BSD licence), so that both
+backends drop the same words from a query.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterator
+from functools import cache
+from pathlib import Path
+
+import snowballstemmer
+
+#: Article language -> Snowball stemmer and PostgreSQL text search configuration.
+#: Any other language is indexed word for word (PostgreSQL's ``simple``).
+CONFIGURATIONS = {"en": "english", "fr": "french"}
+SIMPLE = "simple"
+#: An article of no known language is indexed with both stemmers; a query word matches either form.
+BOTH = ("english", "french")
+
+# Letters and digits: what PostgreSQL's parser calls a word (it splits at ``_``, ``-`` and ``'`` too).
+_WORD = re.compile(r"[^\W_]+")
+# Letters that unaccent spells out rather than strips (no combining mark to drop).
+_LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "đ": "d", "ł": "l", "ı": "i"})
+_STOPWORDS_DIR = Path(__file__).with_name("stopwords")
+
+
+def configurations(language: str | None) -> tuple[str, ...]:
+    """The text search configurations an article in ``language`` is indexed with (see :data:`BOTH`)."""
+    if not language:
+        return BOTH
+    return (CONFIGURATIONS.get(language.lower(), SIMPLE),)
+
+
+def group(language: str | None) -> str:
+    """The name of the index group of ``language``: its configurations joined by ``+``."""
+    return "+".join(configurations(language))
+
+
+#: Every index group, in a fixed order (a query asks each).
+GROUPS = ("english", "french", "+".join(BOTH), SIMPLE)
+
+
+def unaccent(word: str) -> str:
+    """``réinitialisé`` -> ``reinitialise``: combining marks dropped, ligatures spelt out."""
+    decomposed = unicodedata.normalize("NFKD", word.translate(_LIGATURES))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@cache
+def stopwords(config: str) -> frozenset[str]:
+    path = _STOPWORDS_DIR / f"{config}.txt"
+    if config == SIMPLE or not path.is_file():
+        return frozenset()
+    return frozenset(line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
+@cache
+def _stemmer(config: str):  # noqa: ANN202 - snowballstemmer has no type for its stemmers
+    return snowballstemmer.stemmer(config)
+
+
+def words(text: str) -> Iterator[re.Match[str]]:
+    """Each word of ``text`` with where it stands (for excerpts)."""
+    return _WORD.finditer(text)
+
+
+def lexeme(word: str, config: str) -> str | None:
+    """The indexed form of one word, or None for a stop word."""
+    lower = word.lower()
+    if config == SIMPLE:
+        return unaccent(lower)
+    if lower in stopwords(config):
+        return None
+    # Words with digits are kept whole, as PostgreSQL's parser files them under "numword" (no stemmer).
+    stemmed = lower if any(c.isdigit() for c in lower) else _stemmer(config).stemWord(lower)
+    return unaccent(stemmed)
+
+
+def lexemes(text: str, configs: tuple[str, ...]) -> list[str]:
+    """The indexed forms of the words of ``text``, in order, stop words left out, for each configuration."""
+    found = (lexeme(match.group(), config) for config in configs for match in words(text))
+    return [item for item in found if item]
+
+
+def query_words(text: str, limit: int | None = None) -> list[str]:
+    """The distinct words of a query, first occurrence order, lower-case (at most ``limit``)."""
+    unique = list(dict.fromkeys(match.group().lower() for match in words(text)))
+    return unique if limit is None else unique[:limit]
