@@ -1,16 +1,17 @@
-"""The knowledge base: article files, the term index behind suggestions, and search ranking."""
+"""The knowledge base: article files, lookups, and search (:mod:`maildesk.kb.search`)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC
 
-from sqlalchemy import delete, insert, select, text
+from sqlalchemy import select, text
 
+from maildesk.kb import index as _index  # noqa: F401 - its mapper events keep the search index in step
+from maildesk.kb.search import SearchHit
+from maildesk.kb.search import search as search_index
 from maildesk.storage.db import Database
-from maildesk.storage.models import KbArticle, KbTerm
+from maildesk.storage.models import KbArticle
 
 _KB_SYNC_LOCK = 726355  # PostgreSQL advisory lock key for loading article files (the schema lock is 726354)
 
@@ -61,49 +62,13 @@ def keywords(text: str) -> list[str]:
     return [w[:64] for w in dict.fromkeys(words) if w not in _STOPWORDS and not w.isdigit()]
 
 
-def index_article(session, article: KbArticle) -> None:
-    """(Re)write the article's terms; call after the article has its id."""
-    session.execute(delete(KbTerm).where(KbTerm.article_id == article.id))
-    terms = keywords(" ".join([article.title, *(article.tags or []), article.application or ""]))
-    if terms:
-        session.execute(insert(KbTerm), [{"term": term, "article_id": article.id} for term in terms])
+def index_article(session, article: KbArticle) -> None:  # noqa: ANN001 - a Session
+    """Write ``article`` now; the search index follows by itself (mapper events of :mod:`maildesk.kb.index`).
 
-
-def _words(text: str) -> list[str]:
-    return [w.lower() for w in re.findall(r"\w{2,}", text)]
-
-
-@dataclass(frozen=True)
-class SearchHit:
-    """One article matching a search: how well, and the piece of its body around the first term found."""
-
-    article: KbArticle
-    score: int
-    excerpt: str
-
-
-def rank(articles: Sequence[KbArticle], query: str, limit: int = 20) -> list[SearchHit]:
-    """Articles matching ``query``, best first (then the most used, then the oldest)."""
-    terms = _words(query)
-    if not terms:
-        return []
-    results = []
-    for article in articles:
-        title, body = article.title.lower(), article.body.lower()
-        score = sum(3 * title.count(t) + body.count(t) + 2 * (t in article.slug) for t in terms)
-        if score > 0:
-            results.append(SearchHit(article, score, _excerpt(article.body, terms)))
-    results.sort(key=lambda hit: (-hit.score, -hit.article.uses, hit.article.id))
-    return results[:limit]
-
-
-def _excerpt(body: str, terms: list[str], width: int = 160) -> str:
-    flat = " ".join(body.split())
-    lower = flat.lower()
-    positions = [lower.find(t) for t in terms if t in lower]
-    start = max(0, min(positions) - width // 4) if positions else 0
-    piece = flat[start : start + width]
-    return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
+    Kept for the callers written when the index had to be asked for.
+    """
+    if article in session:
+        session.flush([article])
 
 
 def read_article_files(directory) -> list[tuple[str, str, str]]:
@@ -157,8 +122,6 @@ def sync_articles(db, directory) -> int:
                 article.title, article.body, article.updated_at = title, body, datetime.now(UTC)
             else:
                 continue
-            session.flush()
-            index_article(session, article)
             changed += 1
     return changed
 
@@ -192,6 +155,10 @@ def list_articles(db: Database, status: str | None = "published") -> list[KbArti
         return list(session.scalars(query))
 
 
-def search(db: Database, query: str) -> list[SearchHit]:
-    """The published articles matching ``query``, best first (see :func:`rank`); drafts never show."""
-    return rank(list_articles(db, "published"), query)
+def search(db: Database, query: str, limit: int = 20) -> list[SearchHit]:
+    """The published articles holding every word of ``query``, best first; drafts never show.
+
+    The full-text index does the work (:mod:`maildesk.kb.search`).
+    """
+    with db.session() as session:
+        return search_index(session, query, limit=limit)

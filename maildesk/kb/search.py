@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import Float, select, text
-from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from maildesk.kb.text import GROUPS, configurations, lexeme, query_words, words
 from maildesk.storage.models import KbArticle
@@ -39,7 +39,7 @@ class SearchHit:
 
 
 def search(
-    connection: Connection,
+    session: Session,
     query: str,
     *,
     limit: int = 20,
@@ -56,7 +56,7 @@ def search(
     groups = _groups(language)
     if not terms or limit <= 0 or not groups:
         return []
-    if connection.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         statement, params = _postgres(terms, groups, every_word)
     else:
         statement, params = _sqlite(terms, groups, every_word)
@@ -66,7 +66,7 @@ def search(
     if language is not None:
         wanted &= (KbArticle.language == language) | KbArticle.language.is_(None)
     ranked = statement.subquery("ranked")
-    rows = connection.execute(
+    rows = session.execute(
         select(KbArticle, ranked.c.score)
         .join(ranked, ranked.c.id == KbArticle.id)
         .where(wanted)
@@ -74,24 +74,26 @@ def search(
         .limit(limit),
         params,
     ).all()
-    return [SearchHit(article, round(float(score), 6), excerpt(article, terms)) for article, score in rows]
+    return [SearchHit(article, float(f"{score:.6g}"), excerpt(article, terms)) for article, score in rows]
 
 
-def _groups(language: str | None) -> tuple[str, ...]:
+def _groups(language: str | None) -> list[tuple[str, str]]:
+    """(index group, how to read the query there): each group its own way, or all in ``language``'s way."""
     if language is None:
-        return GROUPS
-    return tuple(dict.fromkeys(["+".join(configurations(language)), "+".join(configurations(None))]))
+        return [(group, group) for group in GROUPS]
+    own = "+".join(configurations(language))
+    return list(dict.fromkeys([(own, own), ("+".join(configurations(None)), own)]))
 
 
 def _word_forms(word: str, group: str) -> list[str]:
     return list(dict.fromkeys(form for config in group.split("+") if (form := lexeme(word, config))))
 
 
-def _sqlite(terms: list[str], groups: tuple[str, ...], every_word: bool):  # noqa: ANN202 - (TextClause, dict)
+def _sqlite(terms: list[str], groups: list[tuple[str, str]], every_word: bool):  # noqa: ANN202 - (TextClause, dict)
     """FTS5: one MATCH per group, its words quoted (they are letters and digits only)."""
     parts, params = [], {}
-    for n, group in enumerate(groups):
-        alternatives = [forms for word in terms if (forms := _word_forms(word, group))]
+    for n, (group, reading) in enumerate(groups):
+        alternatives = [forms for word in terms if (forms := _word_forms(word, reading))]
         if not alternatives:
             continue  # stop words only, in this group's language
         joined = (" AND " if every_word else " OR ").join(
@@ -106,14 +108,14 @@ def _sqlite(terms: list[str], groups: tuple[str, ...], every_word: bool):  # noq
     return statement.columns(id=KbArticle.id.type, score=Float()), params
 
 
-def _postgres(terms: list[str], groups: tuple[str, ...], every_word: bool):  # noqa: ANN202 - (TextClause, dict)
+def _postgres(terms: list[str], groups: list[tuple[str, str]], every_word: bool):  # noqa: ANN202 - (TextClause, dict)
     """``search_vector @@ query`` per group (the GIN index), the query built word by word on the server."""
     operator = " && " if every_word else " || "
     params: dict = {f"w{i}": word for i, word in enumerate(terms)}
     queries, matches = [], []
-    for n, group in enumerate(groups):
-        params[f"g{n}"] = group
-        query = "(" + operator.join(f"maildesk_kb_word(:g{n}, :w{i})" for i in range(len(terms))) + ")"
+    for n, (group, reading) in enumerate(groups):
+        params |= {f"g{n}": group, f"r{n}": reading}
+        query = "(" + operator.join(f"maildesk_kb_word(:r{n}, :w{i})" for i in range(len(terms))) + ")"
         queries.append(f"WHEN :g{n} THEN {query}")
         matches.append(f"(search_vector @@ {query} AND maildesk_kb_group(language) = :g{n})")
     statement = text(

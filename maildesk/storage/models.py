@@ -285,19 +285,6 @@ class KbArticle(Base):
     updates: Mapped[int | None] = mapped_column(BigInteger)
 
 
-class KbTerm(Base):
-    """Significant words of an article's title and tags: suggestions are an index lookup, not a scan.
-
-    With ``kb.auto_update`` every closed ticket files an article, so the
-    knowledge base grows with the desk; scanning titles per request would not.
-    """
-
-    __tablename__ = "kb_terms"
-
-    term: Mapped[str] = mapped_column(String(64), primary_key=True)
-    article_id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
-
-
 class TicketClosing(Base):
     """Every closing of a ticket and its reopening, once it happens: was a ticket closed at a moment."""
 

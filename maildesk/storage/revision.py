@@ -5,4 +5,4 @@ ingest`` under an MTA) checks it before anything heavy is loaded;
 ``tests/storage/test_migrations.py`` keeps it in step with the migrations.
 """
 
-HEAD_REVISION = "kb_status"
+HEAD_REVISION = "kb_search"

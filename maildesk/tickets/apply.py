@@ -158,7 +158,7 @@ def open_ticket(
             set_status(store, ticket, "closed", settings, ctx.now, by=figures.BY_RULE)
             store.add_event(ticket, "status", ctx.now, data={"status": "closed", "answer": decision.answer})
     articles = (
-        store.suggest_articles(parsed.subject, settings.kb.suggest)
+        store.suggest_articles(f"{parsed.subject}\n{parsed.text}", settings.kb.suggest, ticket.language)
         if automation is None and not answered
         else ()
     )

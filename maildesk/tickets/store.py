@@ -11,13 +11,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from maildesk.durations import format_duration
-from maildesk.kb.articles import keywords
+from maildesk.kb.search import search
 from maildesk.security.bounces import SentMail
-from maildesk.storage.models import AttachmentRow, Event, KbArticle, KbTerm, Outbox, ThreadMessage, Ticket
+from maildesk.storage.models import AttachmentRow, Event, KbArticle, Outbox, ThreadMessage, Ticket
 from maildesk.tickets.figures import FigureRows
 from maildesk.types import Article, Attachment, TicketView
 
 MAX_EVENT_TEXT = 200_000
+SUGGEST_WORDS = 12  # the first distinct words of subject then text: what a request is about
 
 # The per-message lookups, built once: building a statement costs more than running it on an index.
 _THREAD_TICKETS = select(ThreadMessage.message_id, ThreadMessage.ticket).where(
@@ -30,22 +31,6 @@ _EVENTS_FOR_MESSAGE = (
 )
 _SENT_MAIL = select(Outbox.id, Outbox.ticket, Outbox.to_addr, Outbox.message_id).where(
     Outbox.status != "suppressed"  # a suppressed mail never left: no report can be about it
-)
-_SHARED = func.count().label("shared")
-# Only published articles: a draft filed from a closure holds one requester's text (SPEC section 10).
-_BEST_ARTICLES = (
-    select(KbTerm.article_id, _SHARED)
-    .join(KbArticle, KbArticle.id == KbTerm.article_id)
-    .where(KbTerm.term.in_(bindparam("words", expanding=True)), KbArticle.status == "published")
-    .group_by(KbTerm.article_id)
-    .order_by(_SHARED.desc(), KbTerm.article_id)
-    .limit(bindparam("limit"))
-    .subquery()
-)
-_SUGGESTIONS = (
-    select(KbArticle.slug, KbArticle.title, KbArticle.body)
-    .join(_BEST_ARTICLES, KbArticle.id == _BEST_ARTICLES.c.article_id)
-    .order_by(_BEST_ARTICLES.c.shared.desc(), KbArticle.id)
 )
 
 
@@ -212,18 +197,19 @@ class TicketStore:
         """The status of article ``slug`` (draft, published, retired), None when there is none."""
         return self.session.scalar(select(KbArticle.status).where(KbArticle.slug == slug))
 
-    def suggest_articles(self, text: str, limit: int) -> tuple[Article, ...]:
-        """Articles whose title shares the most significant words with ``text``, best first.
+    def suggest_articles(self, text: str, limit: int, language: str | None = None) -> tuple[Article, ...]:
+        """Published articles matching any word of ``text`` (subject and request), best first.
 
-        An indexed lookup in the term table, so its cost does not grow with the knowledge base.
+        In the ticket's ``language`` (or of no known language); the full-text
+        index answers, so the cost does not grow with the knowledge base.
         """
-        if limit <= 0:
-            return ()
-        words = keywords(text)[:8]
-        if not words:
-            return ()
-        rows = self._connection.execute(_SUGGESTIONS, {"words": words, "limit": limit}).all()
-        return tuple(Article(slug=a.slug, title=a.title, body=a.body, excerpt=_excerpt(a.body)) for a in rows)
+        hits = search(
+            self.session, text, limit=limit, every_word=False, language=language, max_words=SUGGEST_WORDS
+        )
+        return tuple(
+            Article(slug=h.article.slug, title=h.article.title, body=h.article.body, excerpt=h.excerpt)
+            for h in hits
+        )
 
     # -- views -----------------------------------------------------------------
 
