@@ -20,7 +20,7 @@ def test_head_revision_is_the_newest_migration():
 
 
 def _modelled(name, kind, _parent) -> bool:  # noqa: ANN001 - Alembic's include_name hook
-    """The full-text index is no model: SQLite's FTS5 table (and its shadow tables), PostgreSQL's column and GIN index."""
+    """Not modelled: the full-text index (FTS5 and its shadow tables; the tsvector column, its GIN index)."""
     if kind == "table":
         return not (name or "").startswith("kb_search")
     return name not in ("search_vector", "ix_kb_articles_search")
