@@ -394,6 +394,7 @@ class TicketChange:
     articles: tuple[Article, ...] = ()  # suggestions for the acknowledgement
     answered_with: Article | None = None  # a knowledge-base article sent as the answer
     kb_draft: KbDraft | None = None  # the draft filed from this message (mailed to its author to publish)
+    article_requested: Article | None = None  # a requester's [kb=SLUG]: the article, sent alone
     notify_exclude: tuple[str, ...] = ()  # level members not to notify (e.g. the technician who escalated)
     requester_replied: bool = False  # tell the assignee (else the level) that the requester wrote
     outsider_wrote: bool = False  # someone who does not speak on the ticket wrote: tell, change nothing

@@ -109,6 +109,10 @@ def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notifi
         to_requester("closed", automatic=False)
     elif change.answer_to_requester:
         to_requester("reply", automatic=False)
+    if change.article_requested is not None:
+        # The requester's [kb=SLUG]: the article alone, as an automatic answer (capped like one).
+        article = _article(change.article_requested)
+        to_requester("reply", automatic=True, mail_context={**context, "message": None, "article": article})
 
     if change.level_reached is not None:
         # The members of the team the ticket reached are told, and no one else.

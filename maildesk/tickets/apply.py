@@ -30,6 +30,7 @@ from maildesk.types import Automation, Command, Decision, ParsedMessage, Reason,
 MAX_SUBJECT = 500
 MAX_PARTICIPANTS = 500  # To/Cc of an opening request kept as the ticket's participants
 REQUESTER_CLOSE = frozenset({"close", "solved"})  # the only commands a requester has (SPEC section 6)
+REQUESTER_KB = frozenset({"kb"})  # and [kb=SLUG]: send me that article (SPEC section 11)
 
 
 @dataclass(frozen=True)
@@ -257,6 +258,13 @@ def add_follow_up(
             data={"status": "closed", "by": "requester"},
         )
         return _change(ticket, parsed, text, closed=True)
+    if parsed.from_addr == ticket.requester and (slug := requested_article(parsed, ticket, settings)):
+        article = store.find_article(slug)  # published only; an unknown slug is a plain reply for a person
+        if article is not None:
+            store.add_event(
+                ticket, "command", ctx.now, from_addr=parsed.from_addr, data={"command": "kb", "value": slug}
+            )
+            return _change(ticket, parsed, text, article_requested=article)
     if ticket.status in ("pending", "closed"):
         previous = ticket.status
         set_status(store, ticket, "open", settings, ctx.now, by=None)
@@ -283,6 +291,16 @@ def requester_closes(parsed: ParsedMessage, keys: TicketKeys, ticket: Ticket, se
         return True
     signed = keys.signed
     return signed is not None and signed.ticket == ticket.number and signed.valid_for == ticket.requester
+
+
+def requested_article(parsed: ParsedMessage, ticket: Ticket, settings: Settings) -> str | None:
+    """The SLUG of a requester's ``[kb=SLUG]``: send me that article (a suggestion of the acknowledgement).
+
+    No check of the signed address as for ``[close]``: it changes nothing on the
+    ticket, and the article, published, goes to the ticket's requester only.
+    """
+    commands, _unknown = parse_commands(parsed.subject, settings.desk.tag, ticket.subject, REQUESTER_KB)
+    return next((c.value for c in commands if c.value), None)
 
 
 def is_closed_too_long(ticket: Ticket, settings: Settings, now: datetime) -> bool:
