@@ -9,7 +9,7 @@ quarantine) is ``runtime.processor``'s business.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import structlog
@@ -18,18 +18,20 @@ from sqlalchemy.orm import Session
 from maildesk.config import Settings
 from maildesk.message.loops import detect_automation
 from maildesk.message.parse import parse_message
-from maildesk.notify.drafts import queue_mail
+from maildesk.notify.drafts import draft, queue_mail
+from maildesk.notify.plan import base_context
 from maildesk.notify.render import Renderer
 from maildesk.rules import RuleSet, evaluate
 from maildesk.security.bounces import find_bounce_addresses, find_sent_mail, judge_report
 from maildesk.storage.inbox import raw_message
-from maildesk.storage.models import InboxMessage
+from maildesk.storage.models import InboxMessage, SelfCareMail
 from maildesk.storage.outbox import OutboxBatch, suppress_address
 from maildesk.teams.catalogue import recognise_application
-from maildesk.tickets import apply
+from maildesk.tickets import apply, self_service
 from maildesk.tickets.correlate import correlate
+from maildesk.tickets.figures import note_self_service
 from maildesk.tickets.store import TicketStore
-from maildesk.types import Automation, ParsedMessage, RawMessage, TicketChange, TicketKeys, Via
+from maildesk.types import Automation, Notification, ParsedMessage, RawMessage, TicketChange, TicketKeys, Via
 
 log = structlog.get_logger("maildesk.pipeline")
 
@@ -91,7 +93,7 @@ class Pipeline:
         )
         if automation is Automation.BOUNCE_ADDRESS and keys.ticket is None:
             keys = self._keys_from_bounce_address(store, parsed, raw, keys)
-        change = self._apply(store, row, raw, parsed, keys, automation, now)  # rules, then the ticket
+        change = self._apply(store, row, raw, parsed, keys, automation, now, outbox)  # rules, then the ticket
         if change is not None:
             queue_mail(store, change, settings=settings, secret=self.secret, now=now, batch=outbox)
         store.flush()
@@ -106,8 +108,12 @@ class Pipeline:
         keys: TicketKeys,
         automation: Automation | None,
         now: datetime,
+        outbox: OutboxBatch,
     ) -> TicketChange | None:
-        """Note a bounce, follow up the ticket found, or open one; None if the message was applied before."""
+        """Note a bounce, follow up the ticket found, answer at the self-service address, or open a ticket.
+
+        None if the message was applied before, or answered from the knowledge base with no ticket.
+        """
         ctx = apply.ApplyContext(settings=self.settings, now=now, inbox_id=row.id)
         if automation is Automation.DELIVERY_REPORT:
             return self._bounce(store, parsed, raw, ctx)
@@ -119,6 +125,14 @@ class Pipeline:
             log.info("message_already_applied", message_id=parsed.message_id, inbox=row.id, ticket=applied)
             row.ticket = applied
             return None
+        if automation is None and self.settings.kb.self_service:
+            answer = self_service.answer_replied_to(store, parsed)
+            if answer is not None:
+                return self._after_self_service(store, parsed, raw, keys, ctx, answer)
+            if self_service.is_addressed(self.settings, parsed, raw, keys) and self._answer_from_kb(
+                store, parsed, raw, ctx, outbox
+            ):
+                return None
         return self._open(store, parsed, raw, keys, automation, ctx)
 
     def _follow_up(
@@ -151,6 +165,92 @@ class Pipeline:
             ticket=ticket.number,
             via=str(keys.via),
             automatic=str(automation) if automation else None,
+        )
+        return change
+
+    def _answer_from_kb(
+        self,
+        store: TicketStore,
+        parsed: ParsedMessage,
+        raw: RawMessage,
+        ctx: apply.ApplyContext,
+        outbox: OutboxBatch,
+    ) -> bool:
+        """The self-service answer: matching published articles by mail, no ticket (False: none match)."""
+        settings = self.settings
+        if self_service.already_answered(store, parsed):
+            log.info("self_service_already_answered", message_id=parsed.message_id)
+            return True
+        decision = evaluate(parsed, raw.rcpt_tos, self.ruleset, default_level=settings.levels[0].id)
+        language = decision.language or settings.desk.language
+        question = self_service.question_text(parsed)
+        articles = store.suggest_articles(question, settings.kb.suggest or 3, language)
+        if not articles:
+            return False  # nothing to send back: a person answers instead (a ticket)
+        context = base_context(settings, None)
+        context["message"] = {
+            "from_addr": parsed.from_addr,
+            "from_name": parsed.from_name,
+            "text": parsed.reply_text or parsed.text,
+            "subject": parsed.subject,
+        }
+        context["articles"] = [
+            {"slug": a.slug, "title": a.title, "excerpt": a.excerpt, "body": a.body} for a in articles
+        ]
+        notification = Notification(
+            template="self_service",
+            to=parsed.from_addr,
+            ticket=None,
+            language=language,
+            context=context,
+            in_reply_to=parsed.message_id,
+            references=(*parsed.references, parsed.message_id),
+            reply_to=settings.kb.self_service,
+            automatic=True,
+        )
+        mail = draft(store.session, notification, settings=settings, now=ctx.now, batch=outbox)
+        note_self_service(
+            store.session.connection(),
+            ctx.now,
+            parsed.from_addr,
+            settings.organisation_for(parsed.from_addr),
+            question_id=parsed.message_id,
+            answer_id=mail.message_id or None,
+            language=language,
+            subject=parsed.subject[:1000],
+            question=(parsed.reply_text or parsed.text)[: self_service.QUESTION_MAX],
+            articles=[a.slug for a in articles],
+        )
+        log.info("self_service_answered", message_id=parsed.message_id, articles=[a.slug for a in articles])
+        return True
+
+    def _after_self_service(
+        self,
+        store: TicketStore,
+        parsed: ParsedMessage,
+        raw: RawMessage,
+        keys: TicketKeys,
+        ctx: apply.ApplyContext,
+        answer: SelfCareMail,
+    ) -> TicketChange | None:
+        """A reply to a self-service answer: ``[solved]`` ends it; else it opens a ticket with the context.
+
+        Later replies to the same answer follow that ticket: the answer's Message-ID is threaded to it.
+        """
+        if self_service.says_solved(parsed, self.settings):
+            log.info("self_service_solved", message_id=parsed.message_id)
+            return None
+        first = self.settings.levels[0].id
+        decision = evaluate(parsed, raw.rcpt_tos, self.ruleset, default_level=first)
+        decision = replace(decision, level=first, team=None, answer=None, drop=False)
+        text = self_service.context_text(parsed.reply_text or parsed.text, answer)
+        opening = replace(parsed, subject=answer.subject or parsed.subject, text=text, reply_text=text)
+        change = apply.open_ticket(store, opening, keys, decision, None, ctx, suggest=False)
+        self_service.link_ticket(store, answer, change.ticket.number)
+        if answer.answer_id:
+            store.record_thread(answer.answer_id, change.ticket.number)
+        log.info(
+            "ticket_created", ticket=change.ticket.number, message_id=parsed.message_id, self_service=True
         )
         return change
 

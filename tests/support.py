@@ -164,6 +164,7 @@ class Desk:
         command_auth: str = "signed",
         check_every: str = "1s",
         protocol: str = "smtp",
+        kb: str = "",
     ) -> None:
         self.dir = directory
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -219,6 +220,7 @@ check_every = "{check_every}"
 
 [kb]
 dir = "kb"
+{kb}
 
 [rules]
 files = ["rules.toml"]

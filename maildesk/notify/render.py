@@ -28,6 +28,7 @@ NAMES = (
     "report",
     "storm",
     "kb_draft",
+    "self_service",
 )
 PARTS = ("subject", "txt", "html")
 REQUIRED_PARTS = ("subject", "txt")
@@ -72,7 +73,7 @@ TICKET_KEYS = (
     "url",
 )
 MESSAGE_KEYS = ("from_addr", "from_name", "text", "subject")
-ARTICLE_KEYS = ("slug", "title", "excerpt")
+ARTICLE_KEYS = ("slug", "title", "excerpt", "body")  # body: only the self-service answer sends it
 ANSWER_KEYS = ("slug", "title", "body")
 UPDATES_KEYS = ("slug", "title")
 LEVEL_KEYS = ("id", "name", "address", "team")  # team: None for a level without [[levels.teams]]
@@ -345,6 +346,7 @@ def sample_context(name: str, *, sparse: bool = False) -> dict[str, Any]:
                 "slug": "vpn-reset",
                 "title": "Resetting your VPN password",
                 "excerpt": "Open the self-service portal and choose <Reset>.",
+                "body": '1. Open the self-service portal.\n2. Choose "Reset".',
             }
         ],
         "article": {
@@ -373,6 +375,11 @@ def sample_context(name: str, *, sparse: bool = False) -> dict[str, Any]:
             reasons=[],
         )
         context["report"] = _sample_report()
+        return context
+    if name == "self_service":  # a mail about no ticket: the question and the articles that answer it
+        context.update(ticket=None, article=None, level=None, errors=[], refusals=[], reason=None, reasons=[])
+        if sparse:
+            context.update(message={**message, "from_name": "", "subject": ""})
         return context
     if sparse:
         assert ticket is not None

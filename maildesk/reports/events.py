@@ -158,11 +158,14 @@ def scan_days(connection: Connection, scan: Scan, period: Period, day_starts: li
 
 
 def self_service_by_organisation(connection: Connection, period: Period) -> Iterator[tuple[str | None, int]]:
-    """Self-service mails answered in the period that opened no ticket: (organisation, how many)."""
+    """Self-service mails answered in the period that opened no ticket: (organisation, how many).
+
+    A mail whose answer was replied to, opening a ticket, names that ticket: it was not self-care.
+    """
     s = SELF_SERVICE
     query = (
         select(s.c.organisation, func.count())
-        .where(s.c.at >= moment(period.since), s.c.at < moment(period.until))
+        .where(s.c.at >= moment(period.since), s.c.at < moment(period.until), s.c.ticket.is_(None))
         .group_by(s.c.organisation)
     )
     for organisation, count in connection.execute(query):

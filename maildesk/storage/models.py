@@ -356,15 +356,32 @@ class AttributeChange(Base):
 
 
 class SelfCareMail(Base):
-    """A mail answered from the knowledge base that opened no ticket: self-care in reports."""
+    """A mail to ``[kb] self_service`` answered with articles: self-care in reports, while it opens no ticket.
+
+    The question, the articles sent and the Message-ID of the answer are kept,
+    so a reply to the answer opens a ticket with that context (``ticket``
+    then names it, and the mail no longer counts as self-care).
+    """
 
     __tablename__ = "self_service_mails"
-    __table_args__ = (Index("ix_self_service_mails_at", "at"), {"sqlite_autoincrement": True})
+    __table_args__ = (
+        Index("ix_self_service_mails_at", "at"),
+        Index("ix_self_service_mails_answer", "answer_id"),
+        Index("ix_self_service_mails_question", "question_id"),
+        {"sqlite_autoincrement": True},
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
     sender: Mapped[str] = mapped_column(String(500))
     organisation: Mapped[str | None] = mapped_column(String(300))
+    question_id: Mapped[str | None] = mapped_column(String(1000))  # the Message-ID of the question
+    answer_id: Mapped[str | None] = mapped_column(String(1000))  # the Message-ID of the desk's answer
+    language: Mapped[str | None] = mapped_column(String(10))
+    subject: Mapped[str | None] = mapped_column(Text)
+    question: Mapped[str | None] = mapped_column(Text)
+    articles: Mapped[list | None] = mapped_column(JSON)  # the slugs sent
+    ticket: Mapped[int | None] = mapped_column(BigInteger)  # opened by a reply to the answer
 
 
 class ReportRun(Base):

@@ -115,7 +115,9 @@ def open_ticket(
     ctx: ApplyContext,
     *,
     linked_to: int | None = None,
+    suggest: bool = True,
 ) -> TicketChange:
+    """A new ticket; ``suggest=False`` when the requester has had the knowledge base's articles already."""
     settings = ctx.settings
     level, team = _placement(keys, decision, settings)
     requester = parsed.from_addr or "unknown@invalid"
@@ -160,7 +162,7 @@ def open_ticket(
             store.add_event(ticket, "status", ctx.now, data={"status": "closed", "answer": decision.answer})
     articles = (
         store.suggest_articles(f"{parsed.subject}\n{parsed.text}", settings.kb.suggest, ticket.language)
-        if automation is None and not answered
+        if automation is None and not answered and suggest
         else ()
     )
     ticket.suggestions = len(articles)

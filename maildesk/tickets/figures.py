@@ -267,12 +267,19 @@ def note_time(rows: FigureRows, ticket: Ticket, seconds: int, now: datetime, tec
     )
 
 
-def note_self_service(connection: Connection, at: datetime, sender: str, organisation: str | None) -> None:
-    """A mail to ``[kb] self_service`` was answered with articles and opened no ticket: self-care."""
+def note_self_service(
+    connection: Connection, at: datetime, sender: str, organisation: str | None, **answer: object
+) -> None:
+    """A mail to ``[kb] self_service`` was answered with articles and opened no ticket: self-care.
+
+    ``answer``: what :class:`~maildesk.storage.models.SelfCareMail` keeps for a
+    reply to open a ticket with (question_id, answer_id, language, subject,
+    question, articles).
+    """
     from maildesk.storage.models import SelfCareMail
 
     connection.execute(
         insert(SelfCareMail).values(
-            at=at, sender=sender[:500], organisation=organisation and organisation[:300]
+            at=at, sender=sender[:500], organisation=organisation and organisation[:300], **answer
         )
     )

@@ -1,6 +1,8 @@
 """knowledge-base full-text search: FTS5 on SQLite, a tsvector with a GIN index on PostgreSQL
 
-Replaces the term table of revision 0002 (titles and tags only, no stemming).
+Replaces the term table of revision 0002 (titles and tags only, no stemming),
+and lets a self-service mail keep its question and answer (a reply to the
+answer opens a ticket with them).
 
 SQLite: the FTS5 table ``kb_search`` holds each article's words stemmed in
 its language and unaccented (``maildesk.kb.text``); existing articles are
@@ -22,6 +24,17 @@ revision = "kb_search"
 down_revision = "kb_status"
 branch_labels = None
 depends_on = None
+
+# What a self-service answer keeps, so a reply to it opens a ticket with its context.
+_SELF_SERVICE_COLUMNS = [
+    ("question_id", sa.String(length=1000)),
+    ("answer_id", sa.String(length=1000)),
+    ("language", sa.String(length=10)),
+    ("subject", sa.Text()),
+    ("question", sa.Text()),
+    ("articles", sa.JSON()),
+    ("ticket", sa.BigInteger()),
+]
 
 # Which configurations an article's language is indexed with (maildesk.kb.text.configurations).
 _POSTGRES_FUNCTIONS = """
@@ -93,9 +106,19 @@ def upgrade() -> None:
 
         reindex(bind)
     op.drop_table("kb_terms")
+    with op.batch_alter_table("self_service_mails") as batch_op:
+        for name, type_ in _SELF_SERVICE_COLUMNS:
+            batch_op.add_column(sa.Column(name, type_, nullable=True))
+        batch_op.create_index("ix_self_service_mails_answer", ["answer_id"])
+        batch_op.create_index("ix_self_service_mails_question", ["question_id"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("self_service_mails") as batch_op:
+        batch_op.drop_index("ix_self_service_mails_question")
+        batch_op.drop_index("ix_self_service_mails_answer")
+        for name, _type in reversed(_SELF_SERVICE_COLUMNS):
+            batch_op.drop_column(name)
     op.create_table(
         "kb_terms",
         sa.Column("term", sa.String(length=64), nullable=False),
