@@ -67,8 +67,7 @@ def index_article(session, article: KbArticle) -> None:  # noqa: ANN001 - a Sess
 
     Kept for the callers written when the index had to be asked for.
     """
-    if article in session:
-        session.flush([article])
+    session.flush()
 
 
 def read_article_files(directory) -> list[tuple[str, str, str]]:
