@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Iterator
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import snowballstemmer
@@ -75,8 +75,9 @@ def words(text: str) -> Iterator[re.Match[str]]:
     return _WORD.finditer(text)
 
 
+@lru_cache(maxsize=200_000)
 def lexeme(word: str, config: str) -> str | None:
-    """The indexed form of one word, or None for a stop word."""
+    """The indexed form of one word, or None for a stop word (cached: a language has few words)."""
     lower = word.lower()
     if config == SIMPLE:
         return unaccent(lower)
