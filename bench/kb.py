@@ -47,6 +47,7 @@ from maildesk.kb.search import search  # noqa: E402
 from maildesk.runtime.app import App  # noqa: E402
 from maildesk.storage.db import Database  # noqa: E402
 from maildesk.storage.models import KbArticle  # noqa: E402
+from maildesk.tickets.store import TicketStore  # noqa: E402
 from tests.support import Desk, make_message, postgres_available, postgres_url  # noqa: E402
 
 WORDS = {
@@ -260,13 +261,14 @@ def articles(count: int, seed: int = 13):
     now = datetime.now(UTC)
     for n in range(count):
         language = "en" if n % 2 else "fr"
-        words, weights = fillers[language]
+        words, cumulative = fillers[language]
         topic = rng.choice(topics[language])
-        title = rng.sample(topic, rng.randint(2, 3)) + rng.choices(words, weights, k=rng.randint(1, 3))
-        body = [
-            rng.choice(topic) if rng.random() < 0.15 else rng.choices(words, weights)[0]
-            for _ in range(rng.randint(40, 120))
-        ]
+        title = rng.sample(topic, rng.randint(2, 3)) + rng.choices(
+            words, cum_weights=cumulative, k=rng.randint(1, 3)
+        )
+        body = rng.choices(words, cum_weights=cumulative, k=rng.randint(40, 120))
+        for at in rng.sample(range(len(body)), len(body) * 15 // 100):
+            body[at] = rng.choice(topic)
         yield {
             "slug": f"article-{n}",
             "title": " ".join(title).capitalize(),
@@ -328,6 +330,31 @@ def bench_search(db: Database, rounds: int = 3) -> list[float]:
                 found += len(hits)
     print(f"  search: {spread(times)}; {len(times)} queries, {found / len(times):.1f} hits per query")
     return times
+
+
+def requests_text(count: int, seed: int = 3) -> list[tuple[str, str]]:
+    """(subject, text) of requests as users write them: a few support words in filler text."""
+    rng = random.Random(seed)
+    texts = []
+    for n in range(count):
+        language = "en" if n % 2 else "fr"
+        words, cumulative = vocabulary(language, rng, 800)
+        subject = rng.sample(WORDS[language], 2) + rng.choices(words, cum_weights=cumulative, k=3)
+        body = rng.choices(words, cum_weights=cumulative, k=60) + rng.sample(WORDS[language], 4)
+        rng.shuffle(body)
+        texts.append((" ".join(subject), " ".join(body)))
+    return texts
+
+
+def bench_suggestion_query(db: Database) -> None:
+    """The suggestion lookup alone, as an acknowledgement makes it (any word, best 3, in its language)."""
+    times = []
+    for n, (subject, body) in enumerate(requests_text(120)):
+        with db.session() as session:
+            started = time.perf_counter()
+            TicketStore(session).suggest_articles(f"{subject}\n{body}", 3, "en" if n % 2 else "fr")
+            times.append((time.perf_counter() - started) * 1000)
+    print(f"  suggestion lookup: {spread(times)}; {len(times)} requests")
 
 
 def bench_cli(desk: Desk) -> None:
@@ -404,6 +431,7 @@ def run(name: str, url: str, options: argparse.Namespace, work: Path) -> None:
         db.ensure_schema()
         print(f"  loaded and indexed in {load(db, options.articles):.0f} s")
         bench_search(db)
+        bench_suggestion_query(db)
     finally:
         db.dispose()
     bench_cli(desk)

@@ -8,7 +8,9 @@ suggestion for a French ticket asks only the French (and unknown) articles.
 
 ``every_word`` (``kb search``): an article must hold every word of the
 query, stop words aside. Otherwise (suggestions from a whole request) any
-word counts and the ranking sorts them out.
+word counts, but only in titles: a request's ordinary words are in many
+articles' bodies, and ranking all of them would cost as much as the rest of
+processing the request; a title says what an article is about.
 
 SQLite ranks with FTS5's ``bm25`` (title weighted 10, body 1); PostgreSQL
 with ``ts_rank`` over a vector whose title has weight A (1.0) and body D
@@ -27,6 +29,9 @@ from maildesk.kb.text import GROUPS, configurations, lexeme, query_words, words
 from maildesk.storage.models import KbArticle
 
 MAX_WORDS = 32  # a query longer than this is cut: ranking is settled well before
+# The best matches by text alone that are then filtered (published, language) and sorted with their
+# ties: many more than a page of results, few enough that a word in every article costs no join per article.
+CANDIDATES = 200
 
 
 @dataclass(frozen=True)
@@ -52,16 +57,19 @@ def search(
     ``language``: only articles in that language (or of no known language),
     as suggestions for a ticket in that language.
     """
-    terms = query_words(query, max_words)
+    terms = query_words(query)
+    if language is not None:  # the first significant words of the request, in its language
+        terms = [word for word in terms if any(lexeme(word, config) for config in configurations(language))]
+    terms = terms[:max_words]
     groups = _groups(language)
     if not terms or limit <= 0 or not groups:
         return []
     if session.get_bind().dialect.name == "postgresql":
-        statement, params = _postgres(terms, groups, every_word)
+        statement, params = _postgres(session, terms, groups, every_word)
     else:
         statement, params = _sqlite(terms, groups, every_word)
-        if not params:
-            return []
+    if not params:
+        return []  # stop words only
     wanted = KbArticle.status == "published"
     if language is not None:
         wanted &= (KbArticle.language == language) | KbArticle.language.is_(None)
@@ -90,7 +98,11 @@ def _word_forms(word: str, group: str) -> list[str]:
 
 
 def _sqlite(terms: list[str], groups: list[tuple[str, str]], every_word: bool):  # noqa: ANN202 - (TextClause, dict)
-    """FTS5: one MATCH per group, its words quoted (they are letters and digits only)."""
+    """FTS5: one MATCH per group, its words quoted (they are letters and digits only).
+
+    ``rank`` is ``bm25(kb_search, 10.0, 1.0)`` (set by the migration): FTS5
+    keeps the best :data:`CANDIDATES` as it goes, and only those are joined.
+    """
     parts, params = [], {}
     for n, (group, reading) in enumerate(groups):
         alternatives = [forms for word in terms if (forms := _word_forms(word, reading))]
@@ -99,38 +111,47 @@ def _sqlite(terms: list[str], groups: list[tuple[str, str]], every_word: bool): 
         joined = (" AND " if every_word else " OR ").join(
             "(" + " OR ".join(f'"{form}"' for form in forms) + ")" for forms in alternatives
         )
+        joined = joined if every_word else f"title : ({joined})"
         parts.append(
-            f"SELECT rowid AS id, -bm25(kb_search, 10.0, 1.0) AS score FROM kb_search "
-            f"WHERE kb_search MATCH :q{n} AND grp = :g{n}"
+            f"SELECT * FROM (SELECT rowid AS id, -rank AS score FROM kb_search "
+            f"WHERE kb_search MATCH :q{n} AND grp = :g{n} ORDER BY rank LIMIT {CANDIDATES})"
         )
         params |= {f"q{n}": joined, f"g{n}": group}
     statement = text(" UNION ALL ".join(parts) or "SELECT 0 AS id, 0.0 AS score WHERE 0")
     return statement.columns(id=KbArticle.id.type, score=Float()), params
 
 
-def _postgres(terms: list[str], groups: list[tuple[str, str]], every_word: bool):  # noqa: ANN202 - (TextClause, dict)
+def _postgres(session: Session, terms: list[str], groups: list[tuple[str, str]], every_word: bool):  # noqa: ANN202
     """One GIN lookup for every group's query at once, then each article checked in its own group's terms.
 
-    The tsqueries are built word by word on the server (``maildesk_kb_word``:
-    stemmed by the group's configuration, then unaccented); their arguments
-    are constants of the statement, so the planner folds them before it plans.
+    The tsqueries are built word by word on the server first (``maildesk_kb_word``:
+    stemmed by the group's configuration, then unaccented) and come back as
+    parameters: a statement the driver has prepared keeps an indexable
+    ``search_vector @@ $1`` even in a generic plan.
     """
     operator = " && " if every_word else " || "
-    params: dict = {f"w{i}": word for i, word in enumerate(terms)}
-    queries = []
-    for n, (group, reading) in enumerate(groups):
-        params |= {f"g{n}": group, f"r{n}": reading}
-        queries.append(
-            "(" + operator.join(f"maildesk_kb_word(:r{n}, :w{i})" for i in range(len(terms))) + ")"
-        )
+    # "word:A": the word in a title (weight A), as PostgreSQL's query syntax has it.
+    words: dict = {f"w{i}": word if every_word else f"{word}:A" for i, word in enumerate(terms)}
+    built = [
+        "(" + operator.join(f"maildesk_kb_word(:r{n}, :w{i})" for i in range(len(terms))) + ")::text"
+        for n in range(len(groups))
+    ]
+    readings = {f"r{n}": reading for n, (_group, reading) in enumerate(groups)}
+    queries = session.execute(text("SELECT " + ", ".join(built)), words | readings).one()
+    params: dict = {f"g{n}": group for n, (group, _reading) in enumerate(groups)}
+    params |= {f"q{n}": query for n, query in enumerate(queries)}
+    params["any"] = " | ".join(f"({query})" for query in queries if query)
+    if not params["any"]:
+        return None, {}  # stop words only
     own = (
         "CASE maildesk_kb_group(language) "
-        + " ".join(f"WHEN :g{n} THEN {query}" for n, query in enumerate(queries))
+        + " ".join(f"WHEN :g{n} THEN CAST(:q{n} AS tsquery)" for n in range(len(groups)))
         + " END"
     )
     statement = text(
         f"SELECT id, ts_rank(search_vector, {own}) AS score FROM kb_articles "
-        f"WHERE search_vector @@ ({' || '.join(queries)}) AND search_vector @@ {own}"
+        f"WHERE search_vector @@ CAST(:any AS tsquery) AND search_vector @@ {own} "
+        f"ORDER BY score DESC LIMIT {CANDIDATES}"
     )
     return statement.columns(id=KbArticle.id.type, score=Float()), params
 

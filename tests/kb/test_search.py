@@ -187,6 +187,5 @@ def test_sqlite_and_postgresql_give_the_same_answers(tmp_path):
     assert sqlite["imprimantes"] == [
         ("imprimante-bloquee", "Ouvrez le bac et retirez le papier coincé."),
         ("scanner", "Les imprimantes multifonctions scannent aussi."),
-        ("suggest", "imprimante-bloquee"),
-        ("suggest", "scanner"),
+        ("suggest", "imprimante-bloquee"),  # suggestions match titles: the scanner's body is not enough
     ]

@@ -65,7 +65,7 @@ def desk(tmp_path, sink):
 
 def test_suggestions_then_kb_slug_then_solved_counts_as_self_care(desk):
     kim = "kim@client.com"
-    body = "Hello,\nmy printers say they are offline since this morning.\n"
+    body = "Hello,\nmy printers say they are offline since this morning, with a red light on the tray.\n"
     desk.send(make_message(subject="Cannot print", body=body, sender=kim), mail_from=kim)
     ack = _mail_to(desk, kim, "Request received")
     number = int(ack["X-Maildesk-Ticket"])

@@ -102,6 +102,8 @@ def upgrade() -> None:
             "CREATE VIRTUAL TABLE kb_search USING fts5("
             "title, body, grp UNINDEXED, tokenize = 'unicode61 remove_diacritics 2')"
         )
+        # The title weighs ten times the body: what ORDER BY rank sorts by (maildesk.kb.search).
+        op.execute("INSERT INTO kb_search (kb_search, rank) VALUES ('rank', 'bm25(10.0, 1.0)')")
         from maildesk.kb.index import reindex
 
         reindex(bind)
