@@ -15,12 +15,12 @@ backends; suggestions add under 5 ms to processing a request.
   and, as the same-run baseline, ``kb.suggest = 0``, on the same database,
   in alternating rounds; the difference per request and the ratio.
 
-Articles: half English, half French, each on one of 300 topics of four
-support words ("printer offline jam driver") per language, a title of 3-6
-words and a body of 40-120 words, 15% from its topic and the rest made-up
-filler words of Zipf-like frequency; 90% published. A support word is then
-in about 6% of its language's articles, as a real knowledge base's words are
-in few of its articles.
+Articles: half English, half French, each about one of 3,000 topics per
+language (four domain words drawn Zipf-like: the support words below are in
+many topics, made-up ones in few), the title two or three of its topic's
+words, the body 40-120 words of made-up filler (Zipf-like) with 15% topic
+words; 90% published. Requests are about a topic too, in filler text, and
+the ranked queries are support words, the most common domain words.
 """
 
 from __future__ import annotations
@@ -247,32 +247,58 @@ SYLLABLES = [
 ]  # noqa: E501
 
 
-def vocabulary(language: str, rng: random.Random, size: int = 4000) -> tuple[list[str], list[float]]:
-    """Made-up filler words, Zipf-like (cumulative weights): the bulk of every text, never asked for."""
-    words = sorted({"".join(rng.choices(SYLLABLES, k=rng.randint(2, 4))) for _ in range(size)})
-    return words, list(itertools.accumulate(1 / (rank + 1) ** 0.9 for rank in range(len(words))))
+DOMAIN_SYLLABLES = [c + v for c in "hjkwxz" for v in "aeiou"]  # never in filler words
+
+
+def made_up(rng: random.Random, syllables: list[str], size: int) -> list[str]:
+    return sorted({"".join(rng.choices(syllables, k=rng.randint(2, 4))) for _ in range(size)})
+
+
+def zipf(count: int) -> list[float]:
+    """Cumulative Zipf-like weights: a few words are everywhere, most are rare."""
+    return list(itertools.accumulate(1 / (rank + 1) ** 0.9 for rank in range(count)))
+
+
+class Corpus:
+    """Per language: filler words (ordinary text) and domain words (what articles are about), in topics.
+
+    A topic is four domain words drawn Zipf-like (the support words above
+    come first, so "printer" is in many topics and a made-up one in few); an
+    article's title is two or three of its topic's words, its body filler
+    with 15% topic words. A request is about a topic too, in filler text.
+    """
+
+    def __init__(self, seed: int = 13, topics: int = 3000) -> None:
+        rng = random.Random(seed)
+        self.filler, self.domain, self.topics = {}, {}, {}
+        for language in sorted(WORDS):
+            self.filler[language] = made_up(rng, SYLLABLES, 4000)
+            domain = WORDS[language] + made_up(rng, DOMAIN_SYLLABLES, 3000)
+            self.domain[language] = domain
+            weights = zipf(len(domain))
+            self.topics[language] = [
+                list(dict.fromkeys(rng.choices(domain, cum_weights=weights, k=4))) for _ in range(topics)
+            ]
+        self.filler_weights = {language: zipf(len(words)) for language, words in self.filler.items()}
+
+    def text(self, rng: random.Random, language: str, count: int, topic: list[str]) -> list[str]:
+        words = rng.choices(self.filler[language], cum_weights=self.filler_weights[language], k=count)
+        for at in rng.sample(range(count), max(1, count * 15 // 100)):
+            words[at] = rng.choice(topic)
+        return words
 
 
 def articles(count: int, seed: int = 13):
-    """Topical articles: each on one of 300 topics (4 support words) per language, in filler text."""
     rng = random.Random(seed)
-    fillers = {language: vocabulary(language, rng) for language in WORDS}
-    topics = {language: [rng.sample(WORDS[language], 4) for _ in range(300)] for language in WORDS}
+    corpus = Corpus()
     now = datetime.now(UTC)
     for n in range(count):
         language = "en" if n % 2 else "fr"
-        words, cumulative = fillers[language]
-        topic = rng.choice(topics[language])
-        title = rng.sample(topic, rng.randint(2, 3)) + rng.choices(
-            words, cum_weights=cumulative, k=rng.randint(1, 3)
-        )
-        body = rng.choices(words, cum_weights=cumulative, k=rng.randint(40, 120))
-        for at in rng.sample(range(len(body)), len(body) * 15 // 100):
-            body[at] = rng.choice(topic)
+        topic = rng.choice(corpus.topics[language])
         yield {
             "slug": f"article-{n}",
-            "title": " ".join(title).capitalize(),
-            "body": " ".join(body) + ".",
+            "title": " ".join(rng.sample(topic, min(len(topic), rng.randint(2, 3)))).capitalize(),
+            "body": " ".join(corpus.text(rng, language, rng.randint(40, 120), topic)) + ".",
             "tags": [],
             "uses": rng.randint(0, 50),
             "updated_at": now,
@@ -333,16 +359,15 @@ def bench_search(db: Database, rounds: int = 3) -> list[float]:
 
 
 def requests_text(count: int, seed: int = 3) -> list[tuple[str, str]]:
-    """(subject, text) of requests as users write them: a few support words in filler text."""
+    """(subject, text) of requests as users write them: about a topic, in ordinary words."""
     rng = random.Random(seed)
+    corpus = Corpus()
     texts = []
     for n in range(count):
         language = "en" if n % 2 else "fr"
-        words, cumulative = vocabulary(language, rng, 800)
-        subject = rng.sample(WORDS[language], 2) + rng.choices(words, cum_weights=cumulative, k=3)
-        body = rng.choices(words, cum_weights=cumulative, k=60) + rng.sample(WORDS[language], 4)
-        rng.shuffle(body)
-        texts.append((" ".join(subject), " ".join(body)))
+        topic = rng.choice(corpus.topics[language])
+        subject = rng.sample(topic, min(2, len(topic))) + corpus.text(rng, language, 3, topic)
+        texts.append((" ".join(subject), " ".join(corpus.text(rng, language, 60, topic))))
     return texts
 
 
@@ -396,23 +421,14 @@ def process_ms(desk: Desk, requests: list[bytes]) -> float:
 def bench_suggest(url: str, work: Path, rounds: int, per_round: int) -> None:
     with_kb = Desk(work / "with", db_url=url)
     without = Desk(work / "without", db_url=url, kb="suggest = 0")
-    rng = random.Random(3)
-    words, cumulative = vocabulary("en", rng)
-    words, cumulative = (
-        words + WORDS["en"],
-        cumulative + [cumulative[-1] * (1 + 0.01 * n) for n in range(1, 67)],
-    )
+    texts = iter(requests_text(rounds * per_round * 2 + 1, seed=7))
     process_ms(with_kb, [make_message(subject="warm up")])  # schema, caches, templates
     figures: dict[str, list[float]] = {"with": [], "without": []}
     for n in range(rounds):
         for name, desk in (("with", with_kb), ("without", without))[:: 1 if n % 2 else -1]:
             requests = [
-                make_message(
-                    subject=" ".join(rng.choices(words, cum_weights=cumulative[: len(words)], k=5)),
-                    body=" ".join(rng.choices(words, cum_weights=cumulative[: len(words)], k=60)),
-                    sender=f"user{n}-{i}@client.com",
-                )
-                for i in range(per_round)
+                make_message(subject=subject, body=body, sender=f"user{n}-{i}@client.com")
+                for i, (subject, body) in zip(range(per_round), texts, strict=False)
             ]
             figures[name].append(process_ms(desk, requests))
     with_ms, without_ms = statistics.median(figures["with"]), statistics.median(figures["without"])

@@ -130,8 +130,8 @@ def _postgres(session: Session, terms: list[str], groups: list[tuple[str, str]],
     ``search_vector @@ $1`` even in a generic plan.
     """
     operator = " && " if every_word else " || "
-    # "word:A": the word in a title (weight A), as PostgreSQL's query syntax has it.
-    words: dict = {f"w{i}": word if every_word else f"{word}:A" for i, word in enumerate(terms)}
+    vector = "search_vector" if every_word else "title_vector"  # suggestions: titles only
+    words: dict = {f"w{i}": word for i, word in enumerate(terms)}
     built = [
         "(" + operator.join(f"maildesk_kb_word(:r{n}, :w{i})" for i in range(len(terms))) + ")::text"
         for n in range(len(groups))
@@ -140,7 +140,7 @@ def _postgres(session: Session, terms: list[str], groups: list[tuple[str, str]],
     queries = session.execute(text("SELECT " + ", ".join(built)), words | readings).one()
     params: dict = {f"g{n}": group for n, (group, _reading) in enumerate(groups)}
     params |= {f"q{n}": query for n, query in enumerate(queries)}
-    params["any"] = " | ".join(f"({query})" for query in queries if query)
+    params["any"] = " | ".join(f"({query})" for query in dict.fromkeys(queries) if query)
     if not params["any"]:
         return None, {}  # stop words only
     own = (
@@ -149,8 +149,8 @@ def _postgres(session: Session, terms: list[str], groups: list[tuple[str, str]],
         + " END"
     )
     statement = text(
-        f"SELECT id, ts_rank(search_vector, {own}) AS score FROM kb_articles "
-        f"WHERE search_vector @@ CAST(:any AS tsquery) AND search_vector @@ {own} "
+        f"SELECT id, ts_rank({vector}, {own}) AS score FROM kb_articles "
+        f"WHERE {vector} @@ CAST(:any AS tsquery) AND {vector} @@ {own} "
         f"ORDER BY score DESC LIMIT {CANDIDATES}"
     )
     return statement.columns(id=KbArticle.id.type, score=Float()), params

@@ -23,7 +23,7 @@ def _modelled(name, kind, _parent) -> bool:  # noqa: ANN001 - Alembic's include_
     """Not modelled: the full-text index (FTS5 and its shadow tables; the tsvector column, its GIN index)."""
     if kind == "table":
         return not (name or "").startswith("kb_search")
-    return name not in ("search_vector", "ix_kb_articles_search")
+    return name not in ("search_vector", "title_vector", "ix_kb_articles_search", "ix_kb_articles_titles")
 
 
 def test_migrated_schema_matches_the_models(db_url):
