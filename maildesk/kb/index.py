@@ -3,7 +3,9 @@
 SQLite: the FTS5 table ``kb_search`` (rowid = article id) holds each
 article's title and body as stemmed, unaccented words (see
 :mod:`maildesk.kb.text`); FTS5's own ``unicode61 remove_diacritics 2``
-tokenizer then only splits them. A mapper event rewrites an article's row
+tokenizer then only splits them. ``kb_search_titles`` holds the titles alone
+with the group as a word, for suggestions (short doclists: a request's words
+are looked up in titles only). A mapper event rewrites an article's row
 whenever one is inserted or its title, body or language change through the
 ORM, and removes it with the article, so every path that writes articles
 (admins' files, closures, ``kb add``, drafts published with a new text)
@@ -29,6 +31,9 @@ from maildesk.storage.models import KbArticle
 
 _DELETE = text("DELETE FROM kb_search WHERE rowid = :id")
 _INSERT = text("INSERT INTO kb_search (rowid, title, body, grp) VALUES (:id, :title, :body, :grp)")
+# Titles alone, for suggestions, the group as a word of its own (FTS5 finds it with the title words).
+_DELETE_TITLE = text("DELETE FROM kb_search_titles WHERE rowid = :id")
+_INSERT_TITLE = text("INSERT INTO kb_search_titles (rowid, title, grp) VALUES (:id, :title, :grp_word)")
 _BATCH = 2_000
 
 
@@ -40,15 +45,24 @@ def index_row(article_id: int, title: str, body: str, language: str | None) -> d
         "title": " ".join(lexemes(title or "", configs)),
         "body": " ".join(lexemes(body or "", configs)),
         "grp": group(language),
+        "grp_word": group_word(group(language)),
     }
+
+
+def group_word(name: str) -> str:
+    """The index group as one word of the titles table (``english+french`` -> ``englishfrench``)."""
+    return name.replace("+", "")
 
 
 def write_rows(connection: Connection, rows: list[dict]) -> None:
     """Replace the index rows of these articles (SQLite only; PostgreSQL computes its own)."""
     if connection.dialect.name != "sqlite" or not rows:
         return
-    connection.execute(_DELETE, [{"id": row["id"]} for row in rows])
+    ids = [{"id": row["id"]} for row in rows]
+    connection.execute(_DELETE, ids)
+    connection.execute(_DELETE_TITLE, ids)
     connection.execute(_INSERT, rows)
+    connection.execute(_INSERT_TITLE, rows)
 
 
 def reindex(connection: Connection, ids: Iterable[int] | None = None) -> int:
@@ -94,3 +108,4 @@ def _reindexed(_mapper, connection: Connection, article: KbArticle) -> None:
 def _unindexed(_mapper, connection: Connection, article: KbArticle) -> None:
     if connection.dialect.name == "sqlite":
         connection.execute(_DELETE, {"id": article.id})
+        connection.execute(_DELETE_TITLE, {"id": article.id})

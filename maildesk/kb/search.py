@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from sqlalchemy import Float, select, text
 from sqlalchemy.orm import Session
 
+from maildesk.kb.index import group_word
 from maildesk.kb.text import GROUPS, configurations, lexeme, query_words, words
 from maildesk.storage.models import KbArticle
 
@@ -111,12 +112,18 @@ def _sqlite(terms: list[str], groups: list[tuple[str, str]], every_word: bool): 
         joined = (" AND " if every_word else " OR ").join(
             "(" + " OR ".join(f'"{form}"' for form in forms) + ")" for forms in alternatives
         )
-        joined = joined if every_word else f"title : ({joined})"
-        parts.append(
-            f"SELECT * FROM (SELECT rowid AS id, -rank AS score FROM kb_search "
-            f"WHERE kb_search MATCH :q{n} AND grp = :g{n} ORDER BY rank LIMIT {CANDIDATES})"
-        )
-        params |= {f"q{n}": joined, f"g{n}": group}
+        if every_word:
+            parts.append(
+                f"SELECT * FROM (SELECT rowid AS id, -rank AS score FROM kb_search "
+                f"WHERE kb_search MATCH :q{n} AND grp = :g{n} ORDER BY rank LIMIT {CANDIDATES})"
+            )
+            params |= {f"q{n}": joined, f"g{n}": group}
+        else:  # suggestions: the titles table, its group a word of the match
+            parts.append(
+                f"SELECT * FROM (SELECT rowid AS id, -rank AS score FROM kb_search_titles "
+                f"WHERE kb_search_titles MATCH :q{n} ORDER BY rank LIMIT {CANDIDATES})"
+            )
+            params[f"q{n}"] = 'grp : "' + group_word(group) + '" AND title : (' + joined + ")"
     statement = text(" UNION ALL ".join(parts) or "SELECT 0 AS id, 0.0 AS score WHERE 0")
     return statement.columns(id=KbArticle.id.type, score=Float()), params
 

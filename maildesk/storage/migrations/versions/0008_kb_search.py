@@ -119,6 +119,12 @@ def upgrade() -> None:
         )
         # The title weighs ten times the body: what ORDER BY rank sorts by (maildesk.kb.search).
         op.execute("INSERT INTO kb_search (kb_search, rank) VALUES ('rank', 'bm25(10.0, 1.0)')")
+        # Titles alone, for suggestions; the group is a word here (grp:french AND title:(...)).
+        op.execute(
+            "CREATE VIRTUAL TABLE kb_search_titles USING fts5("
+            "title, grp, tokenize = 'unicode61 remove_diacritics 2')"
+        )
+        op.execute("INSERT INTO kb_search_titles (kb_search_titles, rank) VALUES ('rank', 'bm25(1.0, 0.0)')")
         from maildesk.kb.index import reindex
 
         reindex(bind)
@@ -150,4 +156,5 @@ def downgrade() -> None:
         for statement in _POSTGRES_DROP:
             op.execute(statement)
     else:
+        op.execute("DROP TABLE IF EXISTS kb_search_titles")
         op.execute("DROP TABLE IF EXISTS kb_search")
