@@ -254,16 +254,17 @@ def made_up(rng: random.Random, syllables: list[str], size: int) -> list[str]:
     return sorted({"".join(rng.choices(syllables, k=rng.randint(2, 4))) for _ in range(size)})
 
 
-def zipf(count: int) -> list[float]:
+def zipf(count: int, exponent: float = 0.9) -> list[float]:
     """Cumulative Zipf-like weights: a few words are everywhere, most are rare."""
-    return list(itertools.accumulate(1 / (rank + 1) ** 0.9 for rank in range(count)))
+    return list(itertools.accumulate(1 / (rank + 1) ** exponent for rank in range(count)))
 
 
 class Corpus:
     """Per language: filler words (ordinary text) and domain words (what articles are about), in topics.
 
-    A topic is four domain words drawn Zipf-like (the support words above
-    come first, so "printer" is in many topics and a made-up one in few); an
+    A topic is four domain words drawn Zipf-like (exponent 0.6: the support
+    words above come first, the first of them in about 7% of the topics, a
+    made-up one in a few); an
     article's title is two or three of its topic's words, its body filler
     with 15% topic words. A request is about a topic too, in filler text.
     """
@@ -275,7 +276,7 @@ class Corpus:
             self.filler[language] = made_up(rng, SYLLABLES, 4000)
             domain = WORDS[language] + made_up(rng, DOMAIN_SYLLABLES, 3000)
             self.domain[language] = domain
-            weights = zipf(len(domain))
+            weights = zipf(len(domain), 0.6)  # the most common in 7% of the topics
             self.topics[language] = [
                 list(dict.fromkeys(rng.choices(domain, cum_weights=weights, k=4))) for _ in range(topics)
             ]
