@@ -99,7 +99,8 @@ def test_a_closure_files_a_redacted_draft_mailed_to_the_technician_who_publishes
     assert "[publish]" in _text(draft_mail)
     assert published[0]["status"] == "published"
     assert desk.json("kb", "show", f"ticket-{number}")["body"] == shown["body"]
-    assert "Answer: Hello [redacted], I called you at [redacted]" in _text(suggested)  # the article's excerpt
+    assert f"[kb=ticket-{number}]" in _text(suggested)  # the published article is suggested
+    assert "[redacted]" in _text(suggested) and not any(secret in _text(suggested) for secret in SECRETS)
     # The requester got the acknowledgement and the closing mail; nothing of the [publish] reply.
     assert sorted(str(m["Subject"]).split("] ", 1)[1].split(":")[0] for m in to_requester) == [
         "Request received",
