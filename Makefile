@@ -29,6 +29,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/timers.py
 	$(BIN)/python bench/calendars.py
 	$(BIN)/python bench/imap.py --count 2000
+	$(BIN)/python bench/kb.py
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
