@@ -71,10 +71,15 @@ def add_articles(db: Database, articles=ARTICLES) -> None:  # noqa: ANN001
 
 @pytest.fixture
 def searched_desk(tmp_path, db_url):
-    desk = Desk(tmp_path / "desk", db_url=db_url)
+    return seeded_desk(tmp_path / "desk", ARTICLES, db_url=db_url)
+
+
+def seeded_desk(directory, articles, **options) -> Desk:  # noqa: ANN001
+    """A desk whose database holds ``articles`` (besides the shipped files), its daemon not started."""
+    desk = Desk(directory, **options)
     app = App.from_config(desk.config)
     try:
-        add_articles(app.db)
+        add_articles(app.db, articles)
     finally:
         app.close()
     return desk

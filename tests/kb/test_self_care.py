@@ -12,8 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from maildesk.runtime.app import App
-from tests.kb.test_search import add_articles
+from tests.kb.test_search import seeded_desk
 from tests.support import Desk, make_message, wait_until
 
 pytestmark = pytest.mark.slow
@@ -52,12 +51,7 @@ def _text(mail) -> str:  # noqa: ANN001 - an EmailMessage
 
 @pytest.fixture
 def desk(tmp_path, sink):
-    desk = Desk(tmp_path / "desk", sink=sink)
-    app = App.from_config(desk.config)
-    try:
-        add_articles(app.db, ARTICLES)
-    finally:
-        app.close()
+    desk = seeded_desk(tmp_path / "desk", ARTICLES, sink=sink)
     desk.start()
     yield desk
     assert desk.stop() == 0, desk.log()

@@ -6,8 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from maildesk.runtime.app import App
-from tests.kb.test_search import add_articles
+from tests.kb.test_search import seeded_desk
 from tests.support import Desk, make_message, wait_until
 
 pytestmark = pytest.mark.slow
@@ -40,12 +39,7 @@ def _answer_to(desk: Desk, address: str):
 
 
 def test_self_service_answers_with_articles_and_a_reply_opens_a_ticket_with_the_context(tmp_path, sink):
-    desk = Desk(tmp_path / "desk", sink=sink, kb=f'self_service = "{HELP}"')
-    app = App.from_config(desk.config)
-    try:
-        add_articles(app.db, ARTICLES)
-    finally:
-        app.close()
+    desk = seeded_desk(tmp_path / "desk", ARTICLES, sink=sink, kb=f'self_service = "{HELP}"')
     desk.start()
     try:
         kim = "kim@client.com"
