@@ -58,10 +58,8 @@ def search(
     ``language``: only articles in that language (or of no known language),
     as suggestions for a ticket in that language.
     """
-    terms = query_words(query)
-    if language is not None:  # the first significant words of the request, in its language
-        terms = [word for word in terms if any(lexeme(word, config) for config in configurations(language))]
-    terms = terms[:max_words]
+    # A request's first significant words in its language; a query's words as they are.
+    terms = query_words(query, max_words, configurations(language) if language is not None else ())
     groups = _groups(language)
     if not terms or limit <= 0 or not groups:
         return []

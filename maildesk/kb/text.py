@@ -33,6 +33,7 @@ _WORD = re.compile(r"[^\W_]+")
 # Letters that unaccent spells out rather than strips (no combining mark to drop).
 _LIGATURES = str.maketrans({"œ": "oe", "æ": "ae", "ß": "ss", "ø": "o", "đ": "d", "ł": "l", "ı": "i"})
 _STOPWORDS_DIR = Path(__file__).with_name("stopwords")
+MAX_WORD = 2047  # characters: PostgreSQL leaves longer words out of a tsvector
 
 
 def configurations(language: str | None) -> tuple[str, ...]:
@@ -71,8 +72,8 @@ def _stemmer(config: str):  # noqa: ANN202 - snowballstemmer has no type for its
 
 
 def words(text: str) -> Iterator[re.Match[str]]:
-    """Each word of ``text`` with where it stands (for excerpts)."""
-    return _WORD.finditer(text)
+    """Each word of ``text`` with where it stands; longer ones are no words (nor for PostgreSQL)."""
+    return (match for match in _WORD.finditer(text) if match.end() - match.start() <= MAX_WORD)
 
 
 @lru_cache(maxsize=200_000)
@@ -94,7 +95,14 @@ def lexemes(text: str, configs: tuple[str, ...]) -> list[str]:
     return [item for item in found if item]
 
 
-def query_words(text: str, limit: int | None = None) -> list[str]:
-    """The distinct words of a query, first occurrence order, lower-case (at most ``limit``)."""
-    unique = list(dict.fromkeys(match.group().lower() for match in words(text)))
-    return unique if limit is None else unique[:limit]
+def query_words(text: str, limit: int, configs: tuple[str, ...] = ()) -> list[str]:
+    """The first ``limit`` distinct words of a query, lower-case; with ``configs``, only words not
+    stop words in one of them (the significant words of a request in its language)."""
+    found: dict[str, None] = {}
+    for match in words(text):
+        word = match.group().lower()
+        if word not in found and (not configs or any(lexeme(word, config) for config in configs)):
+            found[word] = None
+            if len(found) == limit:
+                break
+    return list(found)

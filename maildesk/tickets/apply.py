@@ -13,7 +13,7 @@ from maildesk.config import Settings
 from maildesk.message.notes import said_on_ticket
 from maildesk.storage.models import Ticket
 from maildesk.teams.model import Team
-from maildesk.tickets import figures, timers
+from maildesk.tickets import figures, self_service, timers
 from maildesk.tickets.commands import (
     COMMANDS,
     CommandContext,
@@ -30,7 +30,6 @@ from maildesk.types import Automation, Command, Decision, ParsedMessage, Reason,
 MAX_SUBJECT = 500
 MAX_PARTICIPANTS = 500  # To/Cc of an opening request kept as the ticket's participants
 REQUESTER_CLOSE = frozenset({"close", "solved"})  # the only commands a requester has (SPEC section 6)
-REQUESTER_KB = frozenset({"kb"})  # and [kb=SLUG]: send me that article (SPEC section 11)
 
 
 @dataclass(frozen=True)
@@ -260,7 +259,9 @@ def add_follow_up(
             data={"status": "closed", "by": "requester"},
         )
         return _change(ticket, parsed, text, closed=True)
-    if parsed.from_addr == ticket.requester and (slug := requested_article(parsed, ticket, settings)):
+    if parsed.from_addr == ticket.requester and (
+        slug := self_service.requested_article(parsed, ticket, settings)
+    ):
         article = store.find_article(slug)  # published only; an unknown slug is a plain reply for a person
         if article is not None:
             store.add_event(
@@ -293,16 +294,6 @@ def requester_closes(parsed: ParsedMessage, keys: TicketKeys, ticket: Ticket, se
         return True
     signed = keys.signed
     return signed is not None and signed.ticket == ticket.number and signed.valid_for == ticket.requester
-
-
-def requested_article(parsed: ParsedMessage, ticket: Ticket, settings: Settings) -> str | None:
-    """The SLUG of a requester's ``[kb=SLUG]``: send me that article (a suggestion of the acknowledgement).
-
-    No check of the signed address as for ``[close]``: it changes nothing on the
-    ticket, and the article, published, goes to the ticket's requester only.
-    """
-    commands, _unknown = parse_commands(parsed.subject, settings.desk.tag, ticket.subject, REQUESTER_KB)
-    return next((c.value for c in commands if c.value), None)
 
 
 def is_closed_too_long(ticket: Ticket, settings: Settings, now: datetime) -> bool:

@@ -16,13 +16,14 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from maildesk.config import Settings
-from maildesk.storage.models import SelfCareMail
+from maildesk.storage.models import SelfCareMail, Ticket
 from maildesk.tickets.commands import parse_commands
 from maildesk.tickets.store import TicketStore
 from maildesk.types import ParsedMessage, RawMessage, TicketKeys
 
 QUESTION_MAX = 20_000  # characters of the question kept for the ticket a reply may open
 _SOLVED = frozenset({"solved", "close"})
+_REQUESTER_KB = frozenset({"kb"})  # a requester's [kb=SLUG]: send me that article (SPEC section 11)
 
 
 def is_addressed(settings: Settings, parsed: ParsedMessage, raw: RawMessage, keys: TicketKeys) -> bool:
@@ -71,3 +72,13 @@ def context_text(reply_text: str, answer: SelfCareMail) -> str:
 def link_ticket(store: TicketStore, answer: SelfCareMail, number: int) -> None:
     """The answer did not settle it: a ticket took over (and the mail is no longer self-care)."""
     store.session.execute(update(SelfCareMail).where(SelfCareMail.id == answer.id).values(ticket=number))
+
+
+def requested_article(parsed: ParsedMessage, ticket: Ticket, settings: Settings) -> str | None:
+    """The SLUG of a requester's ``[kb=SLUG]``: send me that article (a suggestion of the acknowledgement).
+
+    No check of the signed address as for ``[close]``: it changes nothing on the
+    ticket, and the article, published, goes to the ticket's requester only.
+    """
+    commands, _unknown = parse_commands(parsed.subject, settings.desk.tag, ticket.subject, _REQUESTER_KB)
+    return next((c.value for c in commands if c.value), None)
