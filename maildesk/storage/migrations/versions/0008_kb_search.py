@@ -105,13 +105,20 @@ def upgrade() -> None:
             "ALTER TABLE kb_articles ADD COLUMN search_vector tsvector "
             "GENERATED ALWAYS AS (maildesk_kb_vector(language, title, body)) STORED"
         )
-        op.execute("CREATE INDEX ix_kb_articles_search ON kb_articles USING gin (search_vector)")
+        # fastupdate off: articles are written seldom and searched on every request; a pending list
+        # (the default) makes each search scan the unmerged entries linearly until a vacuum merges them
+        # (a suggestion took 13 ms instead of 3 ms over 100,000 freshly loaded articles).
+        op.execute(
+            "CREATE INDEX ix_kb_articles_search ON kb_articles USING gin (search_vector) WITH (fastupdate = off)"
+        )
         # Suggestions match a request's words against titles only: a small vector of its own.
         op.execute(
             "ALTER TABLE kb_articles ADD COLUMN title_vector tsvector "
             "GENERATED ALWAYS AS (maildesk_kb_title_vector(language, title)) STORED"
         )
-        op.execute("CREATE INDEX ix_kb_articles_titles ON kb_articles USING gin (title_vector)")
+        op.execute(
+            "CREATE INDEX ix_kb_articles_titles ON kb_articles USING gin (title_vector) WITH (fastupdate = off)"
+        )
     else:
         op.execute(
             "CREATE VIRTUAL TABLE kb_search USING fts5("
