@@ -12,6 +12,7 @@ from typing import Any
 
 from maildesk.calendars import Calendar, Calendars
 from maildesk.durations import parse_duration
+from maildesk.errors import ConfigError
 from maildesk.teams.catalogue import Catalogue
 from maildesk.teams.model import Application, Organisation, Team, choose_team
 from maildesk.teams.read import (
@@ -33,14 +34,6 @@ LANGUAGES = ("en", "fr")
 _SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|GB|KiB|MiB|GiB)?\s*$", re.IGNORECASE)
 _SECRET_KEYS = frozenset({"password", "secret", "token", "api_key"})
 _SIZE_UNITS = {"b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "kib": 1024, "mib": 1024**2, "gib": 1024**3}
-
-
-class ConfigError(ValueError):
-    """A configuration mistake; ``str()`` is one line: FILE:LINE: key: what is wrong."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
 
 
 def safe_database_url(url: str) -> str:
@@ -489,7 +482,7 @@ def load_settings(path: Path | str) -> Settings:
         from zoneinfo import ZoneInfo
 
         ZoneInfo(timezone)
-    except Exception:
+    except Exception:  # noqa: BLE001 - zoneinfo raises KeyError, ValueError or OSError subclasses by name
         r.fail(("desk", "timezone"), f"{timezone!r} is not a known time zone")
     desk = DeskSettings(
         name=r.get(d, ("desk", "name"), str, "Support"),

@@ -1,4 +1,7 @@
-"""What every command group shares: exit codes, the error a command raises, loading settings, database, app.
+"""What every command group shares: loading settings, the database and the app, ids and counts.
+
+A command raises a :mod:`maildesk.errors` error for what went wrong; ``main``
+alone turns it into the exit code the error carries.
 
 Imports are deferred into each function: ``maildesk ingest`` runs once per
 message under an MTA and must start fast.
@@ -11,31 +14,14 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
+from maildesk.errors import ConfigError, ExitCode, NotFound, UsageError
+
 if TYPE_CHECKING:
     from maildesk.config import Settings
     from maildesk.runtime.app import App
     from maildesk.storage.db import Database
 
-# sysexits.h
-EX_OK, EX_USAGE, EX_DATAERR, EX_NOINPUT, EX_UNAVAILABLE, EX_SOFTWARE, EX_TEMPFAIL, EX_CONFIG = (
-    0,
-    64,
-    65,
-    66,
-    69,
-    70,
-    75,
-    78,
-)
-
-
 MAX_ID = 2**63 - 1  # the largest id either database can hold: a larger number names nothing
-
-
-class CliError(Exception):
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def config_path(args: argparse.Namespace) -> Path:
@@ -47,54 +33,38 @@ def load_settings(args: argparse.Namespace) -> Settings:
 
     path = config_path(args)
     if not path.exists():
-        raise CliError(f"{path}: config file not found (use --config PATH or set MAILDESK_CONFIG)", EX_CONFIG)
-    try:
-        settings = config.load_settings(path)
-    except config.ConfigError as exc:
-        raise CliError(str(exc), EX_CONFIG) from None
+        raise ConfigError([f"{path}: config file not found (use --config PATH or set MAILDESK_CONFIG)"])
+    settings = config.load_settings(path)
     args.database_url = settings.database_url  # named by a database error, wherever it happens
     return settings
 
 
 def open_database(args: argparse.Namespace, *, allow_upgrade: bool = False) -> tuple[Settings, Database]:
-    from maildesk.storage.db import Database, DatabaseUnavailable, SchemaOutdated
+    from maildesk.storage.db import Database
 
     settings = load_settings(args)
     db = Database(settings.database_url)
     try:
         db.ensure_schema(allow_upgrade=allow_upgrade, carry_over=settings.carry_over())
-    except SchemaOutdated as exc:
+    except BaseException:
         db.dispose()
-        raise CliError(str(exc), EX_CONFIG) from None
-    except DatabaseUnavailable as exc:
-        db.dispose()
-        raise CliError(str(exc), EX_UNAVAILABLE) from None
+        raise
     return settings, db
 
 
 def open_app(args: argparse.Namespace, settings: Settings | None = None) -> App:
-    from maildesk.config import ConfigError
     from maildesk.runtime.app import App
-    from maildesk.storage.db import DatabaseUnavailable, SchemaOutdated
 
-    settings = settings or load_settings(args)
-    try:
-        return App.from_settings(settings)
-    except SchemaOutdated as exc:
-        raise CliError(str(exc), EX_CONFIG) from None
-    except DatabaseUnavailable as exc:
-        raise CliError(str(exc), EX_TEMPFAIL if args.command == "ingest" else EX_UNAVAILABLE) from None
-    except ConfigError as exc:
-        raise CliError(str(exc), EX_CONFIG) from None
+    return App.from_settings(settings or load_settings(args))
 
 
 def int_id(value: str | None, what: str) -> int:
     """An id from the command line: not a number is a usage error; a number no row can have names nothing."""
     if value is None or not (value.isascii() and value.isdigit()):
-        raise CliError(f"{value!r} is not an id", EX_USAGE)
+        raise UsageError(f"{value!r} is not an id")
     number = int(value)
     if not 0 < number <= MAX_ID:
-        raise CliError(f"{what} {value}: no such entry", EX_DATAERR)
+        raise NotFound(f"{what} {value}: no such entry")
     return number
 
 
@@ -102,7 +72,7 @@ class Parser(argparse.ArgumentParser):
     """argparse that says a usage error in one stderr line and exits 64 (SPEC section 2)."""
 
     def error(self, message: str) -> NoReturn:
-        self.exit(EX_USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
+        self.exit(ExitCode.USAGE, f"{self.prog}: {message} (see {self.prog} --help)\n")
 
 
 def count(text: str) -> int:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from maildesk.cli.common import EX_OK, open_database
+from maildesk.cli.common import open_database
+from maildesk.errors import ExitCode
 
 
 def cmd_db(args: argparse.Namespace) -> int:
@@ -19,7 +20,7 @@ def cmd_db(args: argparse.Namespace) -> int:
             print(f"report figures derived from the history of {derived} older ticket(s)")
     finally:
         db.dispose()
-    return EX_OK
+    return ExitCode.OK
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from maildesk.cli.common import EX_DATAERR, EX_NOINPUT, EX_OK, CliError, open_database
+from maildesk.cli.common import open_database
 from maildesk.cli.output import dumps, iso, render_table
+from maildesk.errors import ExitCode, InputMissing, InputRefused, NotFound
 from maildesk.kb import ARTICLE_STATUSES
 
 if TYPE_CHECKING:
@@ -60,13 +61,13 @@ def cmd_kb(args: argparse.Namespace) -> int:
     if args.action == "show":
         article = find_article(db, args.id)
         if article is None:
-            raise CliError(f"kb {args.id}: no such article", EX_DATAERR)
+            raise NotFound(f"kb {args.id}: no such article")
         shape = article_json(article, body=True)
         if args.format == "json":
             print(dumps(shape))
         else:
             print(f"{shape['title']}  ({shape['slug']}, #{shape['id']})\n\n{shape['body']}")
-        return EX_OK
+        return ExitCode.OK
     if args.action == "search":
         rows = [
             {**article_json(h.article), "score": h.score, "excerpt": h.excerpt}
@@ -79,7 +80,7 @@ def cmd_kb(args: argparse.Namespace) -> int:
         print(dumps(rows))
     else:
         print(render_table(rows, COLUMNS + (("score",) if args.action == "search" else ())))
-    return EX_OK
+    return ExitCode.OK
 
 
 def _article_key(key: str):
@@ -108,20 +109,20 @@ def _read_article_file(name: str):
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise CliError(f"kb add {name}: no such file", EX_NOINPUT) from None
+        raise InputMissing(f"kb add {name}: no such file") from None
     except IsADirectoryError:
-        raise CliError(f"kb add {name}: is a directory, not an article file", EX_NOINPUT) from None
+        raise InputMissing(f"kb add {name}: is a directory, not an article file") from None
     except UnicodeDecodeError:
-        raise CliError(f"kb add {name}: not UTF-8 text", EX_DATAERR) from None
+        raise InputRefused(f"kb add {name}: not UTF-8 text") from None
     except OSError as exc:
-        raise CliError(f"kb add {name}: cannot read: {exc.strerror}", EX_NOINPUT) from None
+        raise InputMissing(f"kb add {name}: cannot read: {exc.strerror}") from None
     try:
         parsed = parse_article(text, name)
     except ArticleFileError as exc:
-        raise CliError(f"kb add {exc}", EX_DATAERR) from None
+        raise InputRefused(f"kb add {exc}") from None
     slug = slug_for(path.stem)
     if not slug:
-        raise CliError(f"kb add {name}: the file name gives no slug (use letters or digits)", EX_DATAERR)
+        raise InputRefused(f"kb add {name}: the file name gives no slug (use letters or digits)")
     return slug, parsed
 
 
@@ -137,14 +138,14 @@ def cmd_kb_add(args: argparse.Namespace) -> int:
     slug, parsed = _read_article_file(args.file)
     settings, db = open_database(args)
     if slug in article_file_slugs(settings.kb.dir):
-        raise CliError(
-            f"kb add {args.file}: the article file {slug}.md in {settings.kb.dir} has that slug", EX_DATAERR
+        raise InputRefused(
+            f"kb add {args.file}: the article file {slug}.md in {settings.kb.dir} has that slug"
         )
     with db.session() as session:
         taken = session.scalar(select(KbArticle).where(KbArticle.slug == slug))
         if taken is not None:
             exists = f"an article with slug {slug!r} already exists (#{taken.id}, {taken.status})"
-            raise CliError(f"kb add {args.file}: {exists}", EX_DATAERR)
+            raise InputRefused(f"kb add {args.file}: {exists}")
         article = KbArticle(
             slug=slug,
             title=parsed.title,
@@ -160,7 +161,7 @@ def cmd_kb_add(args: argparse.Namespace) -> int:
         session.flush()
         index_article(session, article)
         _print_article(article, args.format, "added")
-    return EX_OK
+    return ExitCode.OK
 
 
 def cmd_kb_change(args: argparse.Namespace) -> int:
@@ -179,7 +180,7 @@ def cmd_kb_change(args: argparse.Namespace) -> int:
         if article is None:
             article = _load_file_article(session, settings, args.id)
         if article is None:
-            raise CliError(f"kb {args.action} {args.id}: no such article", EX_DATAERR)
+            raise NotFound(f"kb {args.action} {args.id}: no such article")
         if args.action == "retire":
             retire_article(article, now)
             _print_article(article, args.format, "retired")
@@ -189,7 +190,7 @@ def cmd_kb_change(args: argparse.Namespace) -> int:
             live = publish_article(session, article, now)
             said = "published" if live is article else f"published {article.slug} as an update of"
             _print_article(live, args.format, said)
-    return EX_OK
+    return ExitCode.OK
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -1,6 +1,9 @@
 """The ``maildesk`` command line (SPEC section 2): the parser, made of the groups' parsers, and ``main``.
 
-``main`` is the only place that calls sys.exit. Each group module parses its
+``main`` is the only place that calls sys.exit, and the one place that turns an
+error into an exit code: a :mod:`maildesk.errors` error carries its own; under
+``ingest`` an unusable desk is 75 instead, so that the MTA keeps the message and
+retries; anything else is one line, never a traceback. Each group module parses its
 arguments, calls one function of the desk and prints what it returns; its
 imports are deferred, since ``maildesk ingest`` runs once per message under
 an MTA and must start fast.
@@ -13,17 +16,8 @@ import importlib
 import os
 import sys
 
-from maildesk.cli.common import (
-    EX_OK,
-    EX_SOFTWARE,
-    EX_TEMPFAIL,
-    EX_UNAVAILABLE,
-    EX_USAGE,
-    CliError,
-    Parser,
-    one_line,
-    storage_failure,
-)
+from maildesk.cli.common import Parser, one_line, storage_failure
+from maildesk.errors import ExitCode, MaildeskError
 
 GROUPS = ("run", "tickets", "rules", "kb", "quarantine", "outbox", "report", "db")  # as ``--help`` lists them
 GROUP_OF = {"ingest": "run"}  # a command registered by a group of another name
@@ -72,24 +66,32 @@ def _main(argv: list[str] | None) -> None:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:
-        sys.exit(EX_USAGE if exc.code not in (0, None) else 0)
+        sys.exit(ExitCode.USAGE if exc.code not in (0, None) else 0)
     if not hasattr(args, "log_level"):
         args.log_level = "info"
     try:
         code = args.func(args)
-    except CliError as exc:
-        print(f"maildesk: {exc}", file=sys.stderr)
-        code = exc.code
     except KeyboardInterrupt:
         code = 130
     except BrokenPipeError:
-        code = EX_OK
-    except Exception as exc:  # noqa: BLE001 - one clear line, never a traceback
-        storage = storage_failure(exc, args)
-        if storage is not None:
-            print(f"maildesk: {storage}", file=sys.stderr)
-            code = EX_TEMPFAIL if args.command == "ingest" else EX_UNAVAILABLE
-        else:
-            print(f"maildesk: internal error: {type(exc).__name__}: {one_line(exc)}", file=sys.stderr)
-            code = EX_TEMPFAIL if getattr(args, "command", None) == "ingest" else EX_SOFTWARE
+        code = ExitCode.OK
+    except Exception as exc:  # noqa: BLE001 - every failure is one clear line and its code, never a traceback
+        line, code = describe_failure(exc, args)
+        print(f"maildesk: {line}", file=sys.stderr)
     sys.exit(code)
+
+
+def describe_failure(exc: Exception, args: argparse.Namespace) -> tuple[str, int]:
+    """The one line and the exit code for what a command raised: the error family's code, in one place."""
+    retry = getattr(args, "command", None) == "ingest"  # the MTA keeps the message and tries again on 75
+    if isinstance(exc, MaildeskError):
+        code = exc.exit_code
+        if retry and code in (ExitCode.UNAVAILABLE, ExitCode.SOFTWARE):
+            code = ExitCode.TEMPFAIL
+        return str(exc), code
+    storage = storage_failure(exc, args)
+    if storage is not None:
+        return storage, ExitCode.TEMPFAIL if retry else ExitCode.UNAVAILABLE
+    return f"internal error: {type(exc).__name__}: {one_line(exc)}", (
+        ExitCode.TEMPFAIL if retry else ExitCode.SOFTWARE
+    )

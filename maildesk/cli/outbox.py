@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from maildesk.cli.common import EX_DATAERR, EX_OK, EX_USAGE, CliError, count, int_id, open_database
+from maildesk.cli.common import count, int_id, open_database
 from maildesk.cli.output import print_rows
+from maildesk.errors import ExitCode, NotFound, UsageError
 
 if TYPE_CHECKING:
     from maildesk.storage.models import Outbox
@@ -33,14 +34,14 @@ def cmd_outbox(args: argparse.Namespace) -> int:
     _settings, db = open_database(args)
     if args.action == "list":
         print_rows([outbox_json(o) for o in list_rows(db, args.status, args.limit)], COLUMNS, args.format)
-        return EX_OK
+        return ExitCode.OK
     if not args.all and args.id is None:
-        raise CliError("outbox retry: give an ID or --all", EX_USAGE)
+        raise UsageError("outbox retry: give an ID or --all")
     count = retry(db, None if args.all else int_id(args.id, "outbox"))
     if not args.all and count == 0:
-        raise CliError(f"outbox {args.id}: no such mail", EX_DATAERR)
+        raise NotFound(f"outbox {args.id}: no such mail")
     print(f"{count} mail(s) queued again; the running daemon sends them")
-    return EX_OK
+    return ExitCode.OK
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

@@ -6,8 +6,9 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from maildesk.cli.common import EX_DATAERR, EX_OK, EX_USAGE, CliError, int_id, open_app, open_database
+from maildesk.cli.common import int_id, open_app, open_database
 from maildesk.cli.output import dumps, iso, print_rows
+from maildesk.errors import ExitCode, NotFound, UsageError
 
 if TYPE_CHECKING:
     from maildesk.storage.models import Quarantine
@@ -32,14 +33,14 @@ def cmd_quarantine(args: argparse.Namespace) -> int:
     if args.action == "list":
         _settings, db = open_database(args)
         print_rows([quarantine_json(q) for q in quarantine.entries(db)], COLUMNS, args.format)
-        return EX_OK
+        return ExitCode.OK
     if args.action == "show":
         _settings, db = open_database(args)
         found = quarantine.entry_with_message(db, int_id(args.id, "quarantine"))
         if found is None:
-            raise CliError(f"quarantine {args.id}: no such entry", EX_DATAERR)
+            raise NotFound(f"quarantine {args.id}: no such entry")
         _show(quarantine_json(found[0]), found[1], args)
-        return EX_OK
+        return ExitCode.OK
     return _retry(args)
 
 
@@ -59,24 +60,24 @@ def _show(shape: dict, raw: bytes, args: argparse.Namespace) -> None:
 def _retry(args: argparse.Namespace) -> int:
     """Put the stored message back in the inbox and process it again now."""
     if not args.all and args.id is None:
-        raise CliError("quarantine retry: give an ID or --all", EX_USAGE)
+        raise UsageError("quarantine retry: give an ID or --all")
     app = open_app(args)
     try:
         try:
             results = app.retry_quarantined(None if args.all else int_id(args.id, "quarantine"))
         except LookupError as exc:
-            raise CliError(str(exc), EX_DATAERR) from None
+            raise NotFound(str(exc)) from None
     finally:
         app.close()
     if results is None:
         print(f"quarantine {args.id}: already retried, nothing to do")
-        return EX_OK
+        return ExitCode.OK
     for entry_id, outcome in results:
         verdict = (
             f"ticket #{outcome.ticket}" if outcome.state == "done" else f"{outcome.state}: {outcome.reason}"
         )
         print(f"quarantine {entry_id}: {verdict}")
-    return EX_OK
+    return ExitCode.OK
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

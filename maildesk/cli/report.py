@@ -9,36 +9,32 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from maildesk.cli.common import EX_OK, EX_USAGE, CliError, load_settings, open_database
+from maildesk.cli.common import load_settings, open_database
+from maildesk.errors import CannotWrite, ExitCode
 
 if TYPE_CHECKING:
     from maildesk.config import Settings
     from maildesk.reports.period import Period
     from maildesk.storage.db import Database
 
-EX_CANTCREAT = 73
-
 
 def cmd_report(args: argparse.Namespace) -> int:
     """Validate the input, build the report in the database, write one shape."""
     from datetime import UTC, datetime
 
-    from maildesk.reports.build import ReportUsageError, group_key
-    from maildesk.reports.period import PeriodError, resolve_period
+    from maildesk.reports.build import group_key
+    from maildesk.reports.period import resolve_period
 
     settings = load_settings(args)
-    try:
-        group_key(args.by)
-        period = resolve_period(args.since, args.until, settings.desk.timezone, datetime.now(UTC))
-    except (PeriodError, ReportUsageError) as exc:
-        raise CliError(str(exc), EX_USAGE) from None
+    group_key(args.by)
+    period = resolve_period(args.since, args.until, settings.desk.timezone, datetime.now(UTC))
     settings, db = open_database(args)
     try:
         chunks = _report_chunks(args, settings, db, period)
         _write_output(chunks, args.output)
     finally:
         db.dispose()
-    return EX_OK
+    return ExitCode.OK
 
 
 def _report_chunks(
@@ -80,7 +76,7 @@ def _write_output(chunks: Iterable[str], output: str | None) -> None:
         os.replace(temporary, target)
     except OSError as exc:
         temporary.unlink(missing_ok=True)
-        raise CliError(f"--output {output}: {exc.strerror or exc}", EX_CANTCREAT) from None
+        raise CannotWrite(f"--output {output}: {exc.strerror or exc}") from None
 
 
 def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -> None:

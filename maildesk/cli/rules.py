@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from maildesk.cli.common import EX_CONFIG, EX_OK, CliError, config_path, load_settings
+from maildesk.cli.common import config_path, load_settings
 from maildesk.cli.output import dumps
+from maildesk.errors import ConfigError, ExitCode
 
 
 def cmd_rules_check(args: argparse.Namespace) -> int:
@@ -16,37 +17,34 @@ def cmd_rules_check(args: argparse.Namespace) -> int:
     path = config_path(args)
     try:
         settings = config.load_settings(path) if path.exists() else load_settings(args)
-    except config.ConfigError as exc:  # listed like rule problems: one bare FILE:LINE: line each, for editors
+    except ConfigError as exc:  # listed like rule problems: one bare FILE:LINE: line each, for editors
         for problem in exc.problems:
             print(problem, file=sys.stderr)
-        return EX_CONFIG
+        return ExitCode.CONFIG
     problems = check_everything(settings, warn=lambda line: print(f"maildesk: {line}", file=sys.stderr))
     for problem in problems:
         print(problem, file=sys.stderr)
     if problems:
-        return EX_CONFIG
+        return ExitCode.CONFIG
     print(f"{settings.path}: config, rules and templates are valid")
-    return EX_OK
+    return ExitCode.OK
 
 
 def cmd_rules_test(args: argparse.Namespace) -> int:
-    from maildesk.ingest.read import InputRefused, check_message_file, max_message_size, read_message
+    from maildesk.ingest.read import check_message_file, max_message_size, read_message
     from maildesk.runtime.checks import dry_run
 
     settings = load_settings(args)
-    try:
-        check_message_file(args.message)
-        data = read_message(args.message, max_message_size(settings), empty_ok=True)
-    except InputRefused as exc:
-        raise CliError(str(exc), exc.code) from None
+    check_message_file(args.message)
+    data = read_message(args.message, max_message_size(settings), empty_ok=True)
     try:
         decision, automation = dry_run(settings, data)
-    except ValueError as exc:
-        raise CliError(str(exc), EX_CONFIG) from None
+    except ValueError as exc:  # rules or templates that do not load: configuration
+        raise ConfigError([str(exc)]) from None
     shape = decision.as_dict()
     if args.format == "json":
         print(dumps(shape))
-        return EX_OK
+        return ExitCode.OK
     if automation:
         print(f"automatic message ({automation}): no acknowledgement would be sent")
     print("matched: " + (", ".join(shape["matched"]) or "(no rule)"))
@@ -59,7 +57,7 @@ def cmd_rules_test(args: argparse.Namespace) -> int:
             print(f"  {'team:':13}{team.name if team is not None else '-'}")
     for key in ("forward", "answer", "drop"):
         print(f"{key + ':':15}{_shown(shape[key])}")
-    return EX_OK
+    return ExitCode.OK
 
 
 def _shown(value: object) -> str:

@@ -6,16 +6,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from maildesk.cli.common import (
-    EX_DATAERR,
-    EX_OK,
-    EX_TEMPFAIL,
-    EX_UNAVAILABLE,
-    EX_USAGE,
-    CliError,
-    load_settings,
-    open_app,
-)
+from maildesk.cli.common import load_settings, open_app
+from maildesk.errors import CannotStart, CannotStore, ExitCode, UsageError
 
 if TYPE_CHECKING:
     from maildesk.config import Settings
@@ -33,35 +25,32 @@ def cmd_run(args: argparse.Namespace) -> int:
     try:
         return run_daemon(app, watch=args.watch)
     except OSError as exc:
-        raise CliError(f"cannot start: {exc}", EX_UNAVAILABLE) from None
+        raise CannotStart(f"cannot start: {exc}") from None
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     """Exit 0 once every message is durably stored (as a ticket, a follow-up or in quarantine), 75 when
     one could not be, so that the MTA keeps it and retries; 65/66 for input that will never do."""
-    from maildesk.ingest.read import InputRefused, check_backlog, check_message_file, read_message
+    from maildesk.ingest.read import check_backlog, check_message_file, read_message
 
     sources = [args.mbox is not None, args.maildir is not None, bool(args.files)]
     if sum(sources) > 1:
-        raise CliError("give FILEs, --mbox or --maildir, not several", EX_USAGE)
-    try:
-        for path in args.files or []:
-            check_message_file(path)
-        if args.mbox or args.maildir:
-            check_backlog(args.mbox or args.maildir, "mbox" if args.mbox else "maildir")
-        settings, light = _ingest_settings(args)
-        limit = light.max_message_size
-        messages: list[tuple[bytes, str]] = []
-        if not args.mbox and not args.maildir:
-            messages = (
-                [(read_message(f, limit), "file") for f in args.files]
-                if args.files
-                else [(read_message(None, limit), "pipe")]
-            )
-    except InputRefused as exc:  # missing or unreadable input (66), too large or empty (65)
-        raise CliError(str(exc), exc.code) from None
+        raise UsageError("give FILEs, --mbox or --maildir, not several")
+    for path in args.files or []:
+        check_message_file(path)
+    if args.mbox or args.maildir:
+        check_backlog(args.mbox or args.maildir, "mbox" if args.mbox else "maildir")
+    settings, light = _ingest_settings(args)
+    limit = light.max_message_size
+    messages: list[tuple[bytes, str]] = []
+    if not args.mbox and not args.maildir:
+        messages = (
+            [(read_message(f, limit), "file") for f in args.files]
+            if args.files
+            else [(read_message(None, limit), "pipe")]
+        )
     if messages and _hand_to_daemon(light, messages, args):
-        return EX_OK
+        return ExitCode.OK
     settings = settings or load_settings(args)
     from maildesk.runtime.backlog import deliver_messages, import_backlog
     from maildesk.runtime.logs import configure_logging
@@ -71,7 +60,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     try:
         if not (args.mbox or args.maildir):
             stored = deliver_messages(app, messages, args.mail_from, tuple(args.rcpt or ()))
-            return EX_OK if stored else EX_TEMPFAIL
+            return ExitCode.OK if stored else ExitCode.TEMPFAIL
         kind = "mbox" if args.mbox else "maildir"
         done = import_backlog(
             app, args.mbox or args.maildir, kind, progress=not args.no_progress, max_size=limit
@@ -89,7 +78,7 @@ def _backlog_verdict(done: BacklogImport, kind: str, limit: int) -> int:
             "(already stored ones are skipped)",
             file=sys.stderr,
         )
-        return EX_TEMPFAIL
+        return ExitCode.TEMPFAIL
     if done.too_large:
         shown = ", ".join(done.too_large[:5]) + (", ..." if len(done.too_large) > 5 else "")
         print(
@@ -97,8 +86,8 @@ def _backlog_verdict(done: BacklogImport, kind: str, limit: int) -> int:
             f"were not imported: {kind} key(s) {shown}",
             file=sys.stderr,
         )
-        return EX_DATAERR
-    return EX_OK
+        return ExitCode.DATAERR
+    return ExitCode.OK
 
 
 def _ingest_settings(args: argparse.Namespace) -> tuple[Settings | None, PipeSettings]:
@@ -155,7 +144,7 @@ def _hand_to_daemon(
         finally:
             store.close()
     except StoreFailed as exc:
-        raise CliError(f"could not store the message, the MTA should retry: {exc}", EX_TEMPFAIL) from None
+        raise CannotStore(f"could not store the message, the MTA should retry: {exc}") from None
     return True
 
 

@@ -6,9 +6,10 @@ import argparse
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from maildesk.cli.common import EX_DATAERR, EX_OK, EX_USAGE, MAX_ID, CliError, count, level_id, open_database
+from maildesk.cli.common import MAX_ID, count, level_id, open_database
 from maildesk.cli.output import dumps, iso, print_rows
 from maildesk.durations import format_duration
+from maildesk.errors import ExitCode, NotFound, UsageError
 
 if TYPE_CHECKING:
     from maildesk.config import Settings
@@ -103,7 +104,7 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
         team = settings.team(args.team)
         if team is None:
             known = ", ".join(t.name for t in settings.teams)
-            raise CliError(f"--team {args.team!r}: no such team (teams: {known})", EX_USAGE)
+            raise UsageError(f"--team {args.team!r}: no such team (teams: {known})")
     wanted = TicketFilter(
         status=args.status,
         level=args.level,
@@ -120,24 +121,24 @@ def cmd_tickets_list(args: argparse.Namespace) -> int:
     )
     rows = [ticket_json(t, settings=settings) for t in list_tickets(db, wanted)]
     print_rows(rows, TICKET_COLUMNS, args.format)
-    return EX_OK
+    return ExitCode.OK
 
 
 def cmd_tickets_show(args: argparse.Namespace) -> int:
     from maildesk.tickets.queries import ticket_history
 
     if not 0 < args.number <= MAX_ID:
-        raise CliError(f"ticket {args.number}: no such ticket", EX_DATAERR)
+        raise NotFound(f"ticket {args.number}: no such ticket")
     settings, db = open_database(args)
     history = ticket_history(db, args.number)
     if history is None:
-        raise CliError(f"ticket {args.number}: no such ticket", EX_DATAERR)
+        raise NotFound(f"ticket {args.number}: no such ticket")
     shape = ticket_json(history.ticket, history.events, settings=settings)
     if args.format == "json":
         print(dumps(shape))
     else:
         _print_ticket(shape, history)
-    return EX_OK
+    return ExitCode.OK
 
 
 def _print_ticket(shape: dict, history: TicketHistory) -> None:

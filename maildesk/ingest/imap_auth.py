@@ -16,15 +16,16 @@ from pathlib import Path
 from imapclient import IMAPClient
 
 from maildesk.config import ImapIntake
+from maildesk.errors import IntakeError
 
 TOKEN_COMMAND_TIMEOUT = 30.0
 
 
-class CredentialsError(RuntimeError):
+class CredentialsError(IntakeError):
     """The account's secret cannot be had: unset variable, unreadable file, failing token command."""
 
 
-class TlsSetupError(RuntimeError):
+class TlsSetupError(IntakeError):
     """TLS cannot be set up: the ca_file cannot be loaded, or the server does not offer STARTTLS."""
 
 

@@ -15,18 +15,10 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from maildesk.errors import InputMissing, InputRefused
+
 if TYPE_CHECKING:
     from maildesk.config import Settings
-
-EX_DATAERR, EX_NOINPUT = 65, 66
-
-
-class InputRefused(Exception):
-    """Input ``ingest`` will not store; ``str()`` is one line, ``code`` its exit code."""
-
-    def __init__(self, message: str, code: int) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def max_message_size(settings: Settings) -> int:
@@ -38,16 +30,16 @@ def max_message_size(settings: Settings) -> int:
 
 
 def too_large(name: str, limit: int) -> InputRefused:
-    return InputRefused(f"{name}: larger than max_message_size ({limit:,} bytes); nothing stored", EX_DATAERR)
+    return InputRefused(f"{name}: larger than max_message_size ({limit:,} bytes); nothing stored")
 
 
 def check_message_file(path: str) -> None:
     """Refuse now what cannot be a message file: missing, a directory."""
     target = Path(path)
     if not target.exists():
-        raise InputRefused(f"{path}: no such file", EX_NOINPUT)
+        raise InputMissing(f"{path}: no such file")
     if target.is_dir():
-        raise InputRefused(f"{path}: is a directory, not a message file", EX_NOINPUT)
+        raise InputMissing(f"{path}: is a directory, not a message file")
 
 
 def read_message(path: str | None, limit: int, *, empty_ok: bool = False) -> bytes:
@@ -62,9 +54,9 @@ def read_message(path: str | None, limit: int, *, empty_ok: bool = False) -> byt
                 raise too_large(name, limit)
             return _bounded(handle, name, limit, empty_ok)
     except IsADirectoryError:
-        raise InputRefused(f"{path}: is a directory, not a message file", EX_NOINPUT) from None
+        raise InputMissing(f"{path}: is a directory, not a message file") from None
     except OSError as exc:
-        raise InputRefused(f"{path}: cannot read: {exc.strerror or exc}", EX_NOINPUT) from None
+        raise InputMissing(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 
 def _bounded(stream: BinaryIO, name: str, limit: int, empty_ok: bool) -> bytes:
@@ -72,7 +64,7 @@ def _bounded(stream: BinaryIO, name: str, limit: int, empty_ok: bool) -> bytes:
     if len(data) > limit:
         raise too_large(name, limit)
     if not empty_ok and not data.strip():
-        raise InputRefused(f"{name}: empty message; nothing stored", EX_DATAERR)
+        raise InputRefused(f"{name}: empty message; nothing stored")
     return data
 
 
@@ -80,22 +72,22 @@ def check_backlog(path: str, kind: str) -> None:
     """Refuse a backlog that is missing or not the mailbox it is said to be, before anything is stored."""
     target = Path(path)
     if not target.exists():
-        raise InputRefused(f"{path}: no such file or directory", EX_NOINPUT)
+        raise InputMissing(f"{path}: no such file or directory")
     if kind == "maildir":
         if not target.is_dir():
-            raise InputRefused(f"{path}: not a maildir (not a directory)", EX_NOINPUT)
+            raise InputMissing(f"{path}: not a maildir (not a directory)")
         if not (target / "cur").is_dir() or not (target / "new").is_dir():
-            raise InputRefused(f"{path}: not a maildir (it has no cur/ and new/ folders)", EX_NOINPUT)
+            raise InputMissing(f"{path}: not a maildir (it has no cur/ and new/ folders)")
         return
     if target.is_dir():
-        raise InputRefused(f"{path}: is a directory, not an mbox file", EX_NOINPUT)
+        raise InputMissing(f"{path}: is a directory, not an mbox file")
     try:
         with open(target, "rb") as handle:
             start = handle.read(5)
     except OSError as exc:
-        raise InputRefused(f"{path}: cannot read: {exc.strerror or exc}", EX_NOINPUT) from None
+        raise InputMissing(f"{path}: cannot read: {exc.strerror or exc}") from None
     if start and start != b"From ":
-        raise InputRefused(f'{path}: not an mbox file (it does not begin with a "From " line)', EX_DATAERR)
+        raise InputRefused(f'{path}: not an mbox file (it does not begin with a "From " line)')
 
 
 def read_bounded(handle: BinaryIO, limit: int) -> bytes | None:

@@ -167,7 +167,7 @@ def decode_text(data: bytes, charset: str | None, hint: Hint = None) -> Decoded:
         return _without_label(data, charset, codec, hint)
     try:
         text = data.decode(known, errors="replace")
-    except Exception as exc:  # a codec that cannot honour errors="replace"
+    except Exception as exc:  # noqa: BLE001 - a codec that cannot honour errors="replace"
         failed = f"charset {charset!r} failed: {type(exc).__name__}"
         return Decoded(data.decode("utf-8", errors="replace"), failed, None)
     if _garbled(text, data, known):

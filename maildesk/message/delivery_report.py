@@ -295,7 +295,7 @@ def _from_flufl(
     """Ask flufl.bounce's per-MTA detectors; they may raise on odd input, which means "no"."""
     try:
         temporary, permanent = _flufl_all_failures()(msg)
-    except Exception:
+    except Exception:  # noqa: BLE001 - a detector failing on odd input means "not its format"
         return None
     addresses = [a.decode("ascii", errors="replace") for a in sorted(permanent or temporary)]
     return _report(addresses, permanent=bool(permanent), text=text, headers=headers, original_id=original_id)

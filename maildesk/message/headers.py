@@ -87,7 +87,7 @@ def _parse_addresses(key: str, raw: str, notes: Notes) -> Pairs:
         if "=?" in raw:  # the policy keeps the folding between adjacent encoded-words in names
             names = {addr.lower(): name for name, addr in _fallback_addresses(raw)}
             found = [(names.get(addr.lower()) or display, addr) for display, addr in found]
-    except Exception:
+    except Exception:  # noqa: BLE001 - any policy-parser failure: the plain parser takes over
         if len(raw) <= POLICY_ADDRESS_CHARS:
             notes.defects.append(f"{key} header unparseable by the email policy")
         found = _fallback_addresses(raw)
@@ -127,7 +127,7 @@ def _item_addresses(raw: str) -> Pairs:
 def _fallback_addresses(raw: str) -> Pairs:
     try:
         return [(decode_header_value(name), addr) for name, addr in getaddresses([raw])]
-    except Exception:
+    except Exception:  # noqa: BLE001 - getaddresses trips on odd input: the bare addresses are still there
         return [("", addr) for addr in _ADDR_SPEC_RE.findall(raw)]
 
 
@@ -173,7 +173,7 @@ def parse_date(value: str | None) -> datetime | None:
         return None
     try:
         parsed = parsedate_to_datetime(value.strip())
-    except Exception:
+    except Exception:  # noqa: BLE001 - a date that does not parse is no date
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 

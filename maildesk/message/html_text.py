@@ -62,7 +62,7 @@ def html_to_text(markup: str) -> str:
         parser, inscriptis, config = _renderer()
         tree = lxml.html.document_fromstring(markup, parser=parser)
         return inscriptis(tree, config).get_text()
-    except Exception:  # lxml refuses some documents ("Document is empty"); RecursionError on deep nesting
+    except Exception:  # noqa: BLE001 - lxml refuses some documents; deep nesting: RecursionError
         return rough_text(markup)
 
 

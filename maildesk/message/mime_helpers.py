@@ -99,7 +99,7 @@ def message_bytes(msg: Message) -> bytes:
     """
     try:
         return msg.as_bytes(policy=_BYTES_POLICY)
-    except Exception:
+    except Exception:  # noqa: BLE001 - the generator trips on malformed headers; the raw fields still do
         return _flatten(msg, 0).encode("utf-8", errors="surrogateescape")
 
 

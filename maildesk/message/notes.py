@@ -30,7 +30,7 @@ class Notes:
         """``func(*args)``, or ``default`` with a defect when the stdlib or a library raises."""
         try:
             return func(*args)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any library failure becomes a defect note and the default
             self.defects.append(f"{what}: {type(exc).__name__}")
             return default
 

@@ -42,7 +42,7 @@ def parse_message(data: bytes) -> ParsedMessage:
     """
     try:
         return _Parse(bytes(data)).result()
-    except Exception as exc:  # RecursionError on absurd nesting, or a stdlib bug not yet met
+    except Exception as exc:  # noqa: BLE001 - RecursionError on absurd nesting, or a stdlib bug not yet met
         return _last_resort(data, exc)
 
 
@@ -228,7 +228,7 @@ def _last_resort(data: Any, exc: Exception) -> ParsedMessage:
     """A minimal ParsedMessage when parsing failed altogether."""
     try:
         raw = bytes(data)
-    except Exception:
+    except Exception:  # noqa: BLE001 - data that is not even bytes: an empty message
         raw = b""
     text = _clean_text(raw[:MAX_TEXT_CHARS].decode("utf-8", errors="replace"))
     return ParsedMessage(

@@ -40,7 +40,7 @@ def reply_text(text: str) -> str:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # re.sub(count=) positional, Python 3.13+
             replies = parser.read(head[: first.end()] if first else head).replies
-    except Exception:
+    except Exception:  # noqa: BLE001 - a reply-parser failure leaves the text whole
         return text
     if not replies or replies[0].headers:  # nothing new above the quote: a bare forward
         return text

@@ -525,15 +525,15 @@ class Renderer:
                 template.render(complete_context(sample_context(name, sparse=sparse)))
             except jinja2.TemplateSyntaxError as exc:  # in an imported or extended partial
                 return [f"{exc.filename or self._file(template_name)}:{exc.lineno or 1}: {exc.message}"]
-            except Exception as exc:  # any error here would otherwise surface when a mail is due
+            except Exception as exc:  # noqa: BLE001 - any error here would otherwise surface when a mail is due
                 where, line = _template_line(exc, self._file(template_name))
                 what = "with empty optional values: " if sparse else ""
                 return [f"{where}:{line}: {what}{type(exc).__name__}: {exc}"]
         if part == "html":
             try:
                 output = template.render(complete_context(_with_probe(sample_context(name))))
-            except Exception:
-                return []  # text that looks like markup is no reason to fail; only escaping is checked here
+            except Exception:  # noqa: BLE001 - the plain render above reported it; only escaping is checked here
+                return []
             if _PROBE in output:
                 line = _line_of(output, _PROBE)
                 return [
@@ -562,7 +562,9 @@ class Renderer:
                 continue
             try:
                 texts[part] = template.render(full)
-            except Exception as exc:
+            except (
+                Exception
+            ) as exc:  # a template can raise anything: it becomes a TemplateError naming its line
                 where, line = _template_line(exc, self._file(f"{language}/{name}.{part}.j2"))
                 raise TemplateError([f"{where}:{line}: {type(exc).__name__}: {exc}"]) from exc
         return RenderedMail(

@@ -50,7 +50,7 @@ class OutboxSender:
             sync()  # what was written must be durable before it is recorded as sent
         try:
             outbox.record_attempts(self.db, results, self.retry)
-        except Exception:
+        except Exception:  # re-raised: kept only so that the next call records what was sent
             self._unrecorded = results
             raise
         _log_results(results)

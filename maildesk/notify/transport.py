@@ -14,22 +14,11 @@ from pathlib import Path
 from types import TracebackType
 from typing import Protocol
 
-from maildesk.config import ConfigError, OutgoingSettings
+from maildesk.config import OutgoingSettings
+from maildesk.errors import ConfigError, DeliveryError, PermanentDeliveryError, TransientDeliveryError
 from maildesk.storage.fsutil import PRIVATE_FILE, fsync_directory, make_private_dir
 
 SECURITY_MODES = ("tls", "starttls", "none")
-
-
-class DeliveryError(Exception):
-    """A mail could not be handed over."""
-
-
-class TransientDeliveryError(DeliveryError):
-    """Try again later: connection trouble, 4xx, relay misconfiguration."""
-
-
-class PermanentDeliveryError(DeliveryError):
-    """The relay refused the mail for good (5xx): retrying will not help."""
 
 
 class Transport(Protocol):

@@ -10,6 +10,7 @@ import numpy as np
 from sqlalchemy.engine import Connection
 
 from maildesk.config import Settings
+from maildesk.errors import UsageError
 from maildesk.reports import stats
 from maildesk.reports.events import scan_days, scan_events, self_service_by_organisation
 from maildesk.reports.keys import BY, GroupKey
@@ -29,7 +30,7 @@ SPREAD = (
 )
 
 
-class ReportUsageError(ValueError):
+class ReportUsageError(UsageError, ValueError):
     """An unknown ``--by``: a usage error that names the value."""
 
 

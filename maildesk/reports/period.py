@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from maildesk.errors import UsageError
 
-class PeriodError(ValueError):
+
+class PeriodError(UsageError, ValueError):
     """Bad report input (a date that does not parse, an empty or reversed period): a usage error."""
 
 

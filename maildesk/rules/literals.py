@@ -73,7 +73,7 @@ def find_prefilter(regex: re.Pattern[str]) -> Prefilter | None:
         return None
     try:
         needles = _required(_sre_parse.parse(regex.pattern, regex.flags))
-    except Exception:  # an unexpected parser shape must only cost speed
+    except Exception:  # noqa: BLE001 - an unexpected parser shape must only cost speed
         return None
     if not needles or len(needles) > MAX_NEEDLES or min(map(len, needles)) < MIN_NEEDLE:
         return None

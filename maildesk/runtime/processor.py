@@ -184,7 +184,7 @@ class Processor:
                     log.warning("worker_render_failed", error=f"{type(exc).__name__}: {exc}")
                     try:
                         fill_drafts(drafts, pipeline.renderer, pipeline.settings)
-                    except Exception as inner:  # noqa: BLE001
+                    except Exception as inner:  # noqa: BLE001 - the batch is redone message by message
                         raise _RenderFailed(f"{type(inner).__name__}: {inner}") from inner
                     continue
                 for mail, (subject, raw) in zip(drafts, results, strict=True):

@@ -114,7 +114,7 @@ def _send_due(database_url: str, outgoing: OutgoingSettings, base_dir: Path, sec
     try:
         while sent := sender.send_due():
             handled += sent
-    except Exception as exc:
+    except Exception as exc:  # re-raised below, once this worker's connections are dropped
         # This worker's connections may be spoilt (opened while the files were read-only): drop them
         # here, where they live; the processing process backs off and asks again.
         sender.db.recover(exc)

@@ -19,13 +19,16 @@ import secrets
 import time
 from pathlib import Path
 
+from maildesk.errors import ExitCode, MaildeskError
 from maildesk.storage.fsutil import fsync_directory, make_private_dir
 
 SIGNATURE_LENGTH = 10
 
 
-class SecretFileError(ValueError):
+class SecretFileError(MaildeskError, ValueError):
     """The secret file exists but cannot serve as the secret (a directory, empty, unreadable); one line."""
+
+    exit_code = ExitCode.CONFIG
 
 
 _SIGNED = re.compile(r"^(?P<local>[^@\s]+)\+(?P<ticket>[0-9]+)-(?P<sig>[a-z2-7]{10})@(?P<domain>[^@\s]+)$")

@@ -21,18 +21,11 @@ from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, ExceptionContext
 from sqlalchemy.orm import Session, sessionmaker
 
+from maildesk.errors import DatabaseUnavailable, SchemaOutdated
 from maildesk.storage.fsutil import create_private_file, make_private_dir, open_private
 from maildesk.storage.revision import HEAD_REVISION
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
-
-
-class SchemaOutdated(RuntimeError):
-    """The database schema is older than this code; ``maildesk db upgrade`` fixes it."""
-
-
-class DatabaseUnavailable(RuntimeError):
-    """The database cannot be reached or opened."""
 
 
 def _sqlite_path(url: str) -> Path | None:

@@ -13,10 +13,10 @@ from collections import Counter
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
 
 from maildesk.config import CATEGORIES, KINDS, URGENCIES, Settings
 from maildesk.durations import parse_duration
+from maildesk.errors import CommandRefused
 from maildesk.storage.models import Ticket
 from maildesk.tickets import figures, timers
 from maildesk.tickets.resolution import publish_ticket_draft
@@ -25,14 +25,6 @@ from maildesk.types import Article, Command, Reason
 
 _BRACKETED = re.compile(r"\[\s*([A-Za-z][A-Za-z_-]*)\s*(?:=\s*([^\]\r\n]*?))?\s*\]")
 _ADDRESS = re.compile(r"[^@\s<>,;\[\]]+@[^@\s<>,;\[\]]+")
-
-
-class CommandRefused(Exception):
-    """A command that changes nothing; ``reason`` is what the technician is told (``str()``: in English)."""
-
-    def __init__(self, code: str, **params: Any) -> None:
-        self.reason = Reason.of(code, **params)
-        super().__init__(self.reason.text)
 
 
 @dataclass
