@@ -14,18 +14,19 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "maildesk"
 
-FOUNDATION = {"types", "errors", "durations", "tomlpos", "cron", "config", "calendars", "teams"}
+FOUNDATION = {"types", "errors", "addresses", "durations", "tomlpos", "cron", "config", "calendars", "teams"}
 LOWER = {"message", "security", "storage", "kb", "rules", "ingest", "tickets"}
 # What each part may import besides itself, from the bottom up.
 MAY_IMPORT: dict[str, set[str]] = {
     "types": set(),
+    "addresses": set(),  # the one rule for an email address in config, rules and commands
     "errors": {"types"},  # the error family: what went wrong and its exit code (a refusal carries a Reason)
     "durations": set(),
     "tomlpos": set(),
     "cron": set(),  # a crontab line checked without the scheduler (config reads [reports] schedule)
     "calendars": set(),  # business-time arithmetic: nothing of the desk
     "teams": {"types", "errors", "tomlpos", "calendars"},  # teams, catalogue, organisations: read by config
-    "config": {"errors", "durations", "tomlpos", "cron", "calendars", "teams"},
+    "config": {"addresses", "errors", "durations", "tomlpos", "cron", "calendars", "teams"},
     "message": FOUNDATION,
     "storage": FOUNDATION | {"message"},
     "security": FOUNDATION | {"storage"},

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from maildesk.config import Settings
 
-CODE = Path(__file__).resolve().parents[1] / "config.py"  # a new version of the validation: load again
+CODE = Path(__file__).resolve().parents[1] / "config"  # the package that validates: a new version loads again
 
 
 class PipeSettings:
@@ -39,8 +39,18 @@ class PipeSettings:
 def identity(path: Path) -> list[int]:
     """What tells a changed config.toml (or a new version of the code that validates it)."""
     st = os.stat(path)
-    code = os.stat(CODE)
-    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, code.st_mtime_ns, code.st_size]
+    return [st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns, *_code_identity()]
+
+
+def _code_identity() -> list[int]:
+    """The newest change and the total size of the config package's modules."""
+    newest = size = 0
+    with os.scandir(CODE) as entries:
+        for entry in entries:
+            if entry.name.endswith(".py"):
+                found = entry.stat()
+                newest, size = max(newest, found.st_mtime_ns), size + found.st_size
+    return [newest, size]
 
 
 def _directory() -> Path | None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Collection, Iterator, Mapping, Sequence
 from pathlib import Path
 
+from maildesk.addresses import is_address
 from maildesk.config import CATEGORIES, KINDS, LANGUAGES, URGENCIES
 from maildesk.rules.conditions import CONDITIONS, ConditionError, Predicate, show
 from maildesk.rules.ruleset import Rule, RulesError, RuleSet
@@ -15,7 +15,6 @@ from maildesk.types import RuleEffect
 _RULE_KEYS = ("name", "if", "set", "forward", "answer", "drop", "stop")
 _SET_CHOICES = {"category": CATEGORIES, "kind": KINDS, "urgency": URGENCIES, "language": LANGUAGES}
 _SET_KEYS = ("category", "kind", "urgency", "application", "level", "team", "assignee", "language", "tags")
-_ADDRESS = re.compile(r"[^@\s<>\"]+@[^@\s<>\".]+(\.[^@\s<>\".]+)+|[^@\s<>\"]+@localhost")
 
 SubKey = tuple[str | int, ...]
 _Origin = tuple[Path, int, str]  # file, index of the rule in it, "FILE:LINE"
@@ -260,7 +259,7 @@ class _RuleReader:
                 else:
                     settings.append((name, value))
             elif name == "assignee":
-                if not (isinstance(value, str) and _ADDRESS.fullmatch(value.strip())):
+                if not (isinstance(value, str) and is_address(value.strip())):
                     self.fail(key, f"{show(value)} is not an email address")
                 elif self.file.members is not None and value.strip().lower() not in self.file.members:
                     self.fail(key, f"{value.strip().lower()} is not a member of any level")
@@ -322,7 +321,7 @@ class _RuleReader:
             return ()
         own = self.file.own_addresses or frozenset()
         for item in items:
-            if not _ADDRESS.fullmatch(item.strip()):
+            if not is_address(item.strip()):
                 self.fail((name,), f"{show(item)} is not an email address")
             elif _is_own(item.strip().lower(), own):
                 self.fail(

@@ -19,7 +19,7 @@ _TEAM_KEYS = {"name", "address", "members", "handles"}
 
 
 class Reader(Protocol):
-    """The part of ``maildesk.config._Reader`` used here."""
+    """The part of ``maildesk.config.reader.Reader`` used here."""
 
     def fail(self, key: KeyPath, message: str) -> None: ...
     def table(self, data: dict, key: KeyPath, allowed: set[str]) -> dict: ...

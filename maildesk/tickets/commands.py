@@ -14,6 +14,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 
+from maildesk.addresses import is_address
 from maildesk.config import CATEGORIES, KINDS, URGENCIES, Settings
 from maildesk.durations import parse_duration
 from maildesk.errors import CommandRefused
@@ -24,7 +25,6 @@ from maildesk.tickets.store import TicketStore
 from maildesk.types import Article, Command, Reason
 
 _BRACKETED = re.compile(r"\[\s*([A-Za-z][A-Za-z_-]*)\s*(?:=\s*([^\]\r\n]*?))?\s*\]")
-_ADDRESS = re.compile(r"[^@\s<>,;\[\]]+@[^@\s<>,;\[\]]+")
 
 
 @dataclass
@@ -144,7 +144,7 @@ def _take(ctx: CommandContext, command: Command) -> None:
 
 def _assign(ctx: CommandContext, command: Command) -> None:
     value = _needs_value(command).strip("<> ").lower()
-    if not _ADDRESS.fullmatch(value):
+    if not is_address(value):
         raise CommandRefused("not_an_address", value=command.value)
     if value not in ctx.settings.technicians:
         raise CommandRefused("not_a_member", value=command.value, address=value)
