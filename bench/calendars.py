@@ -23,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from maildesk.calendars import ALWAYS, read_calendar  # noqa: E402
+from maildesk.calendars import ALWAYS, read_calendar
 
 OFFICE = ["08:30-12:30", "13:30-18:00"]
 TARGETS = {"30m": 1800, "4h": 4 * 3600, "1d": 86_400, "2w": 14 * 86_400}

@@ -82,7 +82,7 @@ def count_inbox(db: Database) -> int:
         return session.scalar(select(func.count()).select_from(InboxMessage)) or 0
 
 
-def open_app(workdir: Path):  # noqa: ANN201 - App when maildesk.runtime.app is there, else None
+def open_app(workdir: Path):  # App when maildesk.runtime.app is there, else None
     """The full app on the shipped config, with its database and outputs moved into workdir."""
     try:
         from maildesk.config import load_settings
@@ -103,7 +103,7 @@ def open_app(workdir: Path):  # noqa: ANN201 - App when maildesk.runtime.app is 
 class WorkerMemory:
     """Samples the peak RSS (VmHWM) of the app's worker processes while a block runs."""
 
-    def __init__(self, app) -> None:  # noqa: ANN001
+    def __init__(self, app) -> None:
         self.app, self.peak_mib, self._done = app, 0.0, threading.Event()
 
     def _sample(self) -> None:
@@ -122,7 +122,7 @@ class WorkerMemory:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc) -> None:
         self._done.set()
         self._thread.join()
 
@@ -166,7 +166,7 @@ def raw_idle_latencies(server: Dovecot, samples: int) -> list[float]:
     return latencies
 
 
-def _created(client, folder: str) -> str:  # noqa: ANN001
+def _created(client, folder: str) -> str:
     client.create_folder(folder)
     return folder
 

@@ -21,13 +21,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from maildesk.rules import (  # noqa: E402
+from maildesk.rules import (
     RuleSet,
     evaluate,
-    literals,  # noqa: E402
+    literals,
     load_ruleset,
 )
-from maildesk.types import Attachment, ParsedMessage  # noqa: E402
+from maildesk.types import Attachment, ParsedMessage
 
 RULES = 500
 LOADS = 7
@@ -301,7 +301,9 @@ def time_evaluations(ruleset: RuleSet, count: int = EVALUATIONS) -> tuple[list[f
     samples: list[float] = []
     for index in range(count):
         parsed = MESSAGES[index % len(MESSAGES)]
-        samples += time_each(lambda: evaluate(parsed, ("support@example.org",), ruleset, default_level=1), 1)
+        samples += time_each(
+            lambda parsed=parsed: evaluate(parsed, ("support@example.org",), ruleset, default_level=1), 1
+        )
     matched = [len(evaluate(parsed, ("support@example.org",), ruleset).matched) for parsed in MESSAGES]
     return samples, matched
 

@@ -147,6 +147,7 @@ class Pipeline:
     ) -> TicketChange | None:
         settings = self.settings
         bound = log.bind(message_id=parsed.message_id, inbox=row.id)
+        assert keys.ticket is not None  # the caller decided it is a follow-up
         ticket = store.get_ticket(keys.ticket)
         if store.has_event_for_message(ticket.number, parsed.message_id):
             bound.info("message_already_applied", ticket=ticket.number)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support import (  # noqa: F401 - fixtures are re-exported for pytest
+from tests.support import (  # fixtures are re-exported for pytest
     Desk,
     SmtpSink,
     postgres_url,

@@ -268,7 +268,7 @@ dir = "templates"
 
     def start(self, *extra: str, wrapper: tuple[str, ...] = ()) -> None:
         """``maildesk run`` in the background; ``wrapper`` is a command it runs under (e.g. setpriv)."""
-        log = open(self.dir / "daemon.log", "ab")
+        log = open(self.dir / "daemon.log", "ab")  # noqa: SIM115 - handed to the child, closed just below
         self.process = subprocess.Popen(
             [*wrapper, *MAILDESK, "--config", str(self.config), "run", *extra],
             cwd=self.dir,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from maildesk.cli.common import open_database
 from maildesk.cli.output import dumps, iso, render_table
@@ -11,6 +11,10 @@ from maildesk.errors import ExitCode, InputMissing, InputRefused, NotFound
 from maildesk.kb import ARTICLE_STATUSES
 
 if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+    from sqlalchemy.sql.elements import ColumnElement
+
+    from maildesk.config import Settings
     from maildesk.storage.models import KbArticle
 
 COLUMNS = ("id", "slug", "title", "status", "uses", "updated_at")
@@ -34,7 +38,7 @@ def article_json(article: KbArticle, *, body: bool = False) -> dict:
     return shape
 
 
-def _load_file_article(session, settings, key: str):
+def _load_file_article(session: Session, settings: Settings, key: str) -> KbArticle | None:
     """The admins' article file ``key`` (a slug) the daemon has not loaded yet, stored as it would store it.
 
     Only that file: the others are loaded by the daemon once its rules and
@@ -83,7 +87,7 @@ def cmd_kb(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
-def _article_key(key: str):
+def _article_key(key: str) -> ColumnElement[bool]:
     """The WHERE clause for an article named by number (all digits) or slug."""
     from maildesk.storage.models import KbArticle
 
@@ -100,7 +104,7 @@ def _print_article(article: KbArticle, fmt: str, said: str) -> None:
         print(f"{said} {article.slug} (#{article.id}): {article.status}")
 
 
-def _read_article_file(name: str):
+def _read_article_file(name: str) -> Any:
     from pathlib import Path
 
     from maildesk.kb.markdown import ArticleFileError, parse_article, slug_for

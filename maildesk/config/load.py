@@ -132,7 +132,7 @@ def _intake(r: Reader, data: dict) -> tuple[tuple[SmtpIntake, ...], tuple[ImapIn
     smtp = []
     for index, table in enumerate([smtp_tables] if single else smtp_tables):
         key: KeyPath = ("intake", "smtp") if single else ("intake", "smtp", index)
-        t = r.section(table, key, SmtpIntake, extra={"listen"})
+        t = r.section(table, key, SmtpIntake, extra=frozenset({"listen"}))
         host, port = _listen(r, key + ("listen",), r.get(t, key + ("listen",), str, "127.0.0.1:2525"))
         smtp.append(r.fields(t, key, SmtpIntake, host=host, port=port))
 

@@ -144,7 +144,7 @@ class Reader:
             return default
         return value
 
-    def section(self, data: Any, key: KeyPath, section: type, *, extra: set[str] = frozenset()) -> dict:
+    def section(self, data: Any, key: KeyPath, section: type, *, extra: frozenset[str] = frozenset()) -> dict:
         """The table at ``key``, its unknown keys reported: the section's keys and ``extra`` are known."""
         return self.table(data, key, keys_of(section) | extra)
 

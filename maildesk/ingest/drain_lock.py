@@ -16,6 +16,7 @@ import fcntl
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 from maildesk.ingest.handoff import sqlite_file
 from maildesk.storage.fsutil import open_private
@@ -49,7 +50,7 @@ class SqliteDrainLock:
 class PostgresDrainLock:
     """A session advisory lock, on a connection of its own that lives as long as the drainer."""
 
-    def __init__(self, url: str, connection=None) -> None:  # noqa: ANN001 - a psycopg connection
+    def __init__(self, url: str, connection: Any = None) -> None:  # a psycopg connection to reuse
         import psycopg
 
         from maildesk.ingest.pipe import libpq_url
@@ -79,7 +80,7 @@ def drain_lock(url: str, fd: int | None = None) -> SqliteDrainLock | PostgresDra
     return SqliteDrainLock(database, fd) if database is not None else PostgresDrainLock(url)
 
 
-def start_drainer(url: str, config: Path, log_level: str, connection=None) -> bool:  # noqa: ANN001
+def start_drainer(url: str, config: Path, log_level: str, connection: Any = None) -> bool:
     """Start a drainer in the background unless one runs; True when one was started.
 
     ``connection`` is the pipe client's psycopg connection on PostgreSQL, for the probe.
@@ -119,7 +120,7 @@ def _spawn(config: Path, log_level: str, fd: int | None) -> None:
     if fd is not None:
         os.set_inheritable(fd, True)
         command += ["--lock-fd", str(fd)]
-    subprocess.Popen(  # noqa: S603 - our own interpreter and module
+    subprocess.Popen(
         command,
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -15,6 +15,7 @@ import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from maildesk.storage.fsutil import PRIVATE_FILE, make_private_dir, open_private
 
@@ -36,7 +37,7 @@ def wake_path(database: Path) -> Path:
     return database.with_name(database.name + ".wake")
 
 
-def hold_daemon_lock(database: Path):
+def hold_daemon_lock(database: Path) -> TextIO:
     """Called by the daemon: an open file holding a shared lock for as long as it stays open."""
     make_private_dir(database.parent)
     handle = os.fdopen(open_private(lock_path(database), os.O_WRONLY | os.O_APPEND), "a")

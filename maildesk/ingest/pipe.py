@@ -20,6 +20,7 @@ import json
 import os
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from maildesk.ingest.handoff import sqlite_file
 from maildesk.message.ledger import message_key
@@ -35,7 +36,7 @@ class StoreFailed(Exception):
 
 
 class _Store:
-    _connection = None  # the driver's connection
+    _connection: Any = None  # the driver's connection (sqlite3 or psycopg)
     _errors: type[Exception] = Exception  # the driver's error class
 
     def current(self) -> bool:
@@ -104,7 +105,7 @@ class PostgresStore(_Store):
             raise StoreFailed(str(exc)) from None
 
     @property
-    def connection(self):  # noqa: ANN201 - the psycopg connection, for the drainer probe on it
+    def connection(self) -> Any:
         return self._connection
 
     def store(self, data: bytes, mail_from: str | None, rcpt_tos: list[str], source: str) -> None:

@@ -55,7 +55,7 @@ def _code_identity() -> list[int]:
 
 def _directory() -> Path | None:
     """The per-user directory of the notes; None when it is not this user's alone (no note is kept then)."""
-    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"  # noqa: S108 - checked below
+    base = os.environ.get("XDG_RUNTIME_DIR") or os.environ.get("TMPDIR") or "/tmp"
     directory = Path(base) / f"maildesk-{os.getuid()}"
     with contextlib.suppress(FileExistsError, OSError):
         directory.mkdir(mode=0o700)
@@ -101,7 +101,7 @@ def remember(config: Path, before: list[int], settings: Settings, max_message_si
     note = _note(config)
     if note is None or identity(config) != before:
         return found
-    data = {"config": str(config), "identity": before, "database_url": found.database_url}
+    data: dict[str, object] = {"config": str(config), "identity": before, "database_url": found.database_url}
     data["max_message_size"] = found.max_message_size
     temporary = note.with_name(f"{note.name}.{os.getpid()}")
     with contextlib.suppress(OSError):

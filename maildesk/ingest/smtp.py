@@ -91,7 +91,7 @@ class IntakeHandler:
 
     def in_transaction(self) -> int:
         """How many sessions are between MAIL FROM and the end of DATA (work a stop lets finish)."""
-        return sum(1 for session in self.sessions if session.envelope.mail_from is not None)
+        return sum(1 for session in self.sessions if session.envelope and session.envelope.mail_from)
 
     def close_sessions(self) -> None:
         for session in list(self.sessions):

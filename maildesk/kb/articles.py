@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from datetime import UTC
+from pathlib import Path
 
 from sqlalchemy import select, text
+from sqlalchemy.orm import Session
 
 from maildesk.kb import index as _index  # noqa: F401 - its mapper events keep the search index in step
 from maildesk.kb.search import SearchHit
@@ -62,7 +64,7 @@ def keywords(text: str) -> list[str]:
     return [w[:64] for w in dict.fromkeys(words) if w not in _STOPWORDS and not w.isdigit()]
 
 
-def index_article(session, article: KbArticle) -> None:  # noqa: ANN001 - a Session
+def index_article(session: Session, article: KbArticle) -> None:
     """Write ``article`` now; the search index follows by itself (mapper events of :mod:`maildesk.kb.index`).
 
     Kept for the callers written when the index had to be asked for.
@@ -70,10 +72,8 @@ def index_article(session, article: KbArticle) -> None:  # noqa: ANN001 - a Sess
     session.flush()
 
 
-def read_article_files(directory) -> list[tuple[str, str, str]]:
+def read_article_files(directory: str | Path) -> list[tuple[str, str, str]]:
     """(slug, title, body) for each ``*.md`` in the directory: the first ``# `` line is the title."""
-    from pathlib import Path
-
     articles = []
     for path in sorted(Path(directory).glob("*.md")):
         text = path.read_text(encoding="utf-8")
@@ -83,10 +83,8 @@ def read_article_files(directory) -> list[tuple[str, str, str]]:
     return articles
 
 
-def article_file_slugs(directory) -> set[str]:
+def article_file_slugs(directory: str | Path | None) -> set[str]:
     """The slugs of the ``*.md`` article files of ``directory`` (none when it is unset or absent)."""
-    from pathlib import Path
-
     if directory is None or not Path(directory).is_dir():
         return set()
     return {slug for slug, _title, _body in read_article_files(directory)}
@@ -101,7 +99,7 @@ def file_article_row(slug: str, title: str, body: str) -> KbArticle:
     )
 
 
-def sync_articles(db, directory) -> int:
+def sync_articles(db: Database, directory: str | Path) -> int:
     """Load the admins' article files into the knowledge base (insert new, update changed)."""
     from datetime import datetime
 

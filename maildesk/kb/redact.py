@@ -10,6 +10,7 @@ or a version string survives; phone numbers are recognised by the
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -97,7 +98,7 @@ def redact(text: str, people: People = People()) -> str:
     text = _mask_checked(text, _IBAN, _valid_iban)
     text = _mask_checked(text, _CARD, _valid_card)
     for pattern, valid in _NATIONAL_IDS:
-        text = _mask_checked(text, pattern, lambda s, valid=valid: _quiet(valid, s))
+        text = _mask_checked(text, pattern, functools.partial(_quiet, valid))
     keep = {address.lower() for address in people.keep}
     text = _EMAIL.sub(lambda m: m.group(0) if m.group(0).lower() in keep else MASK, text)
     text = _mask_phones(text)

@@ -13,6 +13,7 @@ import contextlib
 import re
 from collections.abc import Callable
 from email.message import Message
+from typing import cast
 
 from maildesk.message.charsets import decode_text, normalise_charset
 from maildesk.message.html_text import enriched_to_text
@@ -81,7 +82,8 @@ class BodyWalk:
             ctype = safe(part.get_content_type, "application/octet-stream", "content-type")
             maintype = ctype.partition("/")[0]
             if part.is_multipart() and maintype != "message":
-                stack.extend((sub, depth + 1) for sub in reversed(part.get_payload()))
+                subs = cast("list[Message]", part.get_payload())  # a multipart's payload: its parts
+                stack.extend((sub, depth + 1) for sub in reversed(subs))
                 continue
             if maintype == "multipart":  # declared multipart, but the stdlib found no boundary
                 if self._recover_multipart(part, ctype):
@@ -143,7 +145,7 @@ class BodyWalk:
         self.notes.defects.append(f"{ctype.split(';')[0][:60]} without a usable boundary")
         found = _BOUNDARY_LINE_RE.search(payload) if isinstance(payload, str) else None
         subtype = re.match(r"multipart/[a-z0-9.+-]+", ctype)
-        if not found or not subtype:
+        if not found or not subtype or not isinstance(payload, str):
             return False
         head = f'Content-Type: {subtype.group(0)}; boundary="{found.group(1)}"\n\n'
         recovered = PARSER.parsebytes(head.encode() + payload.encode("utf-8", errors="surrogateescape"))
@@ -179,7 +181,7 @@ def count_parts(root: Message) -> int:
         count += 1
         payload = part.get_payload()
         if part.is_multipart() and part.get_content_maintype() != "message" and isinstance(payload, list):
-            stack.extend(payload)
+            stack.extend(cast("list[Message]", payload))
     return count
 
 
@@ -187,7 +189,7 @@ def part_bytes(part: Message) -> bytes:
     """Decoded payload of a leaf; the re-serialised message(s) of a message/* part."""
     payload = part.get_payload()
     if isinstance(payload, list):
-        return b"".join(message_bytes(sub) for sub in payload)
+        return b"".join(message_bytes(sub) for sub in payload if isinstance(sub, Message))
     if (
         isinstance(payload, str)
         and len(payload) > LARGE_PAYLOAD_CHARS
@@ -198,4 +200,4 @@ def part_bytes(part: Message) -> bytes:
         # take (non-ASCII, bad padding) goes the stdlib's lenient way below.
         with contextlib.suppress(binascii.Error, ValueError):
             return binascii.a2b_base64(payload)
-    return part.get_payload(decode=True) or b""
+    return cast(bytes, part.get_payload(decode=True)) or b""  # a leaf: bytes, or None when empty

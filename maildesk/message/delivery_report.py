@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from functools import cache
+from typing import Any
 
 from maildesk.message.charsets import decode_bytes
 from maildesk.types import DeliveryReport
@@ -164,13 +165,13 @@ def _walk(msg: Message, findings: _Findings) -> None:
         elif ctype in ("message/rfc822", "message/global", "text/rfc822-headers", "message/rfc822-headers"):
             if findings.original_message_id is None:
                 findings.original_message_id = _returned_message_id(part)
-        elif part.is_multipart() and depth < 20:
-            stack.extend((sub, depth + 1) for sub in reversed(payload))
+        elif part.is_multipart() and depth < 20 and isinstance(payload, list):
+            stack.extend((sub, depth + 1) for sub in reversed(payload) if isinstance(sub, Message))
 
 
 def _part_text(part: Message) -> str:
     """Text of a part, whether the stdlib split it into header blocks or kept a string."""
-    payload = part.get_payload()
+    payload: Any = part.get_payload()  # header blocks (Messages) or a string
     if isinstance(payload, list):
         blocks = []
         for block in payload:
@@ -181,7 +182,7 @@ def _part_text(part: Message) -> str:
                 lines.append(decode_bytes(_maybe_base64(body), None)[0])
             blocks.append("\n".join(lines))
         return "\n\n".join(blocks)
-    data = part.get_payload(decode=True) or b""
+    data: Any = part.get_payload(decode=True) or b""  # bytes, for a part that is not multipart
     return decode_bytes(data, part.get_content_charset())[0]
 
 
@@ -196,7 +197,7 @@ def _maybe_base64(body: bytes) -> bytes:
 
 
 def _returned_message_id(part: Message) -> str | None:
-    payload = part.get_payload()
+    payload: Any = part.get_payload()  # the returned message or headers, as a Message, or a string
     if isinstance(payload, list) and payload:
         for name, value in payload[0].raw_items():
             if name.lower() == "message-id":

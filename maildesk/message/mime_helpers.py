@@ -111,7 +111,9 @@ def _flatten(msg: Message, depth: int) -> str:
     if depth > _MAX_FLATTEN_DEPTH:
         return head
     if msg.get_content_maintype() == "message":
-        return head + "".join(_flatten(sub, depth + 1) for sub in payload)
+        return head + "".join(_flatten(sub, depth + 1) for sub in payload if isinstance(sub, Message))
     boundary = msg.get_boundary() or "maildesk-boundary"
-    parts = "".join(f"--{boundary}\n{_flatten(sub, depth + 1)}\n" for sub in payload)
+    parts = "".join(
+        f"--{boundary}\n{_flatten(sub, depth + 1)}\n" for sub in payload if isinstance(sub, Message)
+    )
     return f"{head}{parts}--{boundary}--\n"

@@ -112,12 +112,14 @@ def compose_body(rendered: RenderedMail) -> bytes:
     Split from :func:`compose` so that one rendering sent to several people
     (a level's members) is encoded once.
     """
-    text_part = MIMEText(_normalise_body(rendered.text), "plain", _UTF8_QP)
+    # A Charset object (typeshed says str) picks quoted-printable for UTF-8 text.
+    text_part = MIMEText(_normalise_body(rendered.text), "plain", _UTF8_QP)  # type: ignore[arg-type]
     if rendered.html is not None:
         body: MIMEBase = MIMEMultipart("alternative")
         body.attach(text_part)
-        body.attach(MIMEText(_normalise_body(rendered.html), "html", _UTF8_QP))
+        body.attach(MIMEText(_normalise_body(rendered.html), "html", _UTF8_QP))  # type: ignore[arg-type]
         for part in body.get_payload():
+            assert isinstance(part, MIMEBase)  # the two parts attached above
             del part["MIME-Version"]  # only the top level needs it
     else:
         body = text_part

@@ -5,9 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from maildesk.notify.compose import compose, compose_body
 from maildesk.notify.render import Renderer
+
+if TYPE_CHECKING:  # kept import-free of the outbox and the config at run time (a worker imports this)
+    from maildesk.config import Settings
+    from maildesk.storage.outbox import DraftMail
 
 
 @dataclass(frozen=True)
@@ -39,7 +44,7 @@ class MailJob:
     sendable: bool  # False for a mail recorded as failed: only its subject is wanted
 
     @classmethod
-    def of(cls, draft) -> MailJob:  # noqa: ANN001 - a storage.outbox.DraftMail (kept import-free of the outbox)
+    def of(cls, draft: DraftMail) -> MailJob:
         n = draft.notification
         return cls(
             template=n.template,
@@ -56,7 +61,7 @@ class MailJob:
         )
 
     @staticmethod
-    def desk_of(settings) -> DeskIdentity:  # noqa: ANN001 - config.Settings
+    def desk_of(settings: Settings) -> DeskIdentity:
         return DeskIdentity(address=settings.desk.address, name=settings.desk.name)
 
 

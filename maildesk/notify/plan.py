@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from maildesk.config import Settings
 from maildesk.security.signing import signed_address
 from maildesk.teams.model import Team
@@ -77,117 +79,124 @@ def base_context(settings: Settings, ticket: TicketView | None, change: TicketCh
     return context
 
 
-def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notification]:
-    """The mail one ticket change causes (SPEC sections 5 to 7)."""
-    ticket = change.ticket
-    context = base_context(settings, ticket, change)
-    level_address = _level_address(settings, ticket)
-    mails: list[Notification] = []
+@dataclass
+class _Mails:
+    """The mail of one change as it is planned: who gets what, replying to a signed address."""
 
-    def to_requester(template: str, automatic: bool, mail_context: dict | None = None) -> None:
-        mails.append(
+    change: TicketChange
+    settings: Settings
+    secret: bytes
+    context: dict
+    level_address: str
+    mails: list[Notification] = field(default_factory=list)
+
+    def add(
+        self,
+        template: str,
+        to: str,
+        *,
+        automatic: bool,
+        context: dict | None = None,
+        language: str | None = None,
+        in_reply_to: str | None = None,
+        references: tuple[str, ...] | None = None,
+        via: str | None = None,
+    ) -> None:
+        """One mail about the ticket; ``via`` is the address its replies go to (signed for ``to``)."""
+        number = self.change.ticket.number
+        self.mails.append(
             Notification(
                 template=template,
-                to=ticket.requester,
-                ticket=ticket.number,
-                language=ticket.language,
-                context=mail_context or context,
-                in_reply_to=change.message_id,
-                references=change.references,
-                reply_to=signed_address(secret, level_address, ticket.number, ticket.requester),
+                to=to,
+                ticket=number,
+                language=language if language is not None else self.settings.desk.language,
+                context=context or self.context,
+                in_reply_to=in_reply_to,
+                references=references if references is not None else (self.change.message_id,),
+                reply_to=signed_address(self.secret, via or self.level_address, number, to),
                 automatic=automatic,
             )
         )
 
-    if change.acknowledge:
-        to_requester("ack", automatic=True)
-    if change.created and change.answered_with is not None:
-        # A rule's level-0 answer: the message is the request itself, not an answer to quote and sign with the
-        # requester's name; and the mail stands in for the acknowledgement, so it counts against the same cap.
-        to_requester("closed", automatic=True, mail_context={**context, "message": None})
-    elif change.answered_with is not None or (change.closed and not change.silent and not change.automatic):
-        to_requester("closed", automatic=False)
-    elif change.answer_to_requester:
-        to_requester("reply", automatic=False)
-    if change.article_requested is not None:
-        # The requester's [kb=SLUG]: the article alone, as an automatic answer (capped like one).
-        article = _article(change.article_requested)
-        to_requester("reply", automatic=True, mail_context={**context, "message": None, "article": article})
+    def to_requester(self, template: str, automatic: bool, context: dict | None = None) -> None:
+        ticket, change = self.change.ticket, self.change
+        self.add(
+            template,
+            ticket.requester,
+            automatic=automatic,
+            context=context,
+            language=ticket.language,
+            in_reply_to=change.message_id,
+            references=change.references,
+        )
 
-    if change.level_reached is not None:
-        # The members of the team the ticket reached are told, and no one else.
-        team = settings.ticket_team(change.team_reached or ticket.team, change.level_reached)
-        if team is not None:
-            level_context = {**context, "level": _level_context(settings, team.level, team, team.address)}
-            for member in team.members:
-                if member in change.notify_exclude:
-                    continue
-                mails.append(
-                    Notification(
-                        template="notify_level",
-                        to=member,
-                        ticket=ticket.number,
-                        language=settings.desk.language,
-                        context=level_context,
-                        in_reply_to=None,
-                        references=(change.message_id,),
-                        reply_to=signed_address(secret, team.address, ticket.number, member),
-                        automatic=False,
-                    )
-                )
+
+def plan(change: TicketChange, settings: Settings, secret: bytes) -> list[Notification]:
+    """The mail one ticket change causes (SPEC sections 5 to 7)."""
+    ticket = change.ticket
+    mails = _Mails(
+        change, settings, secret, base_context(settings, ticket, change), _level_address(settings, ticket)
+    )
+    _requester_mails(mails)
+    _team_mails(mails)
     if change.requester_replied:
         replied = Reason.of("requester_replied", requester=change.author or ticket.requester)
-        mails.extend(_tell_watchers(change, settings, secret, context, replied, automatic=False))
+        mails.mails.extend(_tell_watchers(change, settings, secret, mails.context, replied, automatic=False))
     elif change.outsider_wrote:
         # Capped like other automatic mail: a stranger writing again and again must not flood the owner.
         outsider = Reason.of("outsider_wrote", sender=change.author or "an unknown sender")
-        mails.extend(_tell_watchers(change, settings, secret, context, outsider, automatic=True))
+        mails.mails.extend(_tell_watchers(change, settings, secret, mails.context, outsider, automatic=True))
     if change.past_last_level:
         # The escalated template names the level the ticket is stuck at.
         team = settings.ticket_team(ticket.team, ticket.level)
-        last_context = {**context, "level": _level_context(settings, ticket.level, team, level_address)}
+        last = {**mails.context, "level": _level_context(settings, ticket.level, team, mails.level_address)}
         for supervisor in settings.desk.supervisors:
-            mails.append(
-                Notification(
-                    template="escalated",
-                    to=supervisor,
-                    ticket=ticket.number,
-                    language=settings.desk.language,
-                    context=last_context,
-                    references=(change.message_id,),
-                    reply_to=signed_address(secret, level_address, ticket.number, supervisor),
-                    automatic=False,
-                )
-            )
+            mails.add("escalated", supervisor, automatic=False, context=last)
     if change.command_errors and change.author:
-        mails.append(
-            Notification(
-                template="command_error",
-                to=change.author,
-                ticket=ticket.number,
-                language=settings.desk.language,
-                context=context,
-                in_reply_to=change.message_id,
-                references=change.references,
-                reply_to=signed_address(secret, level_address, ticket.number, change.author),
-                automatic=True,
-            )
+        mails.add(
+            "command_error",
+            change.author,
+            automatic=True,
+            in_reply_to=change.message_id,
+            references=change.references,
         )
-    mails.extend(_kb_draft_mail(change, settings, secret, context, level_address))
+    mails.mails.extend(_kb_draft_mail(change, settings, secret, mails.context, mails.level_address))
     for address in change.forward:
-        mails.append(
-            Notification(
-                template="forward",
-                to=address,
-                ticket=ticket.number,
-                language=settings.desk.language,
-                context=context,
-                references=(change.message_id,),
-                automatic=False,
-                reply_to=signed_address(secret, level_address, ticket.number, address),
-            )
-        )
-    return mails
+        mails.add("forward", address, automatic=False)
+    return mails.mails
+
+
+def _requester_mails(mails: _Mails) -> None:
+    """The acknowledgement, the answer or closing, or a technician's reply."""
+    change = mails.change
+    if change.acknowledge:
+        mails.to_requester("ack", automatic=True)
+    if change.created and change.answered_with is not None:
+        # A rule's level-0 answer: the message is the request itself, not an answer to quote and sign with the
+        # requester's name; and the mail stands in for the acknowledgement, so it counts against the same cap.
+        mails.to_requester("closed", automatic=True, context={**mails.context, "message": None})
+    elif change.answered_with is not None or (change.closed and not change.silent and not change.automatic):
+        mails.to_requester("closed", automatic=False)
+    elif change.answer_to_requester:
+        mails.to_requester("reply", automatic=False)
+    if change.article_requested is not None:
+        # The requester's [kb=SLUG]: the article alone, as an automatic answer (capped like one).
+        article = _article(change.article_requested)
+        mails.to_requester("reply", automatic=True, context={**mails.context, "message": None, "article": article})
+
+
+def _team_mails(mails: _Mails) -> None:
+    """The members of the team the ticket reached are told, and no one else."""
+    change, settings = mails.change, mails.settings
+    if change.level_reached is None:
+        return
+    team = settings.ticket_team(change.team_reached or change.ticket.team, change.level_reached)
+    if team is None:
+        return
+    level_context = {**mails.context, "level": _level_context(settings, team.level, team, team.address)}
+    for member in team.members:
+        if member not in change.notify_exclude:
+            mails.add("notify_level", member, automatic=False, context=level_context, via=team.address)
 
 
 def _kb_draft_mail(

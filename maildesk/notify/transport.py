@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import hashlib
 import os
@@ -267,10 +268,8 @@ class SmtpTransport:
     def _drop(self) -> None:
         smtp, self._smtp = self._smtp, None
         if smtp is not None:
-            try:
+            with contextlib.suppress(OSError):
                 smtp.close()
-            except OSError:
-                pass
 
     def close(self) -> None:
         """Say QUIT and close the connection, if one is open."""
@@ -313,10 +312,8 @@ def _quit(smtp: smtplib.SMTP | None) -> None:
     try:
         smtp.quit()
     except (smtplib.SMTPException, OSError):
-        try:
+        with contextlib.suppress(OSError):
             smtp.close()
-        except OSError:
-            pass
 
 
 # -- from settings ---------------------------------------------------------------------

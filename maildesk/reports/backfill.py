@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import delete, insert, select, update
+from sqlalchemy.orm import Session
 
 from maildesk.config import Settings
 from maildesk.durations import parse_duration
@@ -68,7 +69,7 @@ def derive_figures(db: Database, settings: Settings) -> int:
             done += len(numbers)
 
 
-def _derive_batch(session, settings: Settings, numbers: list[int]) -> None:  # noqa: ANN001 - a Session
+def _derive_batch(session: Session, settings: Settings, numbers: list[int]) -> None:
     query = select(Ticket.number, Ticket.created_at).where(Ticket.number.in_(numbers))
     created = {number: moment for number, moment in session.execute(query)}
     replays = {number: _Replay(created=created[number]) for number in numbers}
@@ -80,7 +81,7 @@ def _derive_batch(session, settings: Settings, numbers: list[int]) -> None:  # n
         _write(session, settings, number, replay)
 
 
-def _events(session, numbers: list[int]) -> Iterator[Event]:  # noqa: ANN001 - a Session
+def _events(session: Session, numbers: list[int]) -> Iterator[Event]:
     query = select(Event).where(Event.ticket.in_(numbers)).order_by(Event.ticket, Event.id)
     yield from session.scalars(query.execution_options(yield_per=1000))
 
@@ -156,7 +157,7 @@ def _end_pending(replay: _Replay, at: datetime, settings: Settings) -> None:
         replay.pending_since = None
 
 
-def _write(session, settings: Settings, number: int, replay: _Replay) -> None:  # noqa: ANN001 - a Session
+def _write(session: Session, settings: Settings, number: int, replay: _Replay) -> None:
     """The derived figures of one ticket: columns of the ticket, rows of closings, escalations and time."""
     since = replay.created
     values: dict = {"first_action_at": replay.first_action, "first_answer_at": replay.first_answer}

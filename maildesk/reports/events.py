@@ -10,6 +10,7 @@ from __future__ import annotations
 from bisect import bisect_right
 from collections.abc import Iterator
 
+import numpy as np
 from sqlalchemy import Integer, and_, cast, extract, func, literal, null, select, union_all
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql import CompoundSelect
@@ -42,7 +43,9 @@ def scan_events(
                 tally.escalations_by_timer[name] = tally.escalations_by_timer.get(name, 0) + amount
 
 
-def _count_closing(group: Tally, targets: list[int], resolution, met, self_care) -> None:  # noqa: ANN001
+def _count_closing(
+    group: Tally, targets: list[int], resolution: int | None, met: bool | None, self_care: bool
+) -> None:
     group.closed += 1
     if resolution is not None:
         group.resolution.append(_one(resolution))
@@ -56,9 +59,7 @@ def _count_closing(group: Tally, targets: list[int], resolution, met, self_care)
         group.self_care += 1
 
 
-def _one(value: int):  # noqa: ANN202 - a numpy array of one value
-    import numpy as np
-
+def _one(value: int) -> np.ndarray:
     return np.array([value], dtype=np.int64)
 
 

@@ -13,6 +13,7 @@ started within a day after a run it missed sends that run's report then.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import structlog
 from apscheduler.triggers.cron import CronTrigger
@@ -24,6 +25,11 @@ from maildesk.cron import for_apscheduler
 from maildesk.reports.period import Period, previous_day, previous_month, previous_week
 from maildesk.storage.db import Database
 from maildesk.storage.models import ReportRun
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from maildesk.notify.render import Renderer
 
 log = structlog.get_logger("maildesk.reports")
 CATCH_UP = timedelta(days=1)  # a run missed by less than this is made up at start-up
@@ -79,8 +85,8 @@ def already_sent(db: Database, period: Period) -> bool:
 
 
 def run_schedule(
-    db: Database, settings: Settings, renderer, now: datetime, *, catching_up: bool = False
-) -> int:  # noqa: ANN001
+    db: Database, settings: Settings, renderer: Renderer, now: datetime, *, catching_up: bool = False
+) -> int:
     """Mail the report of the latest run of the schedule unless it was mailed; how many mails were queued."""
     from maildesk.reports.mailing import queue_report
 
@@ -103,7 +109,7 @@ def run_schedule(
     return queued
 
 
-def claim(session, period: Period, now: datetime, recipients: int) -> None:  # noqa: ANN001 - a Session
+def claim(session: Session, period: Period, now: datetime, recipients: int) -> None:
     """Take the period: raises IntegrityError (at flush) when another daemon has it already."""
     session.add(ReportRun(since=period.since, until=period.until, claimed_at=now, recipients=recipients))
     session.flush()

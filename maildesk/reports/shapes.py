@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+from datetime import datetime
 
 from maildesk.reports.types import Duration, Figures, Report
 
@@ -144,5 +145,5 @@ def _line(cells: list[str], widths: list[int]) -> str:
     return "  ".join([first, *rest]).rstrip()
 
 
-def _day(moment) -> str:  # noqa: ANN001 - datetime
+def _day(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M UTC")

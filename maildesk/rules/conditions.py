@@ -148,8 +148,8 @@ def compile_from(value: object) -> Predicate:
 def compile_to(value: object) -> Predicate:
     search = compile_regex(value).search
 
-    def test(m: MatchInput) -> bool:
-        for address in m.recipients:
+    def test(m: MatchInput) -> bool:  # a loop, not any(): no generator per message on the hot path
+        for address in m.recipients:  # noqa: SIM110
             if search(address) is not None:
                 return True
         return False

@@ -49,9 +49,9 @@ def evaluate(
                 break
     settings.setdefault("level", default_level)
     return Decision(
-        **settings,
+        **settings,  # type: ignore[arg-type]  # keys and values checked when the rules were loaded
         tags=tuple(tags),
-        matched=tuple(matched),  # type: ignore[arg-type]
+        matched=tuple(matched),
         forward=tuple(forward),
         answer=answer,
         drop=drop,

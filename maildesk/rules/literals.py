@@ -24,11 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 try:  # the parser behind re.compile; private, so its absence only costs speed
-    from re import _constants as _sre
-    from re import _parser as _sre_parse
+    from re import _constants as _sre  # type: ignore[attr-defined]  # private: not in typeshed
+    from re import _parser as _sre_parse  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - other Python implementations
-    _sre = None  # type: ignore[assignment]
-    _sre_parse = None  # type: ignore[assignment]
+    _sre = None
+    _sre_parse = None
 
 MIN_NEEDLE = 3  # shorter needles occur in nearly every text: no longer worth checking
 MAX_NEEDLES = 12  # beyond this, scanning for each needle costs about as much as the regex
@@ -81,6 +81,28 @@ def find_prefilter(regex: re.Pattern[str]) -> Prefilter | None:
     return Prefilter(needles=tuple(ordered))
 
 
+def _inner(op: Any, av: Any) -> Needles | None:
+    """What a group, a repeat or a branch requires; None for anything else (classes, dots,
+    lookarounds, back-references, non-ASCII literals match characters we cannot name)."""
+    if op is _sre.SUBPATTERN:
+        return _required(av[-1])
+    if op is _sre.ATOMIC_GROUP:
+        return _required(av)
+    if op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT):
+        return _required(av[2]) if av[0] >= 1 else None  # the first repetition holds the needle
+    if op is not _sre.BRANCH:
+        return None
+    alternatives = [_required(branch) for branch in av[1]]
+    if not all(alternatives):
+        return None
+    merged: Needles = {}
+    for alternative in alternatives:
+        for needle, lead in alternative.items():  # type: ignore[union-attr]
+            known = merged.get(needle, 0)
+            merged[needle] = None if lead is None or known is None else max(lead, known)
+    return merged
+
+
 def _required(sequence: Any) -> Needles | None:
     """Needles for a parsed sequence: the most selective of the sets its parts require."""
     best: Needles | None = None
@@ -110,24 +132,7 @@ def _required(sequence: Any) -> Needles | None:
             if run:
                 consider({"".join(run): 0}, run_offset)
                 run = []
-            if op is _sre.SUBPATTERN:
-                consider(_required(av[-1]), offset)
-            elif op is _sre.ATOMIC_GROUP:
-                consider(_required(av), offset)
-            elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT, _sre.POSSESSIVE_REPEAT):
-                if av[0] >= 1:  # the first repetition holds the needle
-                    consider(_required(av[2]), offset)
-            elif op is _sre.BRANCH:
-                alternatives = [_required(branch) for branch in av[1]]
-                if all(alternatives):
-                    merged: Needles = {}
-                    for alternative in alternatives:
-                        for needle, lead in alternative.items():  # type: ignore[union-attr]
-                            known = merged.get(needle, 0)
-                            merged[needle] = None if lead is None or known is None else max(lead, known)
-                    consider(merged, offset)
-            # anything else (classes, dots, lookarounds, back-references, non-ASCII
-            # literals) matches characters we cannot name: it only ends the run
+            consider(_inner(op, av), offset)
         offset = _advance(offset, sequence, op, av)
     if run:
         consider({"".join(run): 0}, run_offset)
@@ -138,10 +143,7 @@ def _advance(offset: int | None, sequence: Any, op: Any, av: Any) -> int | None:
     """``offset`` plus the most characters one parsed item can match."""
     if offset is None:
         return None
-    if op in _ONE_CHARACTER:
-        widest = 1
-    else:
-        widest = _sre_parse.SubPattern(sequence.state, [(op, av)]).getwidth()[1]
+    widest = 1 if op in _ONE_CHARACTER else _sre_parse.SubPattern(sequence.state, [(op, av)]).getwidth()[1]
     return offset + widest if offset + widest <= MAX_LEAD else None
 
 

@@ -189,7 +189,7 @@ class _RuleReader:
         answer = self._answer(table)
         drop = self._bool(table, "drop")
         stop = self._bool(table, "stop")
-        if self.failed:
+        if self.failed or not isinstance(name, str):
             return None
         line = self.file.lines.line_of(("rule", self.index))
         effect = RuleEffect(
@@ -244,43 +244,46 @@ class _RuleReader:
             key = ("set", name)
             if name not in _SET_KEYS:
                 self.fail(key, f"unknown setting (expected one of: {', '.join(_SET_KEYS)})")
-            elif name in _SET_CHOICES:
-                choices = _SET_CHOICES[name]
-                if value in choices:
-                    settings.append((name, value))
-                else:
-                    self.fail(key, f"{show(value)} is not one of: {', '.join(choices)}")
-            elif name == "level":
-                if isinstance(value, bool) or not isinstance(value, int):
-                    self.fail(key, f"must be a level number, not {show(value)}")
-                elif value not in self.file.levels:
-                    known = ", ".join(str(level) for level in sorted(self.file.levels)) or "none"
-                    self.fail(key, f"{value} is not a configured level (levels: {known})")
-                else:
-                    settings.append((name, value))
-            elif name == "assignee":
-                if not (isinstance(value, str) and is_address(value.strip())):
-                    self.fail(key, f"{show(value)} is not an email address")
-                elif self.file.members is not None and value.strip().lower() not in self.file.members:
-                    self.fail(key, f"{value.strip().lower()} is not a member of any level")
-                else:
-                    settings.append((name, value.strip().lower()))
-            elif name == "application":
-                if isinstance(value, str) and value.strip():
-                    settings.append((name, self._application(key, value.strip())))
-                else:
-                    self.fail(key, f"must be a non-empty string, not {show(value)}")
-            elif name == "team":
-                team = self._team(key, value, table.get("level"))
-                if team is not None:
-                    settings.append((name, team))
-            else:  # tags
+            elif name == "tags":
                 items = [value] if isinstance(value, str) else value
                 if isinstance(items, list) and all(isinstance(item, str) and item.strip() for item in items):
                     tags = tuple(dict.fromkeys(item.strip() for item in items))
                 else:
                     self.fail(key, f"must be a list of non-empty strings, not {show(value)}")
+            else:
+                checked = self._setting(name, value, key, table)
+                if checked is not None:
+                    settings.append((name, checked))
         return tuple(settings), tags
+
+    def _setting(self, name: str, value: object, key: SubKey, table: dict) -> object | None:
+        """The value of ``set.NAME`` as the rule applies it; None (and a problem) when it cannot be."""
+        if name in _SET_CHOICES:
+            if value in _SET_CHOICES[name]:
+                return value
+            self.fail(key, f"{show(value)} is not one of: {', '.join(_SET_CHOICES[name])}")
+        elif name == "level":
+            if isinstance(value, bool) or not isinstance(value, int):
+                self.fail(key, f"must be a level number, not {show(value)}")
+            elif value not in self.file.levels:
+                known = ", ".join(str(level) for level in sorted(self.file.levels)) or "none"
+                self.fail(key, f"{value} is not a configured level (levels: {known})")
+            else:
+                return value
+        elif name == "assignee":
+            if not (isinstance(value, str) and is_address(value.strip())):
+                self.fail(key, f"{show(value)} is not an email address")
+            elif self.file.members is not None and value.strip().lower() not in self.file.members:
+                self.fail(key, f"{value.strip().lower()} is not a member of any level")
+            else:
+                return value.strip().lower()
+        elif name == "application":
+            if isinstance(value, str) and value.strip():
+                return self._application(key, value.strip())
+            self.fail(key, f"must be a non-empty string, not {show(value)}")
+        else:  # team
+            return self._team(key, value, table.get("level"))
+        return None
 
     def _application(self, key: SubKey, value: str) -> str:
         """The catalogue's spelling of ``value``; a name outside a non-empty catalogue is kept (a warning)."""

@@ -6,6 +6,7 @@ import threading
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -180,7 +181,7 @@ class Wakeup:
     ``event`` may be a ``multiprocessing`` Event, to wake a thread of another process.
     """
 
-    def __init__(self, event=None) -> None:  # noqa: ANN001 - threading.Event or multiprocessing Event
+    def __init__(self, event: Any = None) -> None:  # threading.Event or a multiprocessing Event
         self._event = event if event is not None else threading.Event()
 
     def set(self) -> None:

@@ -8,6 +8,7 @@ retried by the daemon.
 
 from __future__ import annotations
 
+import mailbox
 import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -32,10 +33,8 @@ class BacklogImport:
     too_large: tuple[str, ...]  # mailbox keys of messages over max_message_size, left out
 
 
-def _open_backlog(path: str, kind: str):
+def _open_backlog(path: str, kind: str) -> mailbox.Mailbox:
     """The mailbox, opened once: its table of contents is read once, for the count and the messages."""
-    import mailbox
-
     return (
         mailbox.mbox(path, create=False)
         if kind == "mbox"
@@ -43,13 +42,15 @@ def _open_backlog(path: str, kind: str):
     )
 
 
-def _backlog_messages(box, kind: str, max_size: int, too_large: list[str]) -> Iterator[bytes]:
+def _backlog_messages(
+    box: mailbox.Mailbox, kind: str, max_size: int, too_large: list[str]
+) -> Iterator[bytes]:
     """Each message's bytes, read with a bound; the key of one over ``max_size`` goes to ``too_large``."""
     keys = box.iterkeys() if kind == "mbox" else sorted(box.iterkeys())
     for key in keys:
         handle = box.get_file(key)
         try:
-            data = read_bounded(handle, max_size)
+            data = read_bounded(handle, max_size)  # type: ignore[arg-type]  # a binary file of the box
         finally:
             handle.close()
         if data is None:

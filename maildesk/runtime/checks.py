@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from maildesk.config import ConfigError, Settings
 from maildesk.types import Automation, Decision, RawMessage
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from maildesk.rules import RuleSet
 
 
 def _articles(settings: Settings) -> tuple[set[str], str | None, dict[str, str]]:
@@ -57,7 +63,7 @@ def load_rules(
     articles: set[str] | None,
     articles_unverified: str | None = None,
     unpublished: dict[str, str] | None = None,
-):
+) -> RuleSet:
     """The rule set, checked against everything the daemon checks it against (and ``unpublished`` answers)."""
     from maildesk.rules import load_ruleset
 
@@ -74,7 +80,7 @@ def load_rules(
     )
 
 
-def check_everything(settings: Settings, warn=None) -> list[str]:
+def check_everything(settings: Settings, warn: Callable[[str], None] | None = None) -> list[str]:
     """Every problem in rules and templates as FILE:LINE: message (config was checked on load).
 
     When the database cannot be read, ``warn`` gets one line saying so; rule

@@ -7,13 +7,16 @@ events; the main loop decides what to do with them.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from contextlib import AsyncExitStack
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
 
@@ -24,6 +27,9 @@ from maildesk.runtime.backoff import Backoff
 from maildesk.runtime.processing import ProcessingProcess, deliver_outbox, drain_inbox
 from maildesk.runtime.sdnotify import notify
 from maildesk.runtime.sweep import sweep
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.background import BackgroundScheduler
 
 log = structlog.get_logger("maildesk.daemon")
 
@@ -39,11 +45,11 @@ class Daemon:
         self._stop_requested = asyncio.Event()
         self._threads: list[threading.Thread] = []
         self.handlers: list[IntakeHandler] = []
-        self._scheduler = None
-        self._scheduled_every = None
+        self._scheduler: BackgroundScheduler | None = None
+        self._scheduled_every: timedelta | None = None
         self._scheduled_report = ""  # the [reports] schedule the report job follows ("" when none)
         self.ports: list[int] = []
-        self._processing = None  # the processing process, when runtime.pool says so
+        self._processing: ProcessingProcess | None = None  # the processing process, when runtime.pool says so
         self._sweep_backoff = Backoff("timer_sweep")  # its schedule is the wait; this logs and reconnects
 
     def _stored(self) -> None:
@@ -88,7 +94,7 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - the period stays unclaimed: the next run or start sends it
             log.error("report_failed", error=f"{type(exc).__name__}: {exc}")
 
-    def _schedule_report(self, scheduler) -> None:  # noqa: ANN001 - a BackgroundScheduler
+    def _schedule_report(self, scheduler: BackgroundScheduler) -> None:
         """Follow ``[reports] schedule``: add, move or drop the report job."""
         from maildesk.reports.schedule import parse_schedule
 
@@ -113,20 +119,20 @@ class Daemon:
         from maildesk.runtime.pool import separate_processing
 
         if separate_processing(self.settings):
-            self._processing = ProcessingProcess(self.settings.path.resolve())
-            self._processing.start()
+            self._processing = processing = ProcessingProcess(self.settings.path.resolve())
+            processing.start()
         else:
             self._start_thread(
                 "processor", lambda: drain_inbox(self.app, self.stop, self.inbox_wakeup, self.outbox_wakeup)
             )
             self._start_thread("sender", lambda: deliver_outbox(self.app, self.stop, self.outbox_wakeup))
 
-    def _start_thread(self, name: str, target) -> None:
+    def _start_thread(self, name: str, target: Callable[[], object]) -> None:
         thread = threading.Thread(target=target, name=name, daemon=True)
         thread.start()
         self._threads.append(thread)
 
-    def _listen_for_pipe_clients(self, stack) -> None:
+    def _listen_for_pipe_clients(self, stack: AsyncExitStack) -> None:
         """On SQLite, let ``maildesk ingest`` see this daemon (lock) and nudge it (datagram)."""
         from maildesk.ingest.handoff import WakeListener, hold_daemon_lock, sqlite_file
 
@@ -145,11 +151,11 @@ class Daemon:
 
         for account in self.settings.imap:
             poller = ImapPoller(account, self.app.inbox, self.app.db, on_stored=self._stored)
-            self._start_thread(f"imap-{account.name}", lambda p=poller: p.run(self.stop))
+            self._start_thread(f"imap-{account.name}", functools.partial(poller.run, self.stop))
 
-    def _start_scheduler(self):
+    def _start_scheduler(self) -> BackgroundScheduler:
         """APScheduler runs the timer sweep every ``[timers] check_every`` and the scheduled report."""
-        from apscheduler.schedulers.background import BackgroundScheduler
+        from apscheduler.schedulers.background import BackgroundScheduler  # deferred at run time
 
         scheduler = BackgroundScheduler(timezone=self.settings.desk.timezone)
         scheduler.add_job(
@@ -180,7 +186,7 @@ class Daemon:
     # -- reload ---------------------------------------------------------------
 
     def reload(self) -> bool:
-        notify("RELOADING=1\nMONOTONIC_USEC=%d" % (time.monotonic_ns() // 1000))
+        notify(f"RELOADING=1\nMONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
             self.app.reload()
         except ConfigError as exc:
@@ -246,12 +252,12 @@ class Daemon:
                 )
                 server = await start_listener(intake, handler, hostname=hostname)
                 self.handlers.append(handler)
-                self.ports.append(server.sockets[0].getsockname()[1])
+                self.ports.append(server.sockets[0].getsockname()[1])  # type: ignore[attr-defined]  # a Server
                 servers.append(server)
             self._listen_for_pipe_clients(stack)
             self._start_imap()
-            self._scheduler = self._start_scheduler()
-            stack.callback(self._scheduler.shutdown, wait=True)
+            self._scheduler = scheduler = self._start_scheduler()
+            stack.callback(scheduler.shutdown, wait=True)
             watcher = asyncio.create_task(self._watch_files(watched)) if self.watch else None
             log.info(
                 "daemon_started",

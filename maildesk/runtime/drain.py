@@ -15,6 +15,11 @@ from __future__ import annotations
 
 import argparse
 import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from maildesk.config import Settings
+    from maildesk.runtime.app import App
 
 LINGER = 2.0  # seconds of an empty inbox before the drainer leaves
 POLL = 0.1  # seconds between looks at the inbox meanwhile
@@ -46,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         lock.close()
 
 
-def _run(settings, lock) -> int:  # noqa: ANN001 - Settings, a drain lock
+def _run(settings: Settings, lock: Any) -> int:
     import structlog
 
     from maildesk.runtime.app import App
@@ -63,7 +68,7 @@ def _run(settings, lock) -> int:  # noqa: ANN001 - Settings, a drain lock
     return 0
 
 
-def drain(app, lock, linger: float = LINGER) -> None:  # noqa: ANN001 - an App, a drain lock
+def drain(app: App, lock: Any, linger: float = LINGER) -> None:
     """Process and send until the inbox stays empty for ``linger`` seconds, then leave under the protocol."""
     from maildesk.storage.inbox import pending_ids
 
@@ -85,7 +90,7 @@ def drain(app, lock, linger: float = LINGER) -> None:  # noqa: ANN001 - an App, 
         idle_since, returns = time.monotonic(), returns + 1
 
 
-def _send(app) -> None:  # noqa: ANN001 - an App
+def _send(app: App) -> None:
     """Deliver what is due; mail a transport refuses stays queued for a later drainer or the daemon."""
     try:
         app.finish_sending()

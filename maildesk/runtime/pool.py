@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from pathlib import Path
 
 from maildesk.config import Settings
 
@@ -55,7 +56,7 @@ def separate_processing(settings: Settings) -> bool:
     return settings.workers > 0 or (written_auto(settings.path) and auto_processing_process())
 
 
-def written_auto(path) -> bool:  # noqa: ANN001 - the config file
+def written_auto(path: Path) -> bool:
     """Whether config.toml leaves ``[processing] workers`` to "auto" (written so, or not written)."""
     try:
         with open(path, "rb") as handle:

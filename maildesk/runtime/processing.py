@@ -18,8 +18,9 @@ import signal
 import socket
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
@@ -103,7 +104,7 @@ class ProcessingProcess:
         self._stop = self._context.RawValue("b", 0)
         self._reloads = self._context.RawValue("i", 0)  # a counter only the daemon writes: no lock needed
         self._ready = self._context.Event()  # the daemon waits, the child sets: a dead child blocks nothing
-        self.process = None
+        self.process: multiprocessing.process.BaseProcess | None = None
 
     def start(self, timeout: float = 120) -> None:
         """Start it and wait until it has loaded config, rules and templates.
@@ -113,7 +114,7 @@ class ProcessingProcess:
         """
         level, json_logs = logging_settings()
         self._ready.clear()
-        self.process = self._context.Process(
+        self.process = process = self._context.Process(
             target=run_processing,
             name="maildesk-processing",
             daemon=False,
@@ -128,13 +129,11 @@ class ProcessingProcess:
                 self._ready,
             ),
         )
-        self.process.start()
+        process.start()
         deadline = time.monotonic() + timeout
         while not self._ready.wait(0.1):
-            if not self.process.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the processing process did not start (exit code {self.process.exitcode})"
-                )
+            if not process.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError(f"the processing process did not start (exit code {process.exitcode})")
 
     def wake(self) -> None:
         self._wake.set()
@@ -163,8 +162,15 @@ class ProcessingProcess:
 
 
 def run_processing(
-    config_path: str, log_level: str, json_logs: bool, owner: int, wake, stop, reloads, ready
-) -> None:
+    config_path: str,
+    log_level: str,
+    json_logs: bool,
+    owner: int,
+    wake: socket.socket,
+    stop: Any,
+    reloads: Any,
+    ready: Any,
+) -> None:  # stop, reloads: multiprocessing RawValues; ready: a multiprocessing Event
     """The child's main: the processor loop here, the sender in a thread."""
     # The daemon decides when to reload and stop: a Ctrl-C to the terminal's process group, or SIGTERM
     # to the whole service, must not cut a batch short here.
@@ -173,10 +179,12 @@ def run_processing(
     configure_logging(log_level, json=json_logs)
     watch_owner(owner)
     app = App.from_settings(daemon_settings(load_settings(config_path)))
-    wake = _ChildWake(wake)
-    stop = _StopFlag(stop, wake)
-    inbox, outbox = Wakeup(wake), Wakeup()
-    sender = threading.Thread(target=deliver_outbox, args=(app, stop, outbox), name="sender", daemon=True)
+    child_wake = _ChildWake(wake)
+    stop_flag = _StopFlag(stop, child_wake)
+    inbox, outbox = Wakeup(child_wake), Wakeup()
+    sender = threading.Thread(
+        target=deliver_outbox, args=(app, stop_flag, outbox), name="sender", daemon=True
+    )
     sender.start()
     seen_reloads = reloads.value
     log.info("processing_started", pid=os.getpid())
@@ -189,14 +197,27 @@ def run_processing(
             _reload(app, config_path)
 
     try:
-        drain_inbox(app, stop, inbox, outbox, before_batch=reload_if_asked)
+        drain_inbox(app, stop_flag, inbox, outbox, before_batch=reload_if_asked)
     finally:
         outbox.set()
         sender.join(30)
         app.close()
 
 
-def drain_inbox(app, stop, inbox: Wakeup, outbox: Wakeup, before_batch=None) -> None:  # noqa: ANN001
+class Stop(Protocol):
+    """What the loops ask of "stop": a threading.Event in the daemon, a shared flag in the child."""
+
+    def is_set(self) -> bool: ...
+    def wait(self, timeout: float) -> bool: ...
+
+
+def drain_inbox(
+    app: App,
+    stop: Stop,
+    inbox: Wakeup,
+    outbox: Wakeup,
+    before_batch: Callable[[], None] | None = None,
+) -> None:
     """Process what is pending, batch after batch, until ``stop``: at start-up and whenever an intake stores."""
     backoff = Backoff("processing")
     while not stop.is_set():
@@ -216,7 +237,7 @@ def drain_inbox(app, stop, inbox: Wakeup, outbox: Wakeup, before_batch=None) -> 
             outbox.set()  # a nudge may come from the timer sweep, which queues mail
 
 
-def deliver_outbox(app, stop, outbox: Wakeup) -> None:  # noqa: ANN001
+def deliver_outbox(app: App, stop: Stop, outbox: Wakeup) -> None:
     """Send what is due until ``stop``; woken when mail is queued, else every two seconds for retries."""
     backoff = Backoff("outbox")
     while not stop.is_set():
@@ -230,7 +251,7 @@ def deliver_outbox(app, stop, outbox: Wakeup) -> None:  # noqa: ANN001
             outbox.wait(2)
 
 
-def _reload(app, config_path: str) -> None:  # noqa: ANN001 - an App
+def _reload(app: App, config_path: str) -> None:
     """The daemon checked the new files before asking; a failure here keeps the old ones, as there."""
     try:
         app.reload(config_path)

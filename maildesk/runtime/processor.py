@@ -16,7 +16,7 @@ import structlog
 from sqlalchemy.orm import Session, defer
 
 from maildesk.notify.drafts import fill_drafts
-from maildesk.notify.mailjob import MailJob
+from maildesk.notify.mailjob import DeskIdentity, MailJob
 from maildesk.pipeline import Pipeline, Rejected
 from maildesk.runtime.workers import WorkerPool
 from maildesk.storage import quarantine
@@ -126,6 +126,7 @@ class Processor:
         a failure still touches only its own message.
         """
         chunk = 4
+        assert self.workers is not None  # only called with a pool
         parse_futures = self.workers.parse([raw for _id, raw in pending], chunk=chunk)
         ids = [inbox_id for inbox_id, _raw in pending]
         parsed_by_id: dict[int, ParsedMessage] = {}
@@ -147,7 +148,12 @@ class Processor:
             return self._apply_with_workers(pipeline, ids, parsed_of, savepoints=True)
 
     def _apply_with_workers(
-        self, pipeline: Pipeline, ids: list[int], parsed_of, *, savepoints: bool
+        self,
+        pipeline: Pipeline,
+        ids: list[int],
+        parsed_of: Callable[[int], ParsedMessage | None],
+        *,
+        savepoints: bool,
     ) -> list[Outcome]:
         outcomes: list[Outcome] = []
         outbox = OutboxBatch()
@@ -184,7 +190,7 @@ class Processor:
                     log.warning("worker_render_failed", error=f"{type(exc).__name__}: {exc}")
                     try:
                         fill_drafts(drafts, pipeline.renderer, pipeline.settings)
-                    except Exception as inner:  # noqa: BLE001 - the batch is redone message by message
+                    except Exception as inner:  # the batch is redone message by message
                         raise _RenderFailed(f"{type(inner).__name__}: {inner}") from inner
                     continue
                 for mail, (subject, raw) in zip(drafts, results, strict=True):
@@ -205,15 +211,16 @@ class Processor:
         try:
             with session.no_autoflush:
                 change = pipeline.process(session, row, now, outbox, parsed)
-        except Exception as exc:  # noqa: BLE001 - Rejected included: it must not leave half a message behind
+        except Exception as exc:  # Rejected included: it must not leave half a message behind
             if is_storage_failure(exc):
                 raise  # savepoints would not help: the batch waits for the database
             raise _NeedsSavepoints(row.id) from exc
         return self._mark_done(row, change, now)
 
     def _render_in_worker(
-        self, pipeline: Pipeline, desk, outbox: OutboxBatch, first: int
+        self, pipeline: Pipeline, desk: DeskIdentity, outbox: OutboxBatch, first: int
     ) -> tuple[int, int, Future]:
+        assert self.workers is not None  # only called with a pool
         jobs = [MailJob.of(d) for d in outbox.drafts[first:]]
         return first, outbox.mark(), self.workers.render(pipeline.renderer, desk, jobs)
 
@@ -241,7 +248,7 @@ class Processor:
             for address, until, why in exc.suppressions:
                 suppress_address(session, address, until, why)
             return self._quarantine(session, row, str(exc), "rejected", now)
-        except Exception as exc:  # noqa: BLE001 - anything unprocessable goes to quarantine, with why
+        except Exception as exc:  # anything unprocessable goes to quarantine, with why
             if is_storage_failure(exc):
                 raise  # the database failing is not the message's fault: the whole batch waits and is redone
             outbox.rollback_to(mark)

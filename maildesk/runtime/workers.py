@@ -16,11 +16,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -154,7 +155,7 @@ class WorkerPool:
         for _ in range(self.workers):
             pool.submit(int)  # the pool starts its processes as work arrives
 
-    def _submit(self, function, *args) -> Future:
+    def _submit(self, function: Callable[..., Any], *args: Any) -> Future:
         """Submit to the pool; a pool broken by a dead worker (OOM killer, kill -9) is replaced once."""
         try:
             return self._pool().submit(function, *args)

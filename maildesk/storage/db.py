@@ -16,6 +16,7 @@ import traceback
 import weakref
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Connection, Engine, ExceptionContext
@@ -101,7 +102,7 @@ def create_db_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": 60, "check_same_thread": False})
 
         @event.listens_for(engine, "connect")
-        def _on_connect(dbapi_connection, _record) -> None:
+        def _on_connect(dbapi_connection: Any, _record: object) -> None:
             dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
@@ -111,7 +112,7 @@ def create_db_engine(url: str) -> Engine:
             cursor.close()
 
         @event.listens_for(engine, "begin")
-        def _on_begin(connection) -> None:
+        def _on_begin(connection: Connection) -> None:
             # A reader (Database.reading) must not hold the write lock: in WAL mode it reads its snapshot
             # while writers go on.
             reader = connection.get_execution_options().get("maildesk_reader", False)
@@ -137,7 +138,7 @@ class _WriterTurn:
     def __init__(self, database: Path | None) -> None:
         self._threads = threading.RLock()
         self._file = database.with_name(database.name + ".writer") if database is not None else None
-        self._handle = None
+        self._handle: int | None = None
         self._depth = 0
 
     def __enter__(self) -> None:
@@ -147,8 +148,8 @@ class _WriterTurn:
             try:
                 if self._handle is None:
                     make_private_dir(self._file.parent)
-                    self._handle = open_private(self._file, os.O_WRONLY | os.O_APPEND)
-                    self._closer = weakref.finalize(self, os.close, self._handle)
+                    handle = self._handle = open_private(self._file, os.O_WRONLY | os.O_APPEND)
+                    self._closer = weakref.finalize(self, os.close, handle)
                 fcntl.flock(self._handle, fcntl.LOCK_EX)
             except BaseException:
                 # Not entered: a lock file that cannot be opened now (read-only, full disk) is tried again
@@ -157,7 +158,7 @@ class _WriterTurn:
                 self._threads.release()
                 raise
 
-    def __exit__(self, *exc) -> None:  # noqa: ANN002
+    def __exit__(self, *exc: object) -> None:
         self._depth -= 1
         if self._depth == 0 and self._handle is not None:
             fcntl.flock(self._handle, fcntl.LOCK_UN)

@@ -105,6 +105,7 @@ class Inbox:
         mine.done.wait()
         if mine.error is not None:
             raise mine.error
+        assert mine.result is not None  # set by the writer whenever it sets no error
         return mine.result
 
     def _write_queued(self) -> None:

@@ -106,8 +106,8 @@ def _suppression_reason(
             session.connection().scalar(
                 _RECENT_AUTOMATIC, {"address": address, "since": now - timedelta(hours=1)}
             )
-            + pending_automatic
-        )
+            or 0
+        ) + pending_automatic
         if recent >= cap:
             return f"hourly cap of {cap} automatic mails to {address} reached"
     return None
@@ -300,7 +300,7 @@ def retry(db: Database, outbox_id: int | None) -> int:
         result = session.execute(
             query.values(status="queued", next_attempt_at=_utcnow(), attempts=0, claimed_until=None)
         )
-        return result.rowcount
+        return result.rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
 
 
 def list_rows(db: Database, status: str | None = None, limit: int = 100) -> list[Outbox]:

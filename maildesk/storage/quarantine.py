@@ -48,7 +48,8 @@ def entry_with_message(db: Database, entry_id: int) -> tuple[Quarantine, bytes] 
         entry = session.get(Quarantine, entry_id)
         if entry is None:
             return None
-        return entry, session.get(InboxMessage, entry.inbox_id).raw
+        message = session.get(InboxMessage, entry.inbox_id)
+        return entry, message.raw if message is not None else b""
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from maildesk.config import Settings
 from maildesk.message.notes import said_on_ticket
@@ -39,7 +40,7 @@ class ApplyContext:
     inbox_id: int
 
 
-def _change(ticket: Ticket, parsed: ParsedMessage, text: str, **facts) -> TicketChange:
+def _change(ticket: Ticket, parsed: ParsedMessage, text: str, **facts: Any) -> TicketChange:
     return TicketChange(
         ticket=TicketStore.view(ticket),
         message_id=parsed.message_id,
@@ -59,7 +60,7 @@ def _record_message(
     type_: str,
     text: str,
     data: dict | None = None,
-):
+) -> dict:
     data = {**(data or {}), **said_on_ticket(parsed)} or None  # what parsing left out or mended
     event = store.add_event(
         ticket,
@@ -145,7 +146,7 @@ def open_ticket(
     timers.enter_level(ticket, level, settings, ctx.now, team=team)
     timers.start_targets(ticket, settings)
     store.add_ticket(ticket)
-    data = {"automatic": str(automation)} if automation else {}
+    data: dict[str, object] = {"automatic": str(automation)} if automation else {}
     if linked_to:
         data["linked_to"] = linked_to
     _record_message(store, ticket, parsed, ctx, "message", parsed.text, data)

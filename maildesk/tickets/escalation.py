@@ -12,6 +12,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy import or_, select, union
 from sqlalchemy.orm.attributes import flag_modified
+from sqlalchemy.sql import Select
 
 from maildesk.config import Settings
 from maildesk.durations import format_duration
@@ -35,7 +36,7 @@ _CHANGED_BY_ESCALATION = (
 )
 
 
-def due_tickets_query(now: datetime, limit: int):
+def due_tickets_query(now: datetime, limit: int) -> Select:
     """Due tickets, found through the three due-time indexes.
 
     A plain ``OR`` of the three clocks makes SQLite scan the table in

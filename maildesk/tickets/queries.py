@@ -84,7 +84,7 @@ def ticket_history(db: Database, number: int) -> TicketHistory | None:
             return None
         events = list(session.scalars(select(Event).where(Event.ticket == number).order_by(Event.id)))
         attachments = [
-            AttachedFile(*row)
+            AttachedFile(*row)  # type: ignore[arg-type]  # event_id is set: attachments belong to events
             for row in session.execute(
                 select(
                     AttachmentRow.event_id,

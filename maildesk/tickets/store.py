@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from maildesk.durations import format_duration
@@ -46,7 +47,7 @@ class TicketStore:
         self.is_postgres = session.get_bind().dialect.name == "postgresql"
 
     @property
-    def _connection(self):
+    def _connection(self) -> Connection:
         """The transaction's connection, for Core statements (they skip the ORM's per-row bookkeeping)."""
         return self.session.connection()
 
@@ -136,7 +137,9 @@ class TicketStore:
         position = self._events.index(event)
         self._write_events(self._events[:position])
         del self._events[: position + 1]
-        event_id = self._connection.execute(insert(Event).values(**event)).inserted_primary_key[0]
+        inserted = self._connection.execute(insert(Event).values(**event)).inserted_primary_key
+        assert inserted is not None  # an INSERT of one row has its key
+        event_id = inserted[0]
         self._connection.execute(
             insert(AttachmentRow),
             [
@@ -179,7 +182,9 @@ class TicketStore:
             self._connection.execute(insert(Event), rows)
 
     def has_event_for_message(self, number: int, message_id: str) -> bool:
-        return self._connection.scalar(_EVENTS_FOR_MESSAGE, {"ticket": number, "message_id": message_id}) > 0
+        return bool(
+            self._connection.scalar(_EVENTS_FOR_MESSAGE, {"ticket": number, "message_id": message_id})
+        )
 
     # -- knowledge base --------------------------------------------------------
 

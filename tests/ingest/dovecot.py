@@ -143,7 +143,7 @@ class TokenInfo:
         tokens = self.tokens
 
         class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - the http.server API
+            def do_GET(self) -> None:  # the http.server API
                 token = (parse_qs(urlsplit(self.path).query).get("access_token") or [""])[0]
                 user = tokens.get(token)
                 body = json.dumps({"active": True, "username": user} if user else {"active": False}).encode()
@@ -153,7 +153,7 @@ class TokenInfo:
                 self.end_headers()
                 self.wfile.write(body)
 
-            def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+            def log_message(self, format: str, *args: object) -> None:
                 pass
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)

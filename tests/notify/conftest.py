@@ -40,13 +40,13 @@ class Sink:
     messages: list[Received] = field(default_factory=list)
     logins: list[tuple[bytes, bytes]] = field(default_factory=list)
 
-    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # noqa: N802 - aiosmtpd hook
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):  # aiosmtpd hook
         if address.startswith("refused"):
             return "550 5.1.1 No such user here"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 - aiosmtpd hook
+    async def handle_DATA(self, server, session, envelope):  # aiosmtpd hook
         if any(rcpt.startswith("later") for rcpt in envelope.rcpt_tos):
             return "451 4.3.0 Mailbox busy, try again later"
         login = session.auth_data if session.authenticated else None

@@ -90,9 +90,11 @@ def test_smtp_550_is_permanent_and_the_connection_stays_usable(smtp_sink):
 
 def test_smtp_451_is_transient(smtp_sink):
     message_id, data = _mail(to="later@example.com")
-    with SmtpTransport(smtp_sink.host, smtp_sink.port, "none", local_hostname="desk.test") as transport:
-        with pytest.raises(TransientDeliveryError, match="451"):
-            transport.deliver("bounces@example.org", "later@example.com", data, message_id)
+    with (
+        SmtpTransport(smtp_sink.host, smtp_sink.port, "none", local_hostname="desk.test") as transport,
+        pytest.raises(TransientDeliveryError, match="451"),
+    ):
+        transport.deliver("bounces@example.org", "later@example.com", data, message_id)
     assert smtp_sink.sink.messages == []
 
 

@@ -95,7 +95,7 @@ def by_key(report: dict) -> dict:
     return {group["key"]: group for group in report["groups"]}
 
 
-def duration(count: int, median, p90, mean) -> dict:  # noqa: ANN001 - numbers or None
+def duration(count: int, median, p90, mean) -> dict:  # numbers or None
     return {"count": count, "median_s": median, "p90_s": p90, "mean_s": mean}
 
 

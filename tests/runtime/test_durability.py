@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import smtplib
 import threading
 import time
@@ -188,10 +189,8 @@ def _burst(
             with lock:
                 accepted.append(message_id)
     if client is not None:
-        try:
+        with contextlib.suppress(OSError, smtplib.SMTPException):
             client.quit()
-        except (OSError, smtplib.SMTPException):
-            pass
 
 
 def test_kill_9_during_a_burst_loses_nothing_and_duplicates_nothing(tmp_path, sink):
