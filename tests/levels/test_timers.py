@@ -390,8 +390,8 @@ def test_timer_fires_once_across_a_restart_then_reaches_the_supervisors(tmp_path
 
         sink.wait_for(lambda m: m["To"] == CAROL, timeout=20, what="level 2 notice after the restart")
         sink.wait_for(lambda m: m["To"] == SUPERVISOR, timeout=20, what="supervisors' escalated mail")
-        time.sleep(3.5)  # more sweeps: nothing may fire again
         desk.stop()
+        _nothing_fires_later(desk)  # a day of sweeps on the clock: nothing may fire again
 
         shown = desk.ticket(ticket.number)
         assert shown["level"] == 2
@@ -406,6 +406,19 @@ def test_timer_fires_once_across_a_restart_then_reaches_the_supervisors(tmp_path
         assert "2 (Back desk)" in body_text(lead)
     finally:
         desk.stop()
+
+
+def _nothing_fires_later(desk: Desk, *, up_to: timedelta = timedelta(days=1)) -> None:
+    """The desk's own sweep, in this process with its clock driven on (a minute, then ``up_to``): nothing is due.
+
+    Stands in for sleeping through real sweeps: the daemon runs this same sweep with the time of day.
+    """
+    local = Local(desk)
+    try:
+        for later in (timedelta(minutes=1), up_to):
+            assert _sweep(local, _now() + later) == 0
+    finally:
+        local.close()
 
 
 def _escalations(shown: dict) -> list[tuple]:
@@ -428,8 +441,10 @@ def test_a_timer_that_fired_does_not_fire_again_after_a_restart(tmp_path, sink):
         assert _escalations(desk.ticket(number)) == [(1, 2, "timer")]
 
         desk.start()
-        time.sleep(3.5)  # three or four sweeps of the restarted daemon
         desk.stop()
+        # The restarted desk's sweeps, up to half an hour on (level 2's own clock is 1h): the fired timer
+        # stays spent.
+        _nothing_fires_later(desk, up_to=timedelta(minutes=30))
 
         assert len(sink.to(CAROL)) == 1
         assert sink.to(SUPERVISOR) == []
@@ -466,7 +481,7 @@ def test_pending_pauses_the_escalation_clock_end_to_end_and_the_requesters_reply
         shown = desk.ticket(number)
         assert (shown["status"], shown["level"]) == ("pending", 2)
 
-        time.sleep(4.5)  # more than twice the 2s clock, four sweeps: nothing fires while pending
+        _nothing_fires_later(desk)  # far past the 2s clock: nothing fires while pending
         shown = desk.ticket(number)
         assert (shown["status"], shown["level"]) == ("pending", 2)
         assert sink.to(DAVE) == []
