@@ -21,94 +21,37 @@ from __future__ import annotations
 
 import contextlib
 import random
-import ssl
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 import structlog
 from imapclient import DELETED, FLAGGED, SEEN, IMAPClient
-from imapclient.exceptions import LoginError
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from maildesk.config import ImapIntake
-from maildesk.ingest.imap_auth import CredentialsError, TlsSetupError, close_client, open_client
+from maildesk.ingest.imap_auth import close_client, open_client
+from maildesk.ingest.imap_state import (
+    ConnectionLost,
+    PollerStats,
+    chunks,
+    describe_error,
+    load_checkpoint,
+    save_checkpoint,
+)
 from maildesk.message.ledger import digest_message_id, message_key
 from maildesk.storage.db import Database
 from maildesk.storage.inbox import Accepted, Inbox
-from maildesk.storage.models import ImapCheckpoint, InboxMessage
+from maildesk.storage.models import InboxMessage
 from maildesk.types import RawMessage
 
 IDLE_SLICE = 5.0  # seconds per idle_check: how soon a set stop event is noticed
 IDLE_RENEW = 25 * 60.0  # RFC 2177: servers may drop an IDLE after 30 minutes, so re-issue it before
 SOCKET_TIMEOUT = 60.0  # no answer for this long outside IDLE: the connection is dead
 MIN_WAIT = 0.1  # floor for poll_every and resync_every, so that "0s" cannot spin
-_UNKNOWN_ISSUER = frozenset(
-    {18, 19, 20}
-)  # OpenSSL X509_V_ERR_*: self-signed, or issuer not in the trust store
 _BODY = b"BODY[]"
 _MESSAGE_ID_FIELD = "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"
-
-
-class ConnectionLost(RuntimeError):
-    """The server ended the session (BYE) or the socket closed."""
-
-
-@dataclass
-class PollerStats:
-    """Counters since the poller was made; read by tests and the benchmark."""
-
-    passes: int = 0
-    connects: int = 0
-    bodies_fetched: int = 0
-    stored: int = 0  # new inbox rows
-    duplicates: int = 0  # already in the ledger (stored before, not yet moved)
-    failed: int = 0  # could not be stored this pass; left in the folder
-
-
-def _chunks(items: Sequence[int], size: int) -> Iterator[list[int]]:
-    for start in range(0, len(items), size):
-        yield list(items[start : start + size])
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line saying why a connection failed, for logs; never holds a secret."""
-    if isinstance(exc, LoginError):
-        return f"login failed: {_text(exc)}"
-    if isinstance(exc, CredentialsError):
-        return f"credentials unavailable: {exc}"
-    if isinstance(exc, ConnectionRefusedError):
-        return "connection refused"
-    if isinstance(exc, TimeoutError):
-        return "timed out"
-    if isinstance(exc, ConnectionLost):
-        return f"connection lost: {exc}"
-    if isinstance(exc, TlsSetupError):
-        return f"TLS failed: {exc}"
-    if isinstance(exc, ssl.SSLCertVerificationError):
-        hint = " (a private CA? set ca_file)" if exc.verify_code in _UNKNOWN_ISSUER else ""
-        return f"TLS certificate not accepted: {exc.verify_message or _text(exc)}{hint}"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS failed: {exc.reason or _text(exc)}"
-    if isinstance(exc, IMAPClient.AbortError):
-        return f"connection lost: {_text(exc)}"
-    if isinstance(exc, IMAPClient.Error):
-        text = _text(exc)
-        return f"connection lost: {text}" if "BYE" in text else f"server error: {text}"
-    if isinstance(exc, OSError):
-        return f"network error: {exc.strerror or exc}"
-    return f"{type(exc).__name__}: {_text(exc)}"
-
-
-def _text(exc: BaseException) -> str:
-    value: object = exc.args[0] if len(exc.args) == 1 else str(exc)
-    if isinstance(value, bytes):
-        value = value.decode("utf-8", "replace")
-    lines = str(value).strip().splitlines()
-    return lines[0][:300] if lines else type(exc).__name__
 
 
 class ImapPoller:
@@ -299,7 +242,7 @@ class ImapPoller:
         selected = client.select_folder(self.account.folder)
         client._imap.response("EXISTS")  # the count SELECT gave is no news; see _announced_new_mail
         uidvalidity = int(selected[b"UIDVALIDITY"])
-        last_uid = self._load_checkpoint(uidvalidity)
+        last_uid = load_checkpoint(self.db, self.account, uidvalidity, self.log)
         criteria: list[str] = ["UNDELETED"]
         if self.account.done == "flag":
             criteria.append("UNFLAGGED")
@@ -307,11 +250,11 @@ class ImapPoller:
         behind = [uid for uid in pending if uid <= last_uid]
         fresh = [uid for uid in pending if uid > last_uid]
         stored = 0
-        for batch in _chunks(behind, self.batch_size):
+        for batch in chunks(behind, self.batch_size):
             stored += self._recover(client, batch)
-        for batch in _chunks(fresh, self.batch_size):
+        for batch in chunks(fresh, self.batch_size):
             stored += self._store_batch(client, batch)
-            self._save_checkpoint(uidvalidity, batch[-1])
+            save_checkpoint(self.db, self.account, uidvalidity, batch[-1])
         return stored
 
     def _store_batch(self, client: IMAPClient, uids: list[int]) -> int:
@@ -447,45 +390,3 @@ class ImapPoller:
             self.on_stored()
         except Exception as exc:  # noqa: BLE001 - waking the worker is a courtesy; storage is done
             self.log.warning("imap_notify_failed", reason=describe_error(exc))
-
-    # -- checkpoint -----------------------------------------------------------
-
-    def _load_checkpoint(self, uidvalidity: int) -> int:
-        """The last UID handled in this folder; 0 (rescan all) when new or when UIDVALIDITY changed."""
-        account, folder = self.account.name, self.account.folder
-        for _attempt in range(2):
-            try:
-                with self.db.session() as session:
-                    row = session.scalar(
-                        select(ImapCheckpoint).where(
-                            ImapCheckpoint.account == account, ImapCheckpoint.folder == folder
-                        )
-                    )
-                    if row is None:
-                        session.add(
-                            ImapCheckpoint(
-                                account=account, folder=folder, uidvalidity=uidvalidity, last_uid=0
-                            )
-                        )
-                        return 0
-                    if row.uidvalidity != uidvalidity:
-                        self.log.warning(
-                            "imap_uidvalidity_changed", folder=folder, old=row.uidvalidity, new=uidvalidity
-                        )
-                        row.uidvalidity = uidvalidity
-                        row.last_uid = 0
-                        return 0
-                    return row.last_uid
-            except IntegrityError:
-                continue  # another daemon created the row at the same moment: read it
-        raise RuntimeError(f"cannot create the IMAP checkpoint for {account}/{folder}")
-
-    def _save_checkpoint(self, uidvalidity: int, last_uid: int) -> None:
-        with self.db.session() as session:
-            row = session.scalar(
-                select(ImapCheckpoint).where(
-                    ImapCheckpoint.account == self.account.name, ImapCheckpoint.folder == self.account.folder
-                )
-            )
-            if row is not None and row.uidvalidity == uidvalidity and row.last_uid < last_uid:
-                row.last_uid = last_uid

@@ -187,7 +187,17 @@ def compose(
         ("Subject", subject if subject.isascii() and len(subject) < 900 else encode_words(subject)),
         ("Date", format_datetime(now.astimezone(UTC))),
         ("Message-ID", message_id),
+        *_thread_and_loop_headers(in_reply_to, references, loop_address, ticket),
     ]
+    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
+    return message_id, head.encode("ascii") + body
+
+
+def _thread_and_loop_headers(
+    in_reply_to: str | None, references: Sequence[str], loop_address: str, ticket: int | None
+) -> list[tuple[str, str]]:
+    """What threads the mail in the recipient's client, and what marks it automatic and the desk's own."""
+    headers = []
     parent = clean_message_id(in_reply_to)
     if parent:
         headers.append(("In-Reply-To", parent))
@@ -202,8 +212,7 @@ def compose(
     ]
     if ticket is not None:
         headers.append(("X-Maildesk-Ticket", str(int(ticket))))
-    head = "".join(f"{name}: {value}\r\n" for name, value in headers)
-    return message_id, head.encode("ascii") + body
+    return headers
 
 
 def encode_words(text: str) -> str:

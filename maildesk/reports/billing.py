@@ -9,9 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Select, and_, case, func, or_, select
 
 from maildesk.config import Settings
 from maildesk.durations import format_duration
@@ -44,6 +44,15 @@ COLUMNS = (
 
 def ticket_lines(db: Database, settings: Settings, period: Period) -> Iterator[dict]:
     """The billing detail of ``period``, ticket by ticket in number order."""
+    with db.engine.connect() as connection:
+        query = _lines_query(settings, period)
+        result = connection.execution_options(stream_results=True, max_row_buffer=BATCH).execute(query)
+        for row in result:
+            yield _line(settings, row)
+
+
+def _lines_query(settings: Settings, period: Period) -> Select:
+    """Each ticket created, closed or worked on in the period, with its fields as they were at its end."""
     since, until = moment(period.since), moment(period.until)
     closed_before_until = and_(T.c.status == "closed", T.c.closed_at < until)
     asof = case((closed_before_until, T.c.closed_at), else_=until)
@@ -83,29 +92,30 @@ def ticket_lines(db: Database, settings: Settings, period: Period) -> Iterator[d
         )
         .order_by(T.c.number)
     )
-    with db.engine.connect() as connection:
-        result = connection.execution_options(stream_results=True, max_row_buffer=BATCH).execute(query)
-        for row in result:
-            number, subject, organisation, application, category, kind, level, team, state, created = row[:10]
-            taken, answer, resolution, seconds = row[10:]
-            rate = rate_of(settings, organisation)
-            yield {
-                "number": number,
-                "subject": subject,
-                "organisation": organisation,
-                "application": application,
-                "category": category,
-                "kind": kind,
-                "level": int(level) if level is not None else None,
-                "team": team,
-                "status": state,
-                "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "taken_into_account_s": taken,
-                "first_response_s": answer,
-                "resolution_s": resolution,
-                "time_spent": format_duration(seconds or 0),
-                "amount": round((seconds or 0) / 3600 * rate, 2) if rate is not None else None,
-            }
+    return query
+
+
+def _line(settings: Settings, row: Sequence) -> dict:
+    number, subject, organisation, application, category, kind, level, team, state, created = row[:10]
+    taken, answer, resolution, seconds = row[10:]
+    rate = rate_of(settings, organisation)
+    return {
+        "number": number,
+        "subject": subject,
+        "organisation": organisation,
+        "application": application,
+        "category": category,
+        "kind": kind,
+        "level": int(level) if level is not None else None,
+        "team": team,
+        "status": state,
+        "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "taken_into_account_s": taken,
+        "first_response_s": answer,
+        "resolution_s": resolution,
+        "time_spent": format_duration(seconds or 0),
+        "amount": round((seconds or 0) / 3600 * rate, 2) if rate is not None else None,
+    }
 
 
 def lines_json(lines: Iterator[dict]) -> Iterator[str]:
