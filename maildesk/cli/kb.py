@@ -9,6 +9,7 @@ from maildesk.cli.common import open_database
 from maildesk.cli.output import dumps, iso, render_table
 from maildesk.errors import ExitCode, InputMissing, InputRefused, NotFound
 from maildesk.kb import ARTICLE_STATUSES
+from maildesk.states import ArticleStatus
 
 if TYPE_CHECKING:
     from sqlalchemy.orm import Session
@@ -203,7 +204,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     ksearch = ksub.add_parser("search", parents=[common])
     ksearch.add_argument("query")
     klist = ksub.add_parser("list", parents=[common])
-    klist.add_argument("--status", choices=(*ARTICLE_STATUSES, "all"), default="published")
+    klist.add_argument("--status", choices=(*ARTICLE_STATUSES, "all"), default=ArticleStatus.PUBLISHED)
     kshow = ksub.add_parser("show", parents=[common])
     kshow.add_argument("id", metavar="ID")
     for p in (ksearch, klist, kshow):

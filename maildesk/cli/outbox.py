@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from maildesk.cli.common import count, int_id, open_database
 from maildesk.cli.output import print_rows
 from maildesk.errors import ExitCode, NotFound, UsageError
+from maildesk.states import OutboxStatus
 
 if TYPE_CHECKING:
     from maildesk.storage.models import Outbox
@@ -48,7 +49,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     outbox = sub.add_parser("outbox", parents=[common], help="outgoing mail and its delivery state")
     osub = outbox.add_subparsers(dest="action", required=True, metavar="ACTION")
     olist = osub.add_parser("list", parents=[common])
-    olist.add_argument("--status", choices=("queued", "sent", "failed", "suppressed"))
+    olist.add_argument("--status", choices=tuple(OutboxStatus))
     olist.add_argument("--limit", type=count, default=100)
     olist.add_argument("--format", choices=("table", "json", "csv"), default="table")
     oretry = osub.add_parser("retry", parents=[common])

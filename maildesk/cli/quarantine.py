@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 from maildesk.cli.common import int_id, open_app, open_database
 from maildesk.cli.output import dumps, iso, print_rows
 from maildesk.errors import ExitCode, NotFound, UsageError
+from maildesk.states import InboxState
 
 if TYPE_CHECKING:
     from maildesk.storage.models import Quarantine
@@ -74,7 +75,9 @@ def _retry(args: argparse.Namespace) -> int:
         return ExitCode.OK
     for entry_id, outcome in results:
         verdict = (
-            f"ticket #{outcome.ticket}" if outcome.state == "done" else f"{outcome.state}: {outcome.reason}"
+            f"ticket #{outcome.ticket}"
+            if outcome.state == InboxState.DONE
+            else f"{outcome.state}: {outcome.reason}"
         )
         print(f"quarantine {entry_id}: {verdict}")
     return ExitCode.OK

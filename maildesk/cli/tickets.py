@@ -10,6 +10,7 @@ from maildesk.cli.common import MAX_ID, count, level_id, open_database
 from maildesk.cli.output import dumps, iso, print_rows
 from maildesk.durations import format_duration
 from maildesk.errors import ExitCode, NotFound, UsageError
+from maildesk.states import TicketStatus
 
 if TYPE_CHECKING:
     from maildesk.config import Settings
@@ -165,7 +166,7 @@ def register(sub: argparse._SubParsersAction, common: argparse.ArgumentParser) -
     tickets = sub.add_parser("tickets", parents=[common], help="list and show tickets")
     tsub = tickets.add_subparsers(dest="action", required=True, metavar="ACTION")
     tlist = tsub.add_parser("list", parents=[common])
-    tlist.add_argument("--status", choices=("new", "open", "pending", "closed", "all"))
+    tlist.add_argument("--status", choices=(*TicketStatus, "all"))
     tlist.add_argument("--level", type=level_id)
     for name in ("team", "urgency", "category", "application", "requester", "assignee"):
         tlist.add_argument(f"--{name}")

@@ -24,6 +24,7 @@ from typing import Any
 
 from maildesk.ingest.handoff import sqlite_file
 from maildesk.message.ledger import message_key
+from maildesk.states import InboxState
 from maildesk.storage.fsutil import open_private
 from maildesk.storage.revision import HEAD_REVISION
 
@@ -77,7 +78,7 @@ class SqliteStore(_Store):
             fcntl.flock(turn, fcntl.LOCK_EX)  # the kernel hands the turn over at once: no busy-handler sleeps
             self._connection.execute("BEGIN IMMEDIATE")
             self._connection.execute(
-                f"INSERT INTO inbox ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, 'pending') "
+                f"INSERT INTO inbox ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, '{InboxState.PENDING}') "
                 "ON CONFLICT (message_key) DO NOTHING",
                 (message_key(data), received, source, mail_from, json.dumps(rcpt_tos), data),
             )
@@ -111,7 +112,7 @@ class PostgresStore(_Store):
     def store(self, data: bytes, mail_from: str | None, rcpt_tos: list[str], source: str) -> None:
         try:
             self._connection.execute(
-                f"INSERT INTO inbox ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, 'pending') "
+                f"INSERT INTO inbox ({COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, '{InboxState.PENDING}') "
                 "ON CONFLICT (message_key) DO NOTHING",
                 (message_key(data), datetime.now(UTC), source, mail_from, json.dumps(rcpt_tos), data),
             )

@@ -20,6 +20,7 @@ from maildesk.notify.mailjob import MailJob, render_mails
 from maildesk.notify.plan import plan
 from maildesk.notify.render import Renderer
 from maildesk.notify.storm import react_to_storm
+from maildesk.states import OutboxStatus
 from maildesk.storage.outbox import DraftMail, OutboxBatch, suppression_reason
 from maildesk.tickets.store import TicketStore
 from maildesk.types import Notification, TicketChange
@@ -37,7 +38,7 @@ def draft(
         message_id = new_message_id(desk.address.rpartition("@")[2])
     except ValueError as exc:
         # An address no mail can be sent to (a forged or broken From): record it, send nothing.
-        mail = DraftMail(notification, "", "failed", str(exc), now, desk.address)
+        mail = DraftMail(notification, "", OutboxStatus.FAILED, str(exc), now, desk.address)
     else:
         reason = suppression_reason(
             session,
@@ -48,7 +49,12 @@ def draft(
             batch.pending_about_ticket(notification.ticket),
         )
         mail = DraftMail(
-            notification, message_id, "suppressed" if reason else "queued", reason, now, desk.address
+            notification,
+            message_id,
+            OutboxStatus.SUPPRESSED if reason else OutboxStatus.QUEUED,
+            reason,
+            now,
+            desk.address,
         )
     batch.drafts.append(mail)
     return mail

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from maildesk.notify.compose import compose, compose_body
 from maildesk.notify.render import Renderer
+from maildesk.states import OutboxStatus
 
 if TYPE_CHECKING:  # kept import-free of the outbox and the config at run time (a worker imports this)
     from maildesk.config import Settings
@@ -57,7 +58,7 @@ class MailJob:
             references=tuple(n.references),
             message_id=draft.message_id,
             created_at=draft.created_at,
-            sendable=draft.status != "failed",
+            sendable=draft.status != OutboxStatus.FAILED,
         )
 
     @staticmethod

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.config import Settings
 from maildesk.durations import parse_duration
+from maildesk.states import TicketStatus
 from maildesk.storage.db import Database
 from maildesk.storage.models import Event, FiguresBackfill, Ticket, TicketClosing, TicketEscalation, TimeEntry
 from maildesk.tickets.figures import business_seconds
@@ -34,7 +35,7 @@ class _Replay:
     """One ticket's figures, rebuilt event by event."""
 
     created: datetime
-    status: str = "new"
+    status: str = TicketStatus.NEW
     first_action: datetime | None = None
     first_answer: datetime | None = None
     answered_by: str | None = None
@@ -94,8 +95,8 @@ def _apply(replay: _Replay, event: Event, settings: Settings) -> None:
         replay.first_action = replay.first_action or event.at
     if event.type == "reply" and technician and (event.text or "").strip() and replay.first_answer is None:
         replay.first_answer, replay.answered_by = event.at, event.from_addr
-    if replay.status == "new" and technician and event.type in _ACTIONS and not refused:
-        replay.status = "open"
+    if replay.status == TicketStatus.NEW and technician and event.type in _ACTIONS and not refused:
+        replay.status = TicketStatus.OPEN
     if event.type == "command" and not refused:
         _command(replay, event, data, settings)
     elif event.type == "status":
@@ -117,8 +118,8 @@ def _command(replay: _Replay, event: Event, data: dict, settings: Settings) -> N
     name = data.get("command")
     if name == "known" and replay.first_answer is None:
         replay.first_answer, replay.answered_by = event.at, event.from_addr
-    elif name == "pending" and replay.status != "pending":
-        replay.status, replay.pending_since = "pending", event.at
+    elif name == "pending" and replay.status != TicketStatus.PENDING:
+        replay.status, replay.pending_since = TicketStatus.PENDING, event.at
     elif name in ("open", "reopen"):
         _reopen(replay, event.at, settings)
     elif name == "time":
@@ -130,29 +131,29 @@ def _command(replay: _Replay, event: Event, data: dict, settings: Settings) -> N
 
 
 def _status(replay: _Replay, event: Event, data: dict, settings: Settings) -> None:
-    if data.get("status") == "closed":
+    if data.get("status") == TicketStatus.CLOSED:
         if data.get("answer") and replay.first_answer is None:
             replay.first_answer = event.at  # a level-0 answer
         _end_pending(replay, event.at, settings)
-        if replay.status != "closed":
+        if replay.status != TicketStatus.CLOSED:
             by = "requester" if data.get("by") == "requester" else event.from_addr or "rule"
             replay.closings.append(
                 {"closed_at": event.at, "reopened_at": None, "by": by, "pending_s": replay.pending_s}
             )
-        replay.status = "closed"
-    elif data.get("status") == "open":
+        replay.status = TicketStatus.CLOSED
+    elif data.get("status") == TicketStatus.OPEN:
         _reopen(replay, event.at, settings)
 
 
 def _reopen(replay: _Replay, at: datetime, settings: Settings) -> None:
-    if replay.status == "closed" and replay.closings:
+    if replay.status == TicketStatus.CLOSED and replay.closings:
         replay.closings[-1]["reopened_at"] = at
     _end_pending(replay, at, settings)
-    replay.status = "open"
+    replay.status = TicketStatus.OPEN
 
 
 def _end_pending(replay: _Replay, at: datetime, settings: Settings) -> None:
-    if replay.status == "pending" and replay.pending_since is not None:
+    if replay.status == TicketStatus.PENDING and replay.pending_since is not None:
         replay.pending_s += business_seconds(settings, replay.pending_since, at)
         replay.pending_since = None
 

@@ -20,6 +20,7 @@ from maildesk.reports.keys import BY, NONE_LABEL, value_as_of
 from maildesk.reports.keys import TICKETS as T
 from maildesk.reports.period import Period
 from maildesk.reports.scan import TIME, moment
+from maildesk.states import TicketStatus
 from maildesk.storage.db import Database
 
 BATCH = 2000  # rows read at a time: PostgreSQL through a server-side cursor, so memory stays flat
@@ -54,7 +55,7 @@ def ticket_lines(db: Database, settings: Settings, period: Period) -> Iterator[d
 def _lines_query(settings: Settings, period: Period) -> Select:
     """Each ticket created, closed or worked on in the period, with its fields as they were at its end."""
     since, until = moment(period.since), moment(period.until)
-    closed_before_until = and_(T.c.status == "closed", T.c.closed_at < until)
+    closed_before_until = and_(T.c.status == TicketStatus.CLOSED, T.c.closed_at < until)
     asof = case((closed_before_until, T.c.closed_at), else_=until)
     spent = (
         select(TIME.c.ticket, func.sum(TIME.c.seconds).label("seconds"))
@@ -63,7 +64,9 @@ def _lines_query(settings: Settings, period: Period) -> Select:
         .subquery()
     )
     status = case(
-        (closed_before_until, "closed"), (T.c.status == "closed", "open"), else_=T.c.status
+        (closed_before_until, TicketStatus.CLOSED),
+        (T.c.status == TicketStatus.CLOSED, TicketStatus.OPEN),
+        else_=T.c.status,
     )  # as it was at the end of the period
     query = (
         select(

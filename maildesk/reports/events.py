@@ -20,6 +20,7 @@ from maildesk.reports.keys import TICKETS as T
 from maildesk.reports.keys import value_as_of
 from maildesk.reports.period import Period
 from maildesk.reports.scan import CLOSINGS, ESCALATIONS, SELF_SERVICE, TIME, KeyAt, Scan, Tally, moment
+from maildesk.states import TicketStatus
 
 QUARTER = 900  # seconds: volume per day is counted per quarter of an hour, then placed in local days
 
@@ -147,7 +148,7 @@ def scan_days(connection: Connection, scan: Scan, period: Period, day_starts: li
     (a day's UTC bounds move with daylight saving time, and some zones are half an hour off)."""
     since, until = moment(period.since), moment(period.until)
     received = and_(T.c.created_at >= since, T.c.created_at < until)
-    closed = and_(T.c.status == "closed", T.c.closed_at >= since, T.c.closed_at < until)
+    closed = and_(T.c.status == TicketStatus.CLOSED, T.c.closed_at >= since, T.c.closed_at < until)
     for instant, condition, days in (
         (T.c.created_at, received, scan.received_by_day),
         (T.c.closed_at, closed, scan.closed_by_day),

@@ -18,6 +18,7 @@ from maildesk.reports.period import Period
 from maildesk.reports.schedule import claim
 from maildesk.reports.shapes import report_csv
 from maildesk.reports.types import Report
+from maildesk.states import OutboxStatus
 from maildesk.storage.db import Database
 from maildesk.storage.outbox import OutboxBatch, store_drafts
 from maildesk.types import Notification
@@ -61,7 +62,7 @@ def queue_report(db: Database, settings: Settings, renderer: Renderer, period: P
             )
             mail = draft(session, notification, settings=settings, now=now, batch=batch)
             mail.subject = rendered.subject
-            if mail.status != "failed":
+            if mail.status != OutboxStatus.FAILED:
                 _message_id, mail.raw = compose(
                     rendered,
                     from_addr=settings.desk.address,
@@ -78,7 +79,7 @@ def queue_report(db: Database, settings: Settings, renderer: Renderer, period: P
                     body=body,
                 )
         store_drafts(session, batch.drafts)
-    return sum(1 for mail in batch.drafts if mail.status == "queued")
+    return sum(1 for mail in batch.drafts if mail.status == OutboxStatus.QUEUED)
 
 
 def _body(rendered: RenderedMail, page: str, table: str, name: str) -> bytes:

@@ -29,13 +29,14 @@ from maildesk.reports import stats
 from maildesk.reports.keys import TICKETS as T
 from maildesk.reports.keys import value_as_of
 from maildesk.reports.period import Period
+from maildesk.states import OPEN_STATUSES, TicketStatus
 from maildesk.storage.models import SelfCareMail, TicketClosing, TicketEscalation, TimeEntry, UTCDateTime
 
 CLOSINGS = TicketClosing.__table__
 ESCALATIONS = TicketEscalation.__table__
 TIME = TimeEntry.__table__
 SELF_SERVICE = SelfCareMail.__table__
-OPEN_STATUSES = ("new", "open", "pending")
+
 
 #: A ``--by`` key bound to the settings: the group of a ticket row as it was at ``asof``.
 KeyAt = Callable[[ColumnElement], ColumnElement]
@@ -200,7 +201,7 @@ class TicketParts:
 
     def _closed_by_end(self) -> ColumnElement:
         """A ticket created in the period is closed at its end."""
-        closed: ColumnElement = T.c.status == "closed"
+        closed: ColumnElement = T.c.status == TicketStatus.CLOSED
         return and_(closed, T.c.closed_at < self.until) if self.closed_later else closed
 
     def parts(self, key: KeyAt, *, durations: bool = True) -> list[Select]:
@@ -215,7 +216,7 @@ class TicketParts:
             return parts
         # Created before the period: never the index to search by here (that would be most of the table).
         before = func.coalesce(T.c.created_at, T.c.created_at) < self.since
-        closed_in = [T.c.status == "closed", T.c.closed_at >= self.since]
+        closed_in = [T.c.status == TicketStatus.CLOSED, T.c.closed_at >= self.since]
         if self.closed_later:
             closed_in.append(T.c.closed_at < until)
         closed = _Part(key(T.c.closed_at), False, literal(1), literal(0))
@@ -223,7 +224,7 @@ class TicketParts:
         still_open = _Part(key(until), False, literal(0), literal(1))
         parts.append(still_open.select(durations, False).where(T.c.status.in_(OPEN_STATUSES), before))
         if self.closed_later:
-            closed_after = [T.c.status == "closed", T.c.closed_at >= until, before]
+            closed_after = [T.c.status == TicketStatus.CLOSED, T.c.closed_at >= until, before]
             parts.append(still_open.select(durations, False).where(*closed_after))
         return parts
 

@@ -19,6 +19,7 @@ from maildesk.notify.drafts import fill_drafts
 from maildesk.notify.mailjob import DeskIdentity, MailJob
 from maildesk.pipeline import Pipeline, Rejected
 from maildesk.runtime.workers import WorkerPool
+from maildesk.states import InboxState, QuarantineStatus
 from maildesk.storage import quarantine
 from maildesk.storage.db import Database, is_storage_failure
 from maildesk.storage.inbox import peek_pending, pending_ids, pending_query
@@ -247,27 +248,31 @@ class Processor:
             outbox.rollback_to(mark)
             for address, until, why in exc.suppressions:
                 suppress_address(session, address, until, why)
-            return self._quarantine(session, row, str(exc), "rejected", now)
+            return self._quarantine(session, row, str(exc), QuarantineStatus.REJECTED, now)
         except Exception as exc:  # anything unprocessable goes to quarantine, with why
             if is_storage_failure(exc):
                 raise  # the database failing is not the message's fault: the whole batch waits and is redone
             outbox.rollback_to(mark)
             log.exception("message_quarantined", inbox=row.id, message_key=row.message_key)
-            return self._quarantine(session, row, f"{type(exc).__name__}: {exc}"[:2000], "held", now)
+            return self._quarantine(
+                session, row, f"{type(exc).__name__}: {exc}"[:2000], QuarantineStatus.HELD, now
+            )
         return self._mark_done(row, change, now)
 
     @staticmethod
     def _mark_done(row: InboxMessage, change: TicketChange | None, now: datetime) -> Outcome:
-        row.state, row.processed_at = "done", now
+        row.state, row.processed_at = InboxState.DONE, now
         if change is not None:  # None: applied before, and the row already names its ticket
             row.ticket = change.ticket.number
         log.info("message_processed", inbox=row.id, ticket=row.ticket)
-        return Outcome(row.id, "done", row.ticket)
+        return Outcome(row.id, InboxState.DONE, row.ticket)
 
     @staticmethod
     def _quarantine(session: Session, row: InboxMessage, reason: str, status: str, now: datetime) -> Outcome:
         quarantine.hold(session, row, reason, status, now)
         log.warning(
-            "message_quarantined" if status == "held" else "message_rejected", inbox=row.id, reason=reason
+            "message_quarantined" if status == QuarantineStatus.HELD else "message_rejected",
+            inbox=row.id,
+            reason=reason,
         )
         return Outcome(row.id, row.state, None, reason)

@@ -16,6 +16,7 @@ from sqlalchemy import Connection, Select, func, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from maildesk.message.ledger import message_key
+from maildesk.states import InboxState
 from maildesk.storage.db import Database
 from maildesk.storage.models import InboxMessage
 from maildesk.storage.spool import Spool
@@ -36,7 +37,7 @@ def _row(key: str, raw: RawMessage, data: object) -> dict:
         "mail_from": raw.mail_from,
         "rcpt_tos": list(raw.rcpt_tos),
         "raw": data,
-        "state": "pending",
+        "state": InboxState.PENDING,
     }
 
 
@@ -189,7 +190,12 @@ def pending_query(db: Database, size: int, only_ids: list[int] | None = None) ->
 
     On PostgreSQL rows another daemon holds are skipped (SKIP LOCKED); SQLite serialises writers.
     """
-    query = select(InboxMessage).where(InboxMessage.state == "pending").order_by(InboxMessage.id).limit(size)
+    query = (
+        select(InboxMessage)
+        .where(InboxMessage.state == InboxState.PENDING)
+        .order_by(InboxMessage.id)
+        .limit(size)
+    )
     if only_ids is not None:
         query = query.where(InboxMessage.id.in_(only_ids))
     if db.is_postgres:
@@ -204,7 +210,7 @@ def pending_ids(db: Database, size: int, max_bytes: int, only_ids: list[int] | N
     """
     query = (
         select(InboxMessage.id, func.length(InboxMessage.raw))
-        .where(InboxMessage.state == "pending")
+        .where(InboxMessage.state == InboxState.PENDING)
         .order_by(InboxMessage.id)
         .limit(size)
     )

@@ -26,6 +26,8 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from maildesk.states import ArticleStatus, InboxState, OutboxStatus, QuarantineStatus, TicketStatus
+
 # BigInteger primary keys autoincrement as INTEGER on SQLite (rowid) and BIGSERIAL/identity elsewhere.
 Id = BigInteger().with_variant(Integer, "sqlite")
 
@@ -73,7 +75,7 @@ class InboxMessage(Base):
     rcpt_tos: Mapped[list] = mapped_column(JSON, default=list)
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     # pending -> done | quarantined | rejected
-    state: Mapped[str] = mapped_column(String(20), default="pending")
+    state: Mapped[str] = mapped_column(String(20), default=InboxState.PENDING)
     ticket: Mapped[int | None] = mapped_column(BigInteger)
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
@@ -90,7 +92,7 @@ class Quarantine(Base):
     message_id: Mapped[str | None] = mapped_column(String(1000))
     mail_from: Mapped[str | None] = mapped_column(String(1000))
     reason: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="held")  # held | retried | rejected
+    status: Mapped[str] = mapped_column(String(20), default=QuarantineStatus.HELD)
 
 
 class Ticket(Base):
@@ -116,7 +118,7 @@ class Ticket(Base):
 
     number: Mapped[int] = mapped_column(Id, primary_key=True, autoincrement=True)
     subject: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(20), default="new")
+    status: Mapped[str] = mapped_column(String(20), default=TicketStatus.NEW)
     level: Mapped[int] = mapped_column(Integer)
     team: Mapped[str | None] = mapped_column(String(200))  # a team of ``level`` (SPEC section 3)
     urgency: Mapped[str] = mapped_column(String(20), default="normal")
@@ -227,7 +229,7 @@ class Outbox(Base):
     message_id: Mapped[str] = mapped_column(String(1000))
     raw: Mapped[bytes] = mapped_column(LargeBinary)
     automatic: Mapped[bool] = mapped_column(Boolean, default=True)
-    status: Mapped[str] = mapped_column(String(20), default="queued")  # queued | sent | failed | suppressed
+    status: Mapped[str] = mapped_column(String(20), default=OutboxStatus.QUEUED)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -281,7 +283,7 @@ class KbArticle(Base):
     source_ticket: Mapped[int | None] = mapped_column(BigInteger)
     uses: Mapped[int] = mapped_column(Integer, default=0)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    status: Mapped[str] = mapped_column(String(20), default="draft")
+    status: Mapped[str] = mapped_column(String(20), default=ArticleStatus.DRAFT)
     language: Mapped[str | None] = mapped_column(String(10))
     updates: Mapped[int | None] = mapped_column(BigInteger)
 

@@ -16,6 +16,7 @@ from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from maildesk.config import Settings
+from maildesk.states import OutboxStatus
 from maildesk.storage.db import Database
 from maildesk.storage.models import BounceSuppression, Outbox
 from maildesk.types import Notification
@@ -28,7 +29,7 @@ _RECENT_AUTOMATIC = (
     .where(
         Outbox.to_addr == bindparam("address"),
         Outbox.automatic.is_(True),
-        Outbox.status.in_(("queued", "sent")),
+        Outbox.status.in_((OutboxStatus.QUEUED, OutboxStatus.SENT)),
         Outbox.created_at > bindparam("since"),
     )
 )
@@ -38,7 +39,7 @@ _RECENT_ABOUT_TICKET = (
     .select_from(Outbox)
     .where(
         Outbox.ticket == bindparam("ticket"),
-        Outbox.status.in_(("queued", "sent")),
+        Outbox.status.in_((OutboxStatus.QUEUED, OutboxStatus.SENT)),
         Outbox.created_at > bindparam("since"),
     )
 )
@@ -51,7 +52,7 @@ _STORM_UNDER_WAY = (
     .select_from(Outbox)
     .where(
         Outbox.ticket == bindparam("ticket"),
-        Outbox.status == "suppressed",
+        Outbox.status == OutboxStatus.SUPPRESSED,
         Outbox.last_error.like(STORM_REASON + "%"),
         Outbox.created_at > bindparam("since"),
     )
@@ -176,7 +177,7 @@ class DraftMail:
     @property
     def storm(self) -> bool:
         """Held back by the per-ticket hourly cap."""
-        return self.status == "suppressed" and (self.reason or "").startswith(STORM_REASON)
+        return self.status == OutboxStatus.SUPPRESSED and (self.reason or "").startswith(STORM_REASON)
 
 
 @dataclass
@@ -196,13 +197,15 @@ class OutboxBatch:
         return sum(
             1
             for d in self.drafts
-            if d.status == "queued" and d.notification.automatic and d.notification.to == address
+            if d.status == OutboxStatus.QUEUED and d.notification.automatic and d.notification.to == address
         )
 
     def pending_about_ticket(self, ticket: int | None) -> int:
         if ticket is None:
             return 0
-        return sum(1 for d in self.drafts if d.status == "queued" and d.notification.ticket == ticket)
+        return sum(
+            1 for d in self.drafts if d.status == OutboxStatus.QUEUED and d.notification.ticket == ticket
+        )
 
 
 def store_drafts(session: Session, drafts: list[DraftMail]) -> None:
@@ -225,7 +228,7 @@ def store_drafts(session: Session, drafts: list[DraftMail]) -> None:
                 "attempts": 0,
                 "last_error": d.reason,
                 "created_at": d.created_at,
-                "next_attempt_at": d.created_at if d.status == "queued" else None,
+                "next_attempt_at": d.created_at if d.status == OutboxStatus.QUEUED else None,
             }
             for d in drafts
         ],
@@ -238,7 +241,7 @@ def claim_due(db: Database, limit: int, now: datetime) -> list[Outbox]:
         query = (
             select(Outbox)
             .where(
-                Outbox.status == "queued",
+                Outbox.status == OutboxStatus.QUEUED,
                 Outbox.next_attempt_at <= now,
                 or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now),
             )
@@ -274,9 +277,9 @@ def record_attempts(
             "next_attempt_at": None,
         }
         if error is None:
-            values.update(status="sent", sent_at=now)
+            values.update(status=OutboxStatus.SENT, sent_at=now)
         elif permanent or row.attempts >= len(retry):
-            values.update(status="failed")
+            values.update(status=OutboxStatus.FAILED)
         else:
             values.update(next_attempt_at=now + retry[row.attempts])
         updates.append(values)
@@ -286,19 +289,27 @@ def record_attempts(
 
 def next_due(db: Database) -> datetime | None:
     with db.session() as session:
-        return session.scalar(select(func.min(Outbox.next_attempt_at)).where(Outbox.status == "queued"))
+        return session.scalar(
+            select(func.min(Outbox.next_attempt_at)).where(Outbox.status == OutboxStatus.QUEUED)
+        )
 
 
 def retry(db: Database, outbox_id: int | None) -> int:
     """Queue failed (or suppressed) mail again now; ``None`` means every failed one."""
     with db.session() as session:
         query = update(Outbox).where(
-            Outbox.status.in_(("failed",) if outbox_id is None else ("failed", "suppressed", "queued"))
+            Outbox.status.in_(
+                (OutboxStatus.FAILED,)
+                if outbox_id is None
+                else (OutboxStatus.FAILED, OutboxStatus.SUPPRESSED, OutboxStatus.QUEUED)
+            )
         )
         if outbox_id is not None:
             query = query.where(Outbox.id == outbox_id)
         result = session.execute(
-            query.values(status="queued", next_attempt_at=_utcnow(), attempts=0, claimed_until=None)
+            query.values(
+                status=OutboxStatus.QUEUED, next_attempt_at=_utcnow(), attempts=0, claimed_until=None
+            )
         )
         return result.rowcount  # type: ignore[attr-defined]  # an UPDATE's CursorResult
 

@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from maildesk.states import InboxState, QuarantineStatus
 from maildesk.storage.db import Database
 from maildesk.storage.models import InboxMessage, Quarantine
 
@@ -17,7 +18,7 @@ def hold(session: Session, row: InboxMessage, reason: str, status: str, now: dat
 
     A message quarantined again (a retry that failed anew) keeps its one entry, with the new reason.
     """
-    row.state = "rejected" if status == "rejected" else "quarantined"
+    row.state = InboxState.REJECTED if status == QuarantineStatus.REJECTED else InboxState.QUARANTINED
     row.processed_at = now
     entry = session.scalar(select(Quarantine).where(Quarantine.inbox_id == row.id))
     message_id = row.message_key if not row.message_key.startswith("<sha256-") else None
@@ -68,17 +69,21 @@ def requeue(db: Database, entry_id: int | None) -> Requeued:
     daemon), and applying it again would apply it twice.
     """
     with db.session() as session:
-        query = select(Quarantine).where(Quarantine.status != "retried")
+        query = select(Quarantine).where(Quarantine.status != QuarantineStatus.RETRIED)
         if entry_id is not None:
             query = select(Quarantine).where(Quarantine.id == entry_id)
         found = list(session.scalars(query))
         if entry_id is not None and not found:
             raise LookupError(f"quarantine {entry_id}: no such entry")
-        if entry_id is not None and found[0].status == "retried":
+        if entry_id is not None and found[0].status == QuarantineStatus.RETRIED:
             return Requeued({}, already_retried=True)
         inbox_ids = [e.inbox_id for e in found]
-        session.execute(update(InboxMessage).where(InboxMessage.id.in_(inbox_ids)).values(state="pending"))
         session.execute(
-            update(Quarantine).where(Quarantine.id.in_([e.id for e in found])).values(status="retried")
+            update(InboxMessage).where(InboxMessage.id.in_(inbox_ids)).values(state=InboxState.PENDING)
+        )
+        session.execute(
+            update(Quarantine)
+            .where(Quarantine.id.in_([e.id for e in found]))
+            .values(status=QuarantineStatus.RETRIED)
         )
         return Requeued({e.inbox_id: e.id for e in found})

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from maildesk.config import Settings
+from maildesk.states import TicketStatus
 from maildesk.storage.models import Ticket
 from maildesk.teams.model import Team
 from maildesk.tickets import figures, self_service, timers
@@ -89,8 +90,10 @@ def open_ticket(
             # A level-0 answer: the requester has their answer at once, and the ticket is closed.
             timers.on_technician_reply(ticket, settings, ctx.now)
             figures.note_answer(ticket, settings, ctx.now, None)
-            set_status(store, ticket, "closed", settings, ctx.now, by=figures.BY_RULE)
-            store.add_event(ticket, "status", ctx.now, data={"status": "closed", "answer": decision.answer})
+            set_status(store, ticket, TicketStatus.CLOSED, settings, ctx.now, by=figures.BY_RULE)
+            store.add_event(
+                ticket, "status", ctx.now, data={"status": TicketStatus.CLOSED, "answer": decision.answer}
+            )
     articles = (
         store.suggest_articles(f"{parsed.subject}\n{parsed.text}", settings.kb.suggest, ticket.language)
         if automation is None and not answered and suggest
@@ -120,7 +123,7 @@ def _new_ticket(
     requester = parsed.from_addr or "unknown@invalid"
     return Ticket(
         subject=(parsed.subject or "(no subject)")[:MAX_SUBJECT],
-        status="new",
+        status=TicketStatus.NEW,
         level=level,
         urgency=decision.urgency,
         category=decision.category,
@@ -208,15 +211,15 @@ def add_follow_up(
         return change_of(ticket, parsed, text, outsider_wrote=True)
     record_message(store, ticket, parsed, ctx, "message", text)
     if parsed.from_addr == ticket.requester and requester_closes(parsed, keys, ticket, settings):
-        if ticket.status == "closed":
+        if ticket.status == TicketStatus.CLOSED:
             return change_of(ticket, parsed, text)  # asking again to close is no reason to reopen
-        set_status(store, ticket, "closed", settings, ctx.now, by=figures.BY_REQUESTER)
+        set_status(store, ticket, TicketStatus.CLOSED, settings, ctx.now, by=figures.BY_REQUESTER)
         store.add_event(
             ticket,
             "status",
             ctx.now,
             from_addr=parsed.from_addr,
-            data={"status": "closed", "by": "requester"},
+            data={"status": TicketStatus.CLOSED, "by": "requester"},
         )
         return change_of(ticket, parsed, text, closed=True)
     if parsed.from_addr == ticket.requester and (
@@ -228,15 +231,15 @@ def add_follow_up(
                 ticket, "command", ctx.now, from_addr=parsed.from_addr, data={"command": "kb", "value": slug}
             )
             return change_of(ticket, parsed, text, article_requested=article)
-    if ticket.status in ("pending", "closed"):
+    if ticket.status in (TicketStatus.PENDING, TicketStatus.CLOSED):
         previous = ticket.status
-        set_status(store, ticket, "open", settings, ctx.now, by=None)
+        set_status(store, ticket, TicketStatus.OPEN, settings, ctx.now, by=None)
         store.add_event(
             ticket,
             "status",
             ctx.now,
             from_addr=parsed.from_addr,
-            data={"status": "open", "from": previous, "reason": "requester replied"},
+            data={"status": TicketStatus.OPEN, "from": previous, "reason": "requester replied"},
         )
     return change_of(ticket, parsed, text, requester_replied=True)
 
@@ -259,7 +262,7 @@ def requester_closes(parsed: ParsedMessage, keys: TicketKeys, ticket: Ticket, se
 def is_closed_too_long(ticket: Ticket, settings: Settings, now: datetime) -> bool:
     """A reply to a ticket closed longer than ``reopen_within`` ago opens a new, linked ticket."""
     return (
-        ticket.status == "closed"
+        ticket.status == TicketStatus.CLOSED
         and ticket.closed_at is not None
         and now - ticket.closed_at > settings.desk.reopen_within
     )

@@ -18,6 +18,7 @@ from maildesk.addresses import is_address
 from maildesk.config import CATEGORIES, KINDS, URGENCIES, Settings
 from maildesk.durations import parse_duration
 from maildesk.errors import CommandRefused
+from maildesk.states import CLOCK_STOPPED, TicketStatus
 from maildesk.storage.models import Ticket
 from maildesk.tickets import figures, timers
 from maildesk.tickets.resolution import publish_ticket_draft
@@ -109,7 +110,7 @@ def _no_value(command: Command) -> None:
 
 def _close(ctx: CommandContext, command: Command) -> None:
     _no_value(command)
-    _set_status(ctx, "closed")
+    _set_status(ctx, TicketStatus.CLOSED)
     ctx.outcome.closed = True
     if ctx.settings.kb.auto_update:
         ctx.outcome.file_in_kb = True
@@ -117,19 +118,19 @@ def _close(ctx: CommandContext, command: Command) -> None:
 
 def _spam(ctx: CommandContext, command: Command) -> None:
     _no_value(command)
-    _set_status(ctx, "closed")
+    _set_status(ctx, TicketStatus.CLOSED)
     ctx.outcome.closed = True
     ctx.outcome.silent = True
 
 
 def _pending(ctx: CommandContext, command: Command) -> None:
     _no_value(command)
-    _set_status(ctx, "pending")
+    _set_status(ctx, TicketStatus.PENDING)
 
 
 def _open(ctx: CommandContext, command: Command) -> None:
     _no_value(command)
-    _set_status(ctx, "open")
+    _set_status(ctx, TicketStatus.OPEN)
 
 
 def _comment(ctx: CommandContext, command: Command) -> None:
@@ -228,7 +229,7 @@ def _known(ctx: CommandContext, command: Command) -> None:
             raise CommandRefused("not_published", slug=slug, status=status)
         raise CommandRefused("no_such_article", slug=slug)
     ctx.outcome.answered_with = article
-    _set_status(ctx, "closed")
+    _set_status(ctx, TicketStatus.CLOSED)
     ctx.outcome.closed = True
 
 
@@ -295,15 +296,15 @@ def set_status(
     figures.note_status(store.figures, ticket, status, settings, now, by)
     previous = ticket.status
     ticket.status = status
-    if status == "closed":
+    if status == TicketStatus.CLOSED:
         ticket.closed_at = now
         timers.pause(ticket, settings, now)
         return
-    if previous == "closed":
+    if previous == TicketStatus.CLOSED:
         ticket.closed_at = None
-    if status == "pending":
+    if status == TicketStatus.PENDING:
         timers.pause(ticket, settings, now)
-    elif previous in ("pending", "closed"):
+    elif previous in CLOCK_STOPPED:
         timers.resume(ticket, settings, now)
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.sql import Select
 
 from maildesk.config import Settings
 from maildesk.durations import format_duration
+from maildesk.states import TicketStatus
 from maildesk.storage.models import Ticket
 from maildesk.tickets import figures, timers
 from maildesk.tickets.store import TicketStore
@@ -52,7 +53,7 @@ def due_tickets_query(now: datetime, limit: int) -> Select:
     candidates = union(*(select(Ticket.number).where(condition) for condition in passed))
     return (
         select(Ticket)
-        .where(Ticket.number.in_(candidates), Ticket.status != "closed", or_(*passed))
+        .where(Ticket.number.in_(candidates), Ticket.status != TicketStatus.CLOSED, or_(*passed))
         .order_by(Ticket.number)
         .limit(limit)
     )

@@ -29,6 +29,7 @@ from sqlalchemy import bindparam, insert, update
 from sqlalchemy.engine import Connection
 
 from maildesk.config import Settings
+from maildesk.states import TicketStatus
 from maildesk.storage.models import AttributeChange, Ticket, TicketClosing, TicketEscalation, TimeEntry
 
 
@@ -154,14 +155,18 @@ def note_status(
 ) -> None:
     """The ticket goes from its current status to ``status``; call before the clocks move."""
     previous = ticket.status
-    if previous == "pending" and status != "pending" and ticket.pending_since is not None:
+    if (
+        previous == TicketStatus.PENDING
+        and status != TicketStatus.PENDING
+        and ticket.pending_since is not None
+    ):
         ticket.pending_s = (ticket.pending_s or 0) + business_seconds(settings, ticket.pending_since, now)
         ticket.pending_since = None
-    elif status == "pending" and previous != "pending":
+    elif status == TicketStatus.PENDING and previous != TicketStatus.PENDING:
         ticket.pending_since = now
-    if status == "closed":
+    if status == TicketStatus.CLOSED:
         _note_closing(rows, ticket, previous, settings, now, by)
-    elif previous == "closed":
+    elif previous == TicketStatus.CLOSED:
         standing = rows._standing_closing(ticket.number)
         if standing is not None:
             standing["reopened_at"] = now
@@ -179,7 +184,7 @@ def _note_closing(
     ticket.resolution_s, ticket.resolve_met, ticket.self_care = resolution, met, self_care
     if by and "@" in by:
         ticket.technician = by
-    if previous == "closed":  # closed again while closed: the standing closing moves to now
+    if previous == TicketStatus.CLOSED:  # closed again while closed: the standing closing moves to now
         standing = rows._standing_closing(ticket.number)
         if standing is not None:
             standing.update(closed_at=now, resolution_s=resolution, resolve_met=met, closed_by=by)

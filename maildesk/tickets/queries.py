@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select
 
+from maildesk.states import TicketStatus
 from maildesk.storage.db import Database
 from maildesk.storage.models import AttachmentRow, Event, Ticket
 
@@ -36,7 +37,7 @@ def list_tickets(db: Database, wanted: TicketFilter) -> list[Ticket]:
     elif wanted.status:
         query = query.where(Ticket.status == wanted.status)
     else:
-        query = query.where(Ticket.status != "closed")
+        query = query.where(Ticket.status != TicketStatus.CLOSED)
     columns = {
         "level": Ticket.level,
         "urgency": Ticket.urgency,

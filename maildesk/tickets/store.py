@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from maildesk.durations import format_duration
 from maildesk.kb.search import search
 from maildesk.security.bounces import SentMail
+from maildesk.states import ArticleStatus, OutboxStatus
 from maildesk.storage.models import AttachmentRow, Event, KbArticle, Outbox, ThreadMessage, Ticket
 from maildesk.tickets.figures import FigureRows
 from maildesk.types import Article, Attachment, TicketView
@@ -31,7 +32,7 @@ _EVENTS_FOR_MESSAGE = (
     .where(Event.ticket == bindparam("ticket"), Event.message_id == bindparam("message_id"))
 )
 _SENT_MAIL = select(Outbox.id, Outbox.ticket, Outbox.to_addr, Outbox.message_id).where(
-    Outbox.status != "suppressed"  # a suppressed mail never left: no report can be about it
+    Outbox.status != OutboxStatus.SUPPRESSED  # a suppressed mail never left: no report can be about it
 )
 
 
@@ -191,7 +192,7 @@ class TicketStore:
     def find_article(self, slug: str) -> Article | None:
         """The published article ``slug`` (its use count grows); None for a draft, retired or unknown one."""
         row = self.session.scalar(
-            select(KbArticle).where(KbArticle.slug == slug, KbArticle.status == "published")
+            select(KbArticle).where(KbArticle.slug == slug, KbArticle.status == ArticleStatus.PUBLISHED)
         )
         if row is None:
             return None

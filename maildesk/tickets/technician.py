@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from maildesk.config import Settings
+from maildesk.states import TicketStatus
 from maildesk.storage.models import Ticket
 from maildesk.tickets import figures, timers
 from maildesk.tickets.commands import (
@@ -70,7 +71,7 @@ def technician_message(
         outcome.comment = True
     event_type = "comment" if outcome.comment or outcome.silent or held_back else "reply"
     relay = not outcome.comment and not outcome.silent and not held_back and bool(text.strip())
-    if ticket.status == "closed" and not outcome.closed and (relay or routed):
+    if ticket.status == TicketStatus.CLOSED and not outcome.closed and (relay or routed):
         # A technician answering on a closed ticket (or handing it to another level) reopens it, as
         # in RT; a note, or a mail with only commands such as [time=] and no text, does not.
         _reopen(store, ticket, ctx, parsed.from_addr)
@@ -115,13 +116,13 @@ def _outcome(
 
 
 def _reopen(store: TicketStore, ticket: Ticket, ctx: ApplyContext, technician: str) -> None:
-    set_status(store, ticket, "open", ctx.settings, ctx.now, by=technician)
+    set_status(store, ticket, TicketStatus.OPEN, ctx.settings, ctx.now, by=technician)
     store.add_event(
         ticket,
         "status",
         ctx.now,
         from_addr=technician,
-        data={"status": "open", "from": "closed", "reason": "technician replied"},
+        data={"status": TicketStatus.OPEN, "from": TicketStatus.CLOSED, "reason": "technician replied"},
     )
 
 
@@ -184,8 +185,8 @@ def _record_outcome(
         answer=relay or outcome.answered_with is not None,
         closing_mail=outcome.closed and not outcome.silent,
     )
-    if ticket.status == "new" and outcome.applied:
-        set_status(store, ticket, "open", settings, ctx.now, by=parsed.from_addr)
+    if ticket.status == TicketStatus.NEW and outcome.applied:
+        set_status(store, ticket, TicketStatus.OPEN, settings, ctx.now, by=parsed.from_addr)
     kb_draft = None
     if outcome.file_in_kb and text.strip():
         kb_draft = file_resolution(store, ticket, parsed, text, settings, ctx.now)
@@ -203,7 +204,7 @@ def _record_outcome(
             "status",
             ctx.now,
             from_addr=parsed.from_addr,
-            data={"status": "closed", "silent": outcome.silent},
+            data={"status": TicketStatus.CLOSED, "silent": outcome.silent},
         )
     return kb_draft
 
@@ -216,8 +217,8 @@ def _answered(
         figures.note_answer(ticket, ctx.settings, ctx.now, author)
     if answer or closing_mail:
         timers.on_technician_reply(ticket, ctx.settings, ctx.now)
-        if ticket.status == "new":
-            set_status(store, ticket, "open", ctx.settings, ctx.now, by=author)
+        if ticket.status == TicketStatus.NEW:
+            set_status(store, ticket, TicketStatus.OPEN, ctx.settings, ctx.now, by=author)
 
 
 # Commands that decide what the requester gets; when one is refused, the text is not relayed.

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from maildesk.calendars import Calendar
 from maildesk.config import Settings, UrgencyTarget
+from maildesk.states import CLOCK_STOPPED
 from maildesk.storage.models import Ticket
 from maildesk.tickets import figures
 
@@ -36,7 +37,7 @@ def restart_escalation(ticket: Ticket, settings: Settings, now: datetime) -> Non
     level = settings.level(ticket.level)
     after = level.escalate_after if level else None
     # Nobody is expected to answer a closed ticket, nor one waiting on the requester.
-    if after and ticket.status not in ("closed", "pending"):
+    if after and ticket.status not in CLOCK_STOPPED:
         ticket.escalate_due_at = settings.level_calendar(ticket.level).add_business_time(now, after)
     else:
         ticket.escalate_due_at = None
@@ -71,7 +72,7 @@ def change_urgency(ticket: Ticket, previous: str, settings: Settings, now: datet
     """
     old, new = settings.urgency.get(previous), settings.urgency.get(ticket.urgency)
     clocks = _Clocks(settings.urgency_calendar(previous), settings.urgency_calendar(ticket.urgency), now)
-    stopped = ticket.status in ("pending", "closed")
+    stopped = ticket.status in CLOCK_STOPPED
     if ticket.first_response_at is None:
         ticket.first_response_due_at, ticket.first_response_remaining_s = clocks.retarget(
             _target(old, "first_response"),
