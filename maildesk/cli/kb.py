@@ -160,7 +160,7 @@ def cmd_kb_add(args: argparse.Namespace) -> int:
             category=parsed.category,
             uses=0,
             updated_at=datetime.now(UTC),
-            status="published" if args.publish else "draft",
+            status=ArticleStatus.PUBLISHED if args.publish else ArticleStatus.DRAFT,
         )
         session.add(article)
         session.flush()
@@ -189,7 +189,7 @@ def cmd_kb_change(args: argparse.Namespace) -> int:
         if args.action == "retire":
             retire_article(article, now)
             _print_article(article, args.format, "retired")
-        elif article.status == "published":
+        elif article.status == ArticleStatus.PUBLISHED:
             _print_article(article, args.format, "already published:")
         else:
             live = publish_article(session, article, now)

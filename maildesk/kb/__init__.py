@@ -1,4 +1,6 @@
 """The knowledge base."""
 
+from maildesk.states import ArticleStatus
+
 # The life of an article (SPEC section 11): only "published" ever leaves the desk.
-ARTICLE_STATUSES = ("draft", "published", "retired")
+ARTICLE_STATUSES = tuple(ArticleStatus)

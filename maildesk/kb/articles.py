@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session
 from maildesk.kb import index as _index  # noqa: F401 - its mapper events keep the search index in step
 from maildesk.kb.search import SearchHit
 from maildesk.kb.search import search as search_index
+from maildesk.states import ArticleStatus
 from maildesk.storage.db import Database
 from maildesk.storage.models import KbArticle
 
@@ -95,7 +96,13 @@ def file_article_row(slug: str, title: str, body: str) -> KbArticle:
     from datetime import datetime
 
     return KbArticle(
-        slug=slug, title=title, body=body, tags=[], uses=0, updated_at=datetime.now(UTC), status="published"
+        slug=slug,
+        title=title,
+        body=body,
+        tags=[],
+        uses=0,
+        updated_at=datetime.now(UTC),
+        status=ArticleStatus.PUBLISHED,
     )
 
 
@@ -143,7 +150,7 @@ def find_article(db: Database, key: str) -> KbArticle | None:
         return session.scalar(select(KbArticle).where(wanted))
 
 
-def list_articles(db: Database, status: str | None = "published") -> list[KbArticle]:
+def list_articles(db: Database, status: str | None = ArticleStatus.PUBLISHED) -> list[KbArticle]:
     """The articles of one status (``None``: all), the most recently updated first."""
     query = select(KbArticle).order_by(KbArticle.updated_at.desc(), KbArticle.id.desc())
     if status is not None:

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from maildesk.kb.articles import index_article
 from maildesk.kb.redact import People, redact
+from maildesk.states import ArticleStatus
 from maildesk.storage.models import KbArticle
 
 # An existing article is "close" when the draft holds at least this share of its words.
@@ -76,7 +77,7 @@ def file_draft(
         article = KbArticle(slug=slug, uses=0, source_ticket=resolution.number)
         session.add(article)
     # New text is unread text: a refiled article goes back to review rather than out under the old approval.
-    article.title, article.body, article.status, article.updated_at = title, body, "draft", now
+    article.title, article.body, article.status, article.updated_at = title, body, ArticleStatus.DRAFT, now
     article.tags = list(resolution.tags)
     article.application, article.category = resolution.application, resolution.category
     article.language = resolution.language
@@ -103,7 +104,7 @@ def find_close_article(
     )
     candidates = session.scalars(
         select(KbArticle)
-        .where(KbArticle.status == "published", same_application, KbArticle.id != (exclude or 0))
+        .where(KbArticle.status == ArticleStatus.PUBLISHED, same_application, KbArticle.id != (exclude or 0))
         .order_by(KbArticle.updated_at.desc())
         .limit(CLOSE_CANDIDATES)
     )
@@ -130,24 +131,24 @@ def publish_article(
     if text is not None and text.strip():
         article.body = text.strip()
     target = session.get(KbArticle, article.updates) if article.updates else None
-    if target is not None and target.status == "published" and target.id != article.id:
+    if target is not None and target.status == ArticleStatus.PUBLISHED and target.id != article.id:
         target.body, target.updated_at = article.body, now
         target.tags = list(dict.fromkeys([*(target.tags or []), *(article.tags or [])]))
-        article.status, article.updated_at = "retired", now
+        article.status, article.updated_at = ArticleStatus.RETIRED, now
         index_article(session, target)
         return target
-    article.status, article.updated_at, article.updates = "published", now, None
+    article.status, article.updated_at, article.updates = ArticleStatus.PUBLISHED, now, None
     index_article(session, article)
     return article
 
 
 def retire_article(article: KbArticle, now: datetime) -> None:
     """Take an article out of use: no suggestion, search hit or answer names it any more."""
-    article.status, article.updated_at = "retired", now
+    article.status, article.updated_at = ArticleStatus.RETIRED, now
 
 
 def find_draft_for_ticket(session: Session, number: int) -> KbArticle | None:
     """The draft filed from ticket ``number``, if it has one waiting."""
     return session.scalar(
-        select(KbArticle).where(KbArticle.slug == draft_slug(number), KbArticle.status == "draft")
+        select(KbArticle).where(KbArticle.slug == draft_slug(number), KbArticle.status == ArticleStatus.DRAFT)
     )

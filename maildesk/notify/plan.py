@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from maildesk.config import Settings
 from maildesk.security.signing import signed_address
+from maildesk.states import ArticleStatus
 from maildesk.teams.model import Team
 from maildesk.types import Article, Notification, Reason, TicketChange, TicketView
 
@@ -204,7 +205,7 @@ def _kb_draft_mail(
 ) -> list[Notification]:
     """The draft filed from a technician's closing answer, to that technician: ``[publish]`` in the reply."""
     draft = change.kb_draft
-    if draft is None or draft.status != "draft" or not change.author:
+    if draft is None or draft.status != ArticleStatus.DRAFT or not change.author:
         return []
     article = {"slug": draft.slug, "title": draft.title, "body": draft.body}
     updates = {"slug": draft.updates_slug, "title": draft.updates_title} if draft.updates_slug else None

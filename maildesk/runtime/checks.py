@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from maildesk.config import ConfigError, Settings
+from maildesk.states import ArticleStatus
 from maildesk.types import Automation, Decision, RawMessage
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ def _articles(settings: Settings) -> tuple[set[str], str | None, dict[str, str]]
             db.dispose()
     except Exception as exc:  # noqa: BLE001 - a check must still run without a database
         return from_files, _why_unreadable(settings.database_url, exc), {}
-    unpublished = {slug: status for slug, status in statuses.items() if status != "published"}
+    unpublished = {slug: status for slug, status in statuses.items() if status != ArticleStatus.PUBLISHED}
     return set(statuses) | from_files, None, unpublished
 
 
