@@ -25,6 +25,7 @@ from collections.abc import Iterable
 
 from sqlalchemy import event, inspect, select, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.expression import Executable
 
 from maildesk.kb.text import configurations, group, lexemes
 from maildesk.storage.models import KbArticle
@@ -88,24 +89,24 @@ def reindex(connection: Connection, ids: Iterable[int] | None = None) -> int:
     return written
 
 
-def _rows(connection: Connection, query) -> list[dict]:  # noqa: ANN001 - a Select of index_row's arguments
+def _rows(connection: Connection, query: Executable) -> list[dict]:  # a Select of index_row's arguments
     return [index_row(*row) for row in connection.execute(query)]
 
 
 @event.listens_for(KbArticle, "after_insert")
-def _indexed(_mapper, connection: Connection, article: KbArticle) -> None:
+def _indexed(_mapper: object, connection: Connection, article: KbArticle) -> None:
     write_rows(connection, [index_row(article.id, article.title, article.body, article.language)])
 
 
 @event.listens_for(KbArticle, "after_update")
-def _reindexed(_mapper, connection: Connection, article: KbArticle) -> None:
+def _reindexed(_mapper: object, connection: Connection, article: KbArticle) -> None:
     state = inspect(article)
     if any(state.attrs[name].history.has_changes() for name in ("title", "body", "language")):
         write_rows(connection, [index_row(article.id, article.title, article.body, article.language)])
 
 
 @event.listens_for(KbArticle, "after_delete")
-def _unindexed(_mapper, connection: Connection, article: KbArticle) -> None:
+def _unindexed(_mapper: object, connection: Connection, article: KbArticle) -> None:
     if connection.dialect.name == "sqlite":
         connection.execute(_DELETE, {"id": article.id})
         connection.execute(_DELETE_TITLE, {"id": article.id})

@@ -24,10 +24,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import Float, select, text
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.selectable import TextualSelect
 
 from maildesk.kb.index import group_word
 from maildesk.kb.text import GROUPS, configurations, lexeme, query_words, words
+from maildesk.states import ArticleStatus
 from maildesk.storage.models import KbArticle
+
+#: A statement ranking article ids (None when the query holds stop words only), and its parameters.
+_Statement = tuple[TextualSelect | None, dict[str, str]]
 
 MAX_WORDS = 32  # a query longer than this is cut: ranking is settled well before
 # The best matches by text alone that are then filtered (published, language) and sorted with their
@@ -67,9 +72,9 @@ def search(
         statement, params = _postgres(session, terms, groups, every_word)
     else:
         statement, params = _sqlite(terms, groups, every_word)
-    if not params:
+    if statement is None or not params:
         return []  # stop words only
-    wanted = KbArticle.status == "published"
+    wanted = KbArticle.status == ArticleStatus.PUBLISHED
     if language is not None:
         wanted &= (KbArticle.language == language) | KbArticle.language.is_(None)
     ranked = statement.subquery("ranked")
@@ -96,13 +101,14 @@ def _word_forms(word: str, group: str) -> list[str]:
     return list(dict.fromkeys(form for config in group.split("+") if (form := lexeme(word, config))))
 
 
-def _sqlite(terms: list[str], groups: list[tuple[str, str]], every_word: bool):  # noqa: ANN202 - (TextClause, dict)
+def _sqlite(terms: list[str], groups: list[tuple[str, str]], every_word: bool) -> _Statement:
     """FTS5: one MATCH per group, its words quoted (they are letters and digits only).
 
     ``rank`` is ``bm25(kb_search, 10.0, 1.0)`` (set by the migration): FTS5
     keeps the best :data:`CANDIDATES` as it goes, and only those are joined.
     """
-    parts, params = [], {}
+    parts: list[str] = []
+    params: dict[str, str] = {}
     for n, (group, reading) in enumerate(groups):
         alternatives = [forms for word in terms if (forms := _word_forms(word, reading))]
         if not alternatives:
@@ -126,7 +132,9 @@ def _sqlite(terms: list[str], groups: list[tuple[str, str]], every_word: bool): 
     return statement.columns(id=KbArticle.id.type, score=Float()), params
 
 
-def _postgres(session: Session, terms: list[str], groups: list[tuple[str, str]], every_word: bool):  # noqa: ANN202
+def _postgres(
+    session: Session, terms: list[str], groups: list[tuple[str, str]], every_word: bool
+) -> _Statement:
     """One GIN lookup for every group's query at once, then each article checked in its own group's terms.
 
     The tsqueries are built word by word on the server first (``maildesk_kb_word``:

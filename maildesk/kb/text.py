@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Iterator
 from functools import cache, lru_cache
 from pathlib import Path
+from typing import Any
 
 import snowballstemmer
 
@@ -67,7 +68,7 @@ def stopwords(config: str) -> frozenset[str]:
 
 
 @cache
-def _stemmer(config: str):  # noqa: ANN202 - snowballstemmer has no type for its stemmers
+def _stemmer(config: str) -> Any:  # snowballstemmer has no type for its stemmers
     return snowballstemmer.stemmer(config)
 
 

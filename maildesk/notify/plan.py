@@ -183,7 +183,9 @@ def _requester_mails(mails: _Mails) -> None:
     if change.article_requested is not None:
         # The requester's [kb=SLUG]: the article alone, as an automatic answer (capped like one).
         article = _article(change.article_requested)
-        mails.to_requester("reply", automatic=True, context={**mails.context, "message": None, "article": article})
+        mails.to_requester(
+            "reply", automatic=True, context={**mails.context, "message": None, "article": article}
+        )
 
 
 def _team_mails(mails: _Mails) -> None:

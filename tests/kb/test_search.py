@@ -51,7 +51,7 @@ ARTICLES = [
 ]
 
 
-def add_articles(db: Database, articles=ARTICLES) -> None:  # noqa: ANN001
+def add_articles(db: Database, articles=ARTICLES) -> None:
     now = datetime.now(UTC)
     with db.session() as session:
         for slug, language, status, title, body in articles:
@@ -74,7 +74,7 @@ def searched_desk(tmp_path, db_url):
     return seeded_desk(tmp_path / "desk", ARTICLES, db_url=db_url)
 
 
-def seeded_desk(directory, articles, **options) -> Desk:  # noqa: ANN001
+def seeded_desk(directory, articles, **options) -> Desk:
     """A desk whose database holds ``articles`` (besides the shipped files), its daemon not started."""
     desk = Desk(directory, **options)
     app = App.from_config(desk.config)

@@ -45,7 +45,7 @@ def _mail_to(desk: Desk, address: str, subject_part: str):
     return mail
 
 
-def _text(mail) -> str:  # noqa: ANN001 - an EmailMessage
+def _text(mail) -> str:  # an EmailMessage
     return mail.get_body(("plain",)).get_content()
 
 

@@ -19,7 +19,7 @@ def test_head_revision_is_the_newest_migration():
     assert ScriptDirectory.from_config(config).get_heads() == [HEAD_REVISION]
 
 
-def _modelled(name, kind, _parent) -> bool:  # noqa: ANN001 - Alembic's include_name hook
+def _modelled(name, kind, _parent) -> bool:  # Alembic's include_name hook
     """Not modelled: the full-text index (FTS5 and its shadow tables; the tsvector column, its GIN index)."""
     if kind == "table":
         return not (name or "").startswith("kb_search")

@@ -18,6 +18,8 @@ Revision ID: kb_search
 Revises: kb_status
 """
 
+from typing import Any
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -27,7 +29,7 @@ branch_labels = None
 depends_on = None
 
 # What a self-service answer keeps, so a reply to it opens a ticket with its context.
-_SELF_SERVICE_COLUMNS = [
+_SELF_SERVICE_COLUMNS: list[tuple[str, sa.types.TypeEngine[Any]]] = [
     ("question_id", sa.String(length=1000)),
     ("answer_id", sa.String(length=1000)),
     ("language", sa.String(length=10)),
