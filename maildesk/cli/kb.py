@@ -12,10 +12,6 @@ from maildesk.kb import ARTICLE_STATUSES
 from maildesk.states import ArticleStatus
 
 if TYPE_CHECKING:
-    from sqlalchemy.orm import Session
-    from sqlalchemy.sql.elements import ColumnElement
-
-    from maildesk.config import Settings
     from maildesk.storage.models import KbArticle
 
 COLUMNS = ("id", "slug", "title", "status", "uses", "updated_at")
@@ -37,26 +33,6 @@ def article_json(article: KbArticle, *, body: bool = False) -> dict:
     if body:
         shape["body"] = article.body
     return shape
-
-
-def _load_file_article(session: Session, settings: Settings, key: str) -> KbArticle | None:
-    """The admins' article file ``key`` (a slug) the daemon has not loaded yet, stored as it would store it.
-
-    Only that file: the others are loaded by the daemon once its rules and
-    templates have passed validation (a refused reload changes nothing).
-    """
-    from maildesk.kb.articles import file_article_row, index_article, read_article_files
-
-    if settings.kb.dir is None or not settings.kb.dir.is_dir():
-        return None
-    for slug, title, body in read_article_files(settings.kb.dir):
-        if slug == key:
-            article = file_article_row(slug, title, body)
-            session.add(article)
-            session.flush()
-            index_article(session, article)
-            return article
-    return None
 
 
 def cmd_kb(args: argparse.Namespace) -> int:
@@ -86,16 +62,6 @@ def cmd_kb(args: argparse.Namespace) -> int:
     else:
         print(render_table(rows, COLUMNS + (("score",) if args.action == "search" else ())))
     return ExitCode.OK
-
-
-def _article_key(key: str) -> ColumnElement[bool]:
-    """The WHERE clause for an article named by number (all digits) or slug."""
-    from maildesk.storage.models import KbArticle
-
-    if key.isascii() and key.isdigit():
-        # A number past any id names nothing (and would overflow the column's type).
-        return KbArticle.id == int(key) if 0 < int(key) < 2**63 else KbArticle.id.is_(None)
-    return KbArticle.slug == key
 
 
 def _print_article(article: KbArticle, fmt: str, said: str) -> None:
@@ -135,36 +101,20 @@ def cmd_kb_add(args: argparse.Namespace) -> int:
     """``kb add FILE.md [--publish]``: an article written by hand, a draft unless ``--publish``."""
     from datetime import UTC, datetime
 
-    from sqlalchemy import select
-
-    from maildesk.kb.articles import article_file_slugs, index_article
-    from maildesk.storage.models import KbArticle
+    from maildesk.kb.manage import add_article
 
     slug, parsed = _read_article_file(args.file)
     settings, db = open_database(args)
-    if slug in article_file_slugs(settings.kb.dir):
-        raise InputRefused(
-            f"kb add {args.file}: the article file {slug}.md in {settings.kb.dir} has that slug"
-        )
     with db.session() as session:
-        taken = session.scalar(select(KbArticle).where(KbArticle.slug == slug))
-        if taken is not None:
-            exists = f"an article with slug {slug!r} already exists (#{taken.id}, {taken.status})"
-            raise InputRefused(f"kb add {args.file}: {exists}")
-        article = KbArticle(
-            slug=slug,
-            title=parsed.title,
-            body=parsed.body,
-            tags=list(parsed.tags),
-            application=parsed.application,
-            category=parsed.category,
-            uses=0,
-            updated_at=datetime.now(UTC),
-            status=ArticleStatus.PUBLISHED if args.publish else ArticleStatus.DRAFT,
+        article = add_article(
+            session,
+            slug,
+            parsed,
+            publish=args.publish,
+            kb_dir=settings.kb.dir,
+            now=datetime.now(UTC),
+            origin=args.file,
         )
-        session.add(article)
-        session.flush()
-        index_article(session, article)
         _print_article(article, args.format, "added")
     return ExitCode.OK
 
@@ -173,28 +123,14 @@ def cmd_kb_change(args: argparse.Namespace) -> int:
     """``kb publish ID|SLUG`` and ``kb retire ID|SLUG``."""
     from datetime import UTC, datetime
 
-    from sqlalchemy import select
-
-    from maildesk.kb.drafts import publish_article, retire_article
-    from maildesk.storage.models import KbArticle
+    from maildesk.kb.manage import change_article
 
     settings, db = open_database(args)
-    now = datetime.now(UTC)
     with db.session() as session:
-        article = session.scalar(select(KbArticle).where(_article_key(args.id)))
-        if article is None:
-            article = _load_file_article(session, settings, args.id)
-        if article is None:
-            raise NotFound(f"kb {args.action} {args.id}: no such article")
-        if args.action == "retire":
-            retire_article(article, now)
-            _print_article(article, args.format, "retired")
-        elif article.status == ArticleStatus.PUBLISHED:
-            _print_article(article, args.format, "already published:")
-        else:
-            live = publish_article(session, article, now)
-            said = "published" if live is article else f"published {article.slug} as an update of"
-            _print_article(live, args.format, said)
+        article, said = change_article(
+            session, args.id, args.action, kb_dir=settings.kb.dir, now=datetime.now(UTC)
+        )
+        _print_article(article, args.format, said)
     return ExitCode.OK
 
 
