@@ -7,7 +7,6 @@ from datetime import UTC
 from pathlib import Path
 
 from sqlalchemy import select, text
-from sqlalchemy.orm import Session
 
 from maildesk.kb import index as _index  # noqa: F401 - its mapper events keep the search index in step
 from maildesk.kb.search import SearchHit
@@ -63,14 +62,6 @@ def keywords(text: str) -> list[str]:
     """Significant words (4+ letters, no stop words or numbers), lower-case, first occurrence order."""
     words = [w.lower() for w in re.findall(r"\w{4,}", text)]
     return [w[:64] for w in dict.fromkeys(words) if w not in _STOPWORDS and not w.isdigit()]
-
-
-def index_article(session: Session, article: KbArticle) -> None:
-    """Write ``article`` now; the search index follows by itself (mapper events of :mod:`maildesk.kb.index`).
-
-    Kept for the callers written when the index had to be asked for.
-    """
-    session.flush()
 
 
 def read_article_files(directory: str | Path) -> list[tuple[str, str, str]]:

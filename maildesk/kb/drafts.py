@@ -19,7 +19,6 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from maildesk.kb.articles import index_article
 from maildesk.kb.redact import People, redact
 from maildesk.states import ArticleStatus
 from maildesk.storage.models import KbArticle
@@ -81,10 +80,10 @@ def file_draft(
     article.tags = list(resolution.tags)
     article.application, article.category = resolution.application, resolution.category
     article.language = resolution.language
-    session.flush()  # the id, for the term index and to leave itself out of the close articles
+    session.flush()  # the id, to leave itself out of the close articles
     close = find_close_article(session, title, body, resolution.application, exclude=article.id)
     article.updates = close.id if close is not None else None
-    index_article(session, article)
+    session.flush()
     return publish_article(session, article, now) if publish else article
 
 
@@ -135,10 +134,10 @@ def publish_article(
         target.body, target.updated_at = article.body, now
         target.tags = list(dict.fromkeys([*(target.tags or []), *(article.tags or [])]))
         article.status, article.updated_at = ArticleStatus.RETIRED, now
-        index_article(session, target)
+        session.flush()
         return target
     article.status, article.updated_at, article.updates = ArticleStatus.PUBLISHED, now, None
-    index_article(session, article)
+    session.flush()
     return article
 
 

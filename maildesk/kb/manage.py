@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
 from maildesk.errors import InputRefused, NotFound
-from maildesk.kb.articles import article_file_slugs, file_article_row, index_article, read_article_files
+from maildesk.kb.articles import article_file_slugs, file_article_row, read_article_files
 from maildesk.kb.drafts import publish_article, retire_article
 from maildesk.kb.markdown import ArticleText
 from maildesk.states import ArticleStatus
@@ -59,8 +59,7 @@ def add_article(
         status=ArticleStatus.PUBLISHED if publish else ArticleStatus.DRAFT,
     )
     session.add(article)
-    session.flush()
-    index_article(session, article)
+    session.flush()  # the id; the search index follows (mapper events of maildesk.kb.index)
     return article
 
 
@@ -95,6 +94,5 @@ def _load_file_article(session: Session, kb_dir: Path | None, key: str) -> KbArt
             article = file_article_row(slug, title, body)
             session.add(article)
             session.flush()
-            index_article(session, article)
             return article
     return None
